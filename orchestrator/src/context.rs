@@ -1,0 +1,294 @@
+//! What a managed operation receives: progress, cancellation, metrics, blocking work.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::entry::{self, Entry};
+use crate::progress_cell::Update;
+use crate::{CancellationToken, Cancelled, OperationId, OperationProgress, OperationType};
+
+/// The handle a managed operation uses to report progress and observe cancellation.
+///
+/// Cheap to clone, `Send + Sync + 'static`: move clones into tasks or blocking threads
+/// freely; every clone reports into the same operation. [`phase`](Self::phase) gives a
+/// sub-reporter whose 0–100 % maps into a slice of its parent's range.
+///
+/// # Examples
+///
+/// Domain code stays a plain loop, and is unit-testable with a detached context:
+///
+/// ```
+/// use orchestrator::{Cancelled, OperationContext};
+///
+/// async fn crunch(ctx: OperationContext, n: u64) -> Result<u64, Cancelled> {
+///     ctx.set_total_steps(n);
+///     for i in 1..=n {
+///         ctx.checkpoint()?;
+///         ctx.progress(i, format!("item {i}/{n}"));
+///     }
+///     Ok(n)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let ctx = OperationContext::detached();
+/// assert_eq!(crunch(ctx.clone(), 4).await, Ok(4));
+/// assert_eq!(ctx.progress_snapshot().percentage, 100.0);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct OperationContext {
+    entry: Arc<Entry>,
+    scope: Arc<Scope>,
+}
+
+/// The slice of the overall 0–100 % a reporter maps into, and its step total.
+#[derive(Debug)]
+struct Scope {
+    lo: f64,
+    hi: f64,
+    total: AtomicU64,
+}
+
+impl OperationContext {
+    pub(crate) fn new(entry: Arc<Entry>) -> Self {
+        let total = entry.total_steps;
+        Self {
+            entry,
+            scope: Arc::new(Scope {
+                lo: 0.0,
+                hi: 100.0,
+                total: AtomicU64::new(total),
+            }),
+        }
+    }
+
+    /// A context attached to no registry, for unit-testing domain code: progress is
+    /// recorded (see [`progress_snapshot`](Self::progress_snapshot)) and its token can be
+    /// cancelled by hand.
+    pub fn detached() -> Self {
+        let entry = entry::unregistered(OperationType::Custom("DETACHED".into()), 0, None);
+        let _ = entry.start();
+        Self::new(entry)
+    }
+
+    /// The operation's id.
+    pub fn operation_id(&self) -> &OperationId {
+        &self.entry.id
+    }
+
+    /// The operation's cancellation token (the same one the registry cancels).
+    pub fn token(&self) -> &CancellationToken {
+        &self.entry.token
+    }
+
+    /// Whether cancellation was requested. Cheap; callable from any thread.
+    pub fn is_cancelled(&self) -> bool {
+        self.entry.token.is_cancelled()
+    }
+
+    /// `Err(Cancelled)` once cancellation was requested: put `ctx.checkpoint()?` where
+    /// your loop can stop.
+    ///
+    /// # Errors
+    ///
+    /// [`Cancelled`] when the operation was cancelled.
+    pub fn checkpoint(&self) -> Result<(), Cancelled> {
+        if self.is_cancelled() {
+            Err(Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Completes when the operation is cancelled.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel safe.
+    pub async fn cancelled(&self) {
+        self.entry.token.cancelled().await;
+    }
+
+    /// Sleeps for `duration`, waking early if the operation is cancelled.
+    ///
+    /// # Errors
+    ///
+    /// [`Cancelled`] if cancellation was requested before or during the sleep.
+    pub async fn sleep(&self, duration: Duration) -> Result<(), Cancelled> {
+        self.checkpoint()?;
+        tokio::select! {
+            biased;
+            () = self.entry.token.cancelled() => Err(Cancelled),
+            () = tokio::time::sleep(duration) => Ok(()),
+        }
+    }
+
+    /// Sets the number of steps this reporter counts towards (its phase's total, or
+    /// the operation's for the root context).
+    pub fn set_total_steps(&self, total: u64) {
+        self.scope.total.store(total, Ordering::Relaxed);
+    }
+
+    /// Reports that `step` steps (of the total) are done and what is happening now.
+    /// The percentage follows from the total and, in a phase, maps into its range.
+    /// Ignored after the operation ended.
+    pub fn progress(&self, step: u64, message: impl Into<String>) {
+        let total = self.scope.total.load(Ordering::Relaxed);
+        let percentage = (total > 0).then(|| self.scope.map(step.min(total) as f64 * 100.0 / total as f64));
+        self.apply(Update {
+            percentage,
+            message: Some(message.into()),
+            steps: Some((step, total)),
+            ..Update::default()
+        });
+    }
+
+    /// Sets the completion of this reporter directly, `0.0..=100.0` of its range.
+    pub fn set_percentage(&self, percentage: f64) {
+        self.apply(Update {
+            percentage: Some(self.scope.map(percentage)),
+            ..Update::default()
+        });
+    }
+
+    /// Reports that `processed` items (rows, samples, bytes…) are done.
+    pub fn items(&self, processed: u64) {
+        self.apply(Update {
+            items_processed: Some(processed),
+            ..Update::default()
+        });
+    }
+
+    /// Sets the number of items expected in all.
+    pub fn set_items_total(&self, total: u64) {
+        self.apply(Update {
+            items_total: Some(total),
+            ..Update::default()
+        });
+    }
+
+    /// Sets one key of the progress `context` object (e.g. `("epoch", 3)`).
+    pub fn set_context(&self, key: impl Into<String>, value: impl Into<serde_json::Value>) {
+        self.entry.set_context(key.into(), value.into());
+    }
+
+    fn apply(&self, update: Update) {
+        if self.entry.progress.apply(update) {
+            self.entry.notify_observer();
+        }
+    }
+
+    /// A sub-reporter for one phase of the work: its 0–100 % maps into `range` (in
+    /// percent) of this reporter's range, and it counts its own steps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::OperationContext;
+    ///
+    /// let ctx = OperationContext::detached();
+    /// let training = ctx.phase(10.0..90.0).with_total_steps(4);
+    /// training.progress(2, "epoch 2/4");
+    /// assert_eq!(ctx.progress_snapshot().percentage, 50.0);
+    /// ```
+    #[must_use]
+    pub fn phase(&self, range: Range<f64>) -> Self {
+        let clamp = |v: f64| if v.is_nan() { 0.0 } else { v.clamp(0.0, 100.0) };
+        let (start, end) = (clamp(range.start), clamp(range.end));
+        let (start, end) = (start.min(end), start.max(end));
+        Self {
+            entry: self.entry.clone(),
+            scope: Arc::new(Scope {
+                lo: self.scope.map(start),
+                hi: self.scope.map(end),
+                total: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Sets this reporter's step total and returns it (for chaining after
+    /// [`phase`](Self::phase)).
+    #[must_use]
+    pub fn with_total_steps(self, total: u64) -> Self {
+        self.set_total_steps(total);
+        self
+    }
+
+    /// Appends a metric record (e.g. `{"epoch": 3, "loss": 0.12}`), readable through
+    /// [`Operations::metrics`](crate::Operations::metrics). Records that fail to
+    /// serialise are logged and skipped.
+    pub fn metric(&self, record: impl Serialize) {
+        match serde_json::to_value(record) {
+            Ok(v) => self.entry.push_metric(v),
+            Err(e) => tracing::warn!(operation_id = %self.entry.id, error = %e, "metric record is not serialisable"),
+        }
+    }
+
+    /// Runs `f` on Tokio's blocking pool with a clone of this context, for CPU-bound or
+    /// blocking work: progress and cancellation work from that thread as they do here.
+    /// A panic in `f` is resumed in the caller (so the operation ends `FAILED`).
+    ///
+    /// # Errors
+    ///
+    /// [`Cancelled`] if the runtime shut down before `f` could run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), orchestrator::Cancelled> {
+    /// use orchestrator::OperationContext;
+    ///
+    /// let ctx = OperationContext::detached();
+    /// let sum = ctx.spawn_blocking(|ctx| {
+    ///     let mut sum = 0u64;
+    ///     for i in 0..1_000u64 {
+    ///         if i % 100 == 0 && ctx.is_cancelled() { break; }
+    ///         sum += i;
+    ///         ctx.items(i + 1);
+    ///     }
+    ///     sum
+    /// }).await?;
+    /// assert_eq!(sum, 499_500);
+    /// # Ok(()) }
+    /// ```
+    pub async fn spawn_blocking<F, R>(&self, f: F) -> Result<R, Cancelled>
+    where
+        F: FnOnce(OperationContext) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let ctx = self.clone();
+        match tokio::task::spawn_blocking(move || f(ctx)).await {
+            Ok(r) => Ok(r),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Cancelled),
+        }
+    }
+
+    /// A snapshot of the operation's progress.
+    pub fn progress_snapshot(&self) -> OperationProgress {
+        self.entry.progress.snapshot()
+    }
+}
+
+impl Scope {
+    fn map(&self, pct: f64) -> f64 {
+        let pct = if pct.is_nan() { 0.0 } else { pct.clamp(0.0, 100.0) };
+        self.lo + (self.hi - self.lo) * pct / 100.0
+    }
+}
+
+impl std::fmt::Debug for OperationContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperationContext")
+            .field("operation_id", &self.entry.id)
+            .field("range", &(self.scope.lo..self.scope.hi))
+            .field("is_cancelled", &self.is_cancelled())
+            .finish()
+    }
+}

@@ -1,0 +1,157 @@
+//! Runs a managed operation's future and records its outcome.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::entry::{Ending, Entry};
+use crate::{Failure, OperationContext, Outcome};
+
+pub(crate) struct Driver {
+    pub(crate) entry: Arc<Entry>,
+    pub(crate) grace: Duration,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) limit: Option<Arc<Semaphore>>,
+}
+
+enum Ended<R> {
+    Returned(R),
+    Panicked(String),
+    Aborted,
+    DeadlineExceeded,
+}
+
+impl Driver {
+    pub(crate) async fn run<F, Fut, T, E>(self, f: F) -> Outcome<T, E>
+    where
+        F: FnOnce(OperationContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        T: Serialize,
+        E: std::fmt::Display,
+    {
+        let Self {
+            entry,
+            grace,
+            deadline,
+            limit,
+        } = self;
+        let token = entry.token.clone();
+        // If this future is dropped before the end is recorded (runtime shutdown, a
+        // caller dropping an inline run), the operation must not stay active forever.
+        let _guard = FinishOnDrop(entry.clone());
+
+        // Wait PENDING for a slot (FIFO), unless cancelled first.
+        let _permit = match limit {
+            Some(sem) => tokio::select! {
+                biased;
+                () = token.cancelled() => None,
+                permit = sem.acquire_owned() => permit.ok(),
+            },
+            None => None,
+        };
+        if token.is_cancelled() || entry.start().is_err() {
+            let _ = entry.finish(Ending::Cancelled);
+            return Outcome::Cancelled(None);
+        }
+        tracing::debug!(operation_id = %entry.id, "operation started");
+
+        let ctx = OperationContext::new(entry.clone());
+        let work = AssertUnwindSafe(async move { f(ctx).await }).catch_unwind();
+        let abort_after_grace = async {
+            token.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        let past_deadline = async {
+            match deadline {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let ended = tokio::select! {
+            biased;
+            r = work => match r {
+                Ok(r) => Ended::Returned(r),
+                Err(panic) => Ended::Panicked(panic_message(&*panic)),
+            },
+            () = abort_after_grace => Ended::Aborted,
+            () = past_deadline => Ended::DeadlineExceeded,
+        };
+
+        let (ending, outcome) = match ended {
+            Ended::Returned(Ok(value)) => {
+                let summary = serde_json::to_value(&value)
+                    .inspect_err(|e| {
+                        tracing::warn!(operation_id = %entry.id, error = %e, "result summary is not serialisable");
+                    })
+                    .ok();
+                let outcome = if token.is_cancelled() {
+                    Outcome::Cancelled(Some(value))
+                } else {
+                    Outcome::Completed(value)
+                };
+                (Ending::Returned(summary), outcome)
+            }
+            Ended::Returned(Err(e)) => {
+                let outcome = if token.is_cancelled() {
+                    Outcome::Cancelled(None)
+                } else {
+                    Outcome::Failed(Failure::Error(e))
+                };
+                (Ending::Errored(outcome_message(&outcome)), outcome)
+            }
+            Ended::Panicked(msg) => {
+                let message = format!("panicked: {msg}");
+                (Ending::Failed(message), Outcome::Failed(Failure::Panicked(msg)))
+            }
+            Ended::Aborted => {
+                tracing::warn!(operation_id = %entry.id, ?grace, "operation ignored cancellation; aborted after grace period");
+                (Ending::Cancelled, Outcome::Cancelled(None))
+            }
+            Ended::DeadlineExceeded => {
+                // Stop blocking work that still holds the context, too.
+                entry.token.cancel_with_reason("deadline exceeded");
+                (
+                    Ending::Failed("deadline exceeded".to_owned()),
+                    Outcome::Failed(Failure::DeadlineExceeded),
+                )
+            }
+        };
+        match entry.finish(ending) {
+            Ok(status) => tracing::debug!(operation_id = %entry.id, %status, "operation finished"),
+            Err(e) => tracing::debug!(operation_id = %entry.id, error = %e, "operation already ended"),
+        }
+        outcome
+    }
+}
+
+struct FinishOnDrop(Arc<Entry>);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        if self.0.status().is_active() {
+            self.0.token.cancel_with_reason("operation dropped before it finished");
+            let _ = self.0.finish(Ending::Cancelled);
+        }
+    }
+}
+
+fn outcome_message<T, E: std::fmt::Display>(outcome: &Outcome<T, E>) -> String {
+    match outcome {
+        Outcome::Failed(f) => f.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}

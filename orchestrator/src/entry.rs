@@ -1,0 +1,292 @@
+//! One registered operation and its state machine.
+//!
+//! Locking rules:
+//! 1. `state` guards the lifecycle fields; `status` mirrors `state.status` so filters and
+//!    hot-path checks read it without locking. It is written only while `state` is held.
+//! 2. The progress cell and the metrics log have their own locks; neither is ever taken
+//!    while `state` is held, except `ProgressCell::seal`, which is taken after the state
+//!    lock when a terminal transition commits (progress never takes the state lock, so
+//!    this order cannot deadlock).
+//! 3. A terminal transition happens exactly once; waiters are woken after it commits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Instant, SystemTime};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::info::{OperationInfo, OperationProgress};
+use crate::metrics::{MetricsLog, MetricsPage};
+use crate::progress_cell::ProgressCell;
+use crate::{
+    CancellationToken, OperationId, OperationMetadata, OperationStatus, OperationType,
+    OrchestratorError, Result,
+};
+
+pub(crate) type ProgressObserver = Box<dyn Fn(&OperationProgress) + Send + Sync>;
+
+pub(crate) struct Entry {
+    pub(crate) id: OperationId,
+    pub(crate) kind: OperationType,
+    pub(crate) description: String,
+    pub(crate) seq: u64,
+    pub(crate) created_at: SystemTime,
+    pub(crate) metadata: OperationMetadata,
+    pub(crate) parent_id: Option<OperationId>,
+    pub(crate) total_steps: u64,
+    pub(crate) token: CancellationToken,
+    pub(crate) progress: ProgressCell,
+    pub(crate) observer: Option<ProgressObserver>,
+    status: AtomicU8,
+    state: Mutex<State>,
+    metrics: Mutex<MetricsLog>,
+    finished: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    started_at: Option<SystemTime>,
+    completed_at: Option<SystemTime>,
+    error_message: Option<String>,
+    result_summary: Option<serde_json::Value>,
+    cancel_reason: Option<String>,
+}
+
+/// The result to record when an operation ends.
+#[derive(Debug)]
+pub(crate) enum Ending {
+    /// Returned a value; `CANCELLED` instead of `COMPLETED` if cancellation was requested.
+    Returned(Option<serde_json::Value>),
+    /// Returned an error; `CANCELLED` instead of `FAILED` if cancellation was requested.
+    Errored(String),
+    /// Failed regardless of cancellation (panic, deadline).
+    Failed(String),
+    /// Cancelled (aborted after the grace period, or never ran).
+    Cancelled,
+}
+
+pub(crate) struct NewEntry {
+    pub(crate) id: OperationId,
+    pub(crate) kind: OperationType,
+    pub(crate) description: String,
+    pub(crate) seq: u64,
+    pub(crate) metadata: OperationMetadata,
+    pub(crate) parent_id: Option<OperationId>,
+    pub(crate) total_steps: u64,
+    pub(crate) token: CancellationToken,
+    pub(crate) metrics_capacity: usize,
+    pub(crate) observer: Option<ProgressObserver>,
+}
+
+impl Entry {
+    pub(crate) fn new(n: NewEntry) -> Self {
+        Self {
+            id: n.id,
+            kind: n.kind,
+            description: n.description,
+            seq: n.seq,
+            created_at: SystemTime::now(),
+            metadata: n.metadata,
+            parent_id: n.parent_id,
+            total_steps: n.total_steps,
+            token: n.token,
+            progress: ProgressCell::default(),
+            observer: n.observer,
+            status: AtomicU8::new(OperationStatus::Pending.to_u8()),
+            state: Mutex::new(State::default()),
+            metrics: Mutex::new(MetricsLog::new(n.metrics_capacity)),
+            finished: Notify::new(),
+        }
+    }
+
+    pub(crate) fn status(&self) -> OperationStatus {
+        OperationStatus::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    fn set_status(&self, st: OperationStatus) {
+        self.status.store(st.to_u8(), Ordering::Release);
+    }
+
+    fn illegal(&self, from: OperationStatus, to: OperationStatus) -> OrchestratorError {
+        OrchestratorError::IllegalTransition {
+            id: self.id.clone(),
+            from,
+            to,
+        }
+    }
+
+    /// `PENDING → RUNNING`.
+    pub(crate) fn start(&self) -> Result<()> {
+        {
+            let mut st = self.state.lock();
+            let from = self.status();
+            if !from.can_become(OperationStatus::Running) {
+                return Err(self.illegal(from, OperationStatus::Running));
+            }
+            st.started_at = Some(SystemTime::now());
+            self.set_status(OperationStatus::Running);
+        }
+        self.progress.mark_running(Instant::now());
+        Ok(())
+    }
+
+    /// Records the end of the operation. Returns the terminal status, or an error if the
+    /// operation already ended (or, for a value or error, never started).
+    pub(crate) fn finish(&self, ending: Ending) -> Result<OperationStatus> {
+        let status = {
+            let mut st = self.state.lock();
+            let from = self.status();
+            let cancel_requested = self.token.is_cancelled();
+            let (to, summary, error) = match ending {
+                Ending::Returned(v) if cancel_requested => (OperationStatus::Cancelled, v, None),
+                Ending::Returned(v) => (OperationStatus::Completed, v, None),
+                Ending::Errored(_) if cancel_requested => (OperationStatus::Cancelled, None, None),
+                Ending::Errored(e) | Ending::Failed(e) => (OperationStatus::Failed, None, Some(e)),
+                Ending::Cancelled => (OperationStatus::Cancelled, None, None),
+            };
+            if !from.can_become(to) {
+                return Err(self.illegal(from, to));
+            }
+            st.completed_at = Some(SystemTime::now());
+            st.result_summary = summary;
+            st.error_message = error;
+            if to == OperationStatus::Cancelled && st.cancel_reason.is_none() {
+                st.cancel_reason = Some(
+                    self.token
+                        .reason()
+                        .map_or_else(|| "cancelled".to_owned(), |r| r.to_string()),
+                );
+            }
+            self.set_status(to);
+            to
+        };
+        self.progress.seal(status == OperationStatus::Completed);
+        self.finished.notify_waiters();
+        Ok(status)
+    }
+
+    /// Requests cancellation. A `PENDING` operation ends `CANCELLED` at once; a `RUNNING`
+    /// one keeps running until it observes its token (or is aborted after its grace).
+    pub(crate) fn cancel(&self, reason: &str) -> Result<OperationStatus> {
+        let pending = {
+            let mut st = self.state.lock();
+            let status = self.status();
+            if status.is_terminal() {
+                return Err(OrchestratorError::AlreadyFinished {
+                    id: self.id.clone(),
+                    status,
+                });
+            }
+            if st.cancel_reason.is_none() {
+                st.cancel_reason = Some(reason.to_owned());
+            }
+            status == OperationStatus::Pending
+        };
+        self.token.cancel_with_reason(reason);
+        if pending {
+            // Another path may have started or ended it in between; either way the
+            // token is cancelled and the driver records the end.
+            let _ = self.finish(Ending::Cancelled);
+        }
+        Ok(self.status())
+    }
+
+    /// Waits until the operation reaches a terminal state.
+    pub(crate) async fn finished(&self) {
+        loop {
+            let notified = self.finished.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.status().is_terminal() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn completed_before(&self, cutoff: SystemTime) -> bool {
+        if !self.status().is_terminal() {
+            return false;
+        }
+        self.state.lock().completed_at.is_some_and(|t| t < cutoff)
+    }
+
+    pub(crate) fn push_metric(&self, record: serde_json::Value) {
+        self.metrics.lock().push(record);
+    }
+
+    pub(crate) fn metrics(&self, cursor: u64) -> MetricsPage {
+        self.metrics.lock().page(cursor)
+    }
+
+    pub(crate) fn set_context(&self, key: String, value: serde_json::Value) {
+        if !self.status().is_terminal() && self.progress.set_context(key, value) {
+            self.notify_observer();
+        }
+    }
+
+    pub(crate) fn notify_observer(&self) {
+        if let Some(observer) = &self.observer {
+            observer(&self.progress.snapshot());
+        }
+    }
+
+    pub(crate) fn info(&self) -> OperationInfo {
+        let (status, started_at, completed_at, error_message, result_summary, cancel_reason) = {
+            let st = self.state.lock();
+            (
+                self.status(),
+                st.started_at,
+                st.completed_at,
+                st.error_message.clone(),
+                st.result_summary.clone(),
+                st.cancel_reason.clone(),
+            )
+        };
+        OperationInfo {
+            operation_id: self.id.clone(),
+            operation_type: self.kind.clone(),
+            description: self.description.clone(),
+            status,
+            created_at: self.created_at,
+            started_at,
+            completed_at,
+            progress: self.progress.snapshot(),
+            metadata: self.metadata.clone(),
+            error_message,
+            result_summary,
+            parent_id: self.parent_id.clone(),
+            cancel_reason,
+        }
+    }
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("id", &self.id)
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An entry that belongs to no registry (`PENDING`).
+pub(crate) fn unregistered(
+    kind: OperationType,
+    total_steps: u64,
+    observer: Option<ProgressObserver>,
+) -> Arc<Entry> {
+    Arc::new(Entry::new(NewEntry {
+        id: OperationId::generate(&kind),
+        description: kind.as_str().to_ascii_lowercase(),
+        kind,
+        seq: 0,
+        metadata: OperationMetadata::default(),
+        parent_id: None,
+        total_steps,
+        token: CancellationToken::new(),
+        metrics_capacity: 10_000,
+        observer,
+    }))
+}

@@ -1,0 +1,73 @@
+//! Error types of the runtime.
+
+use crate::{OperationId, OperationStatus};
+
+/// Returned by [`OperationContext::checkpoint`](crate::OperationContext::checkpoint),
+/// [`OperationContext::sleep`](crate::OperationContext::sleep) and friends once the
+/// operation has been cancelled.
+///
+/// Implement `From<Cancelled>` for your error type (or use a boxed/`anyhow` error) so
+/// that `ctx.checkpoint()?` reads naturally in domain code. An operation that returns
+/// any error after its token was cancelled ends `CANCELLED`, not `FAILED`.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::{Cancelled, OperationContext};
+///
+/// let ctx = OperationContext::detached();
+/// assert_eq!(ctx.checkpoint(), Ok(()));
+/// ctx.token().cancel();
+/// assert_eq!(ctx.checkpoint(), Err(Cancelled));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, thiserror::Error)]
+#[error("operation cancelled")]
+pub struct Cancelled;
+
+/// Errors of the [`Operations`](crate::Operations) registry and the orchestration helpers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrchestratorError {
+    /// The id is not registered (never was, or was deleted or cleaned up).
+    #[error("operation not found: {0}")]
+    NotFound(OperationId),
+    /// The requested transition is not allowed by the state machine
+    /// (`PENDING → RUNNING → COMPLETED | FAILED | CANCELLED`).
+    #[error("operation {id}: illegal transition from {from} to {to}")]
+    IllegalTransition {
+        /// The operation.
+        id: OperationId,
+        /// Its status when the transition was attempted.
+        from: OperationStatus,
+        /// The status that was asked for.
+        to: OperationStatus,
+    },
+    /// The operation already reached a terminal state, so it cannot be cancelled.
+    #[error("operation {id} already finished ({status})")]
+    AlreadyFinished {
+        /// The operation.
+        id: OperationId,
+        /// Its terminal status.
+        status: OperationStatus,
+    },
+    /// The operation is still pending or running, so it cannot be deleted.
+    #[error("operation {id} is still active ({status}); cancel it first")]
+    StillActive {
+        /// The operation.
+        id: OperationId,
+        /// Its current status.
+        status: OperationStatus,
+    },
+    /// A managed operation was started outside a Tokio runtime.
+    #[error("no Tokio runtime is running; start managed operations from within a runtime")]
+    NoRuntime,
+    /// A runtime for a synchronous run could not be built.
+    #[error("could not build a Tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// A value could not be serialised to JSON (result summaries, metrics, context).
+    #[error("could not serialise to JSON: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+/// `Result` with [`OrchestratorError`] as the default error.
+pub type Result<T, E = OrchestratorError> = std::result::Result<T, E>;

@@ -1,0 +1,109 @@
+//! Filtering and paging for [`Operations::list`](crate::Operations::list).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{OperationInfo, OperationStatus, OperationType};
+
+/// Which operations [`Operations::list`](crate::Operations::list) returns: newest first,
+/// filtered by status and type, then paged with `offset` and `limit`.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::{OperationFilter, OperationStatus, OperationType};
+///
+/// let filter = OperationFilter::new()
+///     .with_status(OperationStatus::Running)
+///     .with_type(OperationType::Training)
+///     .with_limit(20);
+/// assert_eq!(filter.limit, 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OperationFilter {
+    /// Only operations with this status.
+    pub status: Option<OperationStatus>,
+    /// Only operations of this type.
+    pub operation_type: Option<OperationType>,
+    /// Only `PENDING` and `RUNNING` operations.
+    pub active_only: bool,
+    /// At most this many (default 100).
+    pub limit: usize,
+    /// Skip this many of the matches first.
+    pub offset: usize,
+}
+
+impl Default for OperationFilter {
+    fn default() -> Self {
+        Self {
+            status: None,
+            operation_type: None,
+            active_only: false,
+            limit: Self::DEFAULT_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+impl OperationFilter {
+    /// The default page size.
+    pub const DEFAULT_LIMIT: usize = 100;
+
+    /// Everything, first page of 100.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only operations with `status`.
+    #[must_use]
+    pub fn with_status(mut self, status: OperationStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only operations of `kind`.
+    #[must_use]
+    pub fn with_type(mut self, kind: impl Into<OperationType>) -> Self {
+        self.operation_type = Some(kind.into());
+        self
+    }
+
+    /// Only active (`PENDING` or `RUNNING`) operations.
+    #[must_use]
+    pub const fn active_only(mut self) -> Self {
+        self.active_only = true;
+        self
+    }
+
+    /// Page size.
+    #[must_use]
+    pub const fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Matches to skip.
+    #[must_use]
+    pub const fn with_offset(mut self, offset: usize) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    pub(crate) fn matches(&self, status: OperationStatus, kind: &OperationType) -> bool {
+        self.status.is_none_or(|s| s == status)
+            && (!self.active_only || status.is_active())
+            && self.operation_type.as_ref().is_none_or(|k| k == kind)
+    }
+}
+
+/// One page of operations with the counts a UI needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OperationList {
+    /// The page, newest first.
+    pub operations: Vec<OperationInfo>,
+    /// How many operations matched the filter (before paging).
+    pub total_count: usize,
+    /// How many operations in the whole registry are `PENDING` or `RUNNING`.
+    pub active_count: usize,
+}

@@ -1,0 +1,74 @@
+//! The handle returned when a managed operation is spawned.
+
+use std::fmt;
+
+use tokio::task::JoinHandle;
+
+use crate::{OperationId, OperationInfo, Operations, Outcome, Result, StartedOperation};
+
+/// A spawned managed operation: its id, and its typed outcome once it ends.
+///
+/// Dropping the handle does not stop the operation; it keeps running in the background
+/// and stays observable and cancellable through the registry.
+#[must_use = "dropping the handle detaches the operation; keep it to await the outcome"]
+pub struct OperationHandle<T, E> {
+    id: OperationId,
+    ops: Operations,
+    join: JoinHandle<Outcome<T, E>>,
+}
+
+impl<T, E> OperationHandle<T, E> {
+    pub(crate) fn new(id: OperationId, ops: Operations, join: JoinHandle<Outcome<T, E>>) -> Self {
+        Self { id, ops, join }
+    }
+
+    /// The operation's id.
+    pub fn id(&self) -> &OperationId {
+        &self.id
+    }
+
+    /// A snapshot of the operation.
+    ///
+    /// # Errors
+    ///
+    /// [`OrchestratorError::NotFound`](crate::OrchestratorError::NotFound) if it was
+    /// deleted meanwhile.
+    pub fn info(&self) -> Result<OperationInfo> {
+        self.ops.get(&self.id)
+    }
+
+    /// Requests cancellation (see [`Operations::cancel`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Operations::cancel`].
+    pub fn cancel(&self, reason: &str) -> Result<OperationInfo> {
+        self.ops.cancel(&self.id, reason)
+    }
+
+    /// The `started` record for an API response.
+    pub fn started(&self) -> StartedOperation {
+        let description = self
+            .ops
+            .entry(&self.id)
+            .map_or_else(|_| self.id.to_string(), |e| e.description.clone());
+        StartedOperation::new(self.id.clone(), &description)
+    }
+
+    /// Waits for the operation to end and returns its typed outcome.
+    ///
+    /// If the runtime shuts down first, the operation is reported cancelled.
+    pub async fn outcome(self) -> Outcome<T, E> {
+        match self.join.await {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Outcome::Cancelled(None),
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for OperationHandle<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperationHandle").field("id", &self.id).finish_non_exhaustive()
+    }
+}

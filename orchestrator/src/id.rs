@@ -1,0 +1,305 @@
+//! Operation ids: `op_{type}_{YYYYMMDD}_{HHMMSS}_{8 hex}`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::OperationType;
+
+/// The id of an operation, e.g. `op_dummy_20261122_160501_9f3a1c2e`.
+///
+/// Ids are unique within a process: the 8 hex digits are a per-process random key mixed
+/// with a counter through a bijection, so 2³² ids in a row never collide. Cloning is
+/// cheap (a reference count).
+///
+/// Parse untrusted input with [`str::parse`]: anything that is not a well-formed id is
+/// rejected with [`InvalidOperationId`].
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::OperationId;
+///
+/// let id: OperationId = "op_dummy_20261122_160501_9f3a1c2e".parse()?;
+/// assert_eq!(id.as_str(), "op_dummy_20261122_160501_9f3a1c2e");
+/// assert!("op_dummy_2026_x".parse::<OperationId>().is_err());
+/// # Ok::<(), orchestrator::InvalidOperationId>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OperationId(Arc<str>);
+
+/// Why a string is not an [`OperationId`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid operation id {input:?}: {reason}")]
+pub struct InvalidOperationId {
+    input: String,
+    reason: &'static str,
+}
+
+impl InvalidOperationId {
+    fn new(input: &str, reason: &'static str) -> Self {
+        // Keep error messages bounded even for hostile input.
+        let input = input.chars().take(128).collect();
+        Self { input, reason }
+    }
+
+    /// The rejected input (truncated to 128 characters).
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
+
+const MAX_LEN: usize = 128;
+
+impl OperationId {
+    /// Generates a fresh id for an operation of `kind`, stamped with the current UTC time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::{OperationId, OperationType};
+    ///
+    /// let a = OperationId::generate(&OperationType::Dummy);
+    /// let b = OperationId::generate(&OperationType::Dummy);
+    /// assert_ne!(a, b);
+    /// assert!(a.as_str().starts_with("op_dummy_"));
+    /// ```
+    pub fn generate(kind: &OperationType) -> Self {
+        Self::generate_at(kind, SystemTime::now())
+    }
+
+    pub(crate) fn generate_at(kind: &OperationType, at: SystemTime) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        // Multiplication by an odd constant and xor with a constant are bijections on
+        // u32, so distinct counters give distinct suffixes.
+        let suffix = n.wrapping_mul(0x9E37_79B1) ^ process_key();
+        let stamp = humantime::format_rfc3339_seconds(at).to_string();
+        // "2026-11-22T16:05:01Z" -> "20261122_160501"
+        let b = stamp.as_bytes();
+        let mut id = String::with_capacity(32 + kind.as_str().len());
+        id.push_str("op_");
+        push_slug(&mut id, kind.as_str());
+        id.push('_');
+        for &i in &[0, 1, 2, 3, 5, 6, 8, 9] {
+            id.push(char::from(b[i]));
+        }
+        id.push('_');
+        for &i in &[11, 12, 14, 15, 17, 18] {
+            id.push(char::from(b[i]));
+        }
+        id.push('_');
+        use std::fmt::Write as _;
+        let _ = write!(id, "{suffix:08x}");
+        Self(id.into())
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Lower-cases a type name into the id alphabet (`[a-z0-9_]`).
+fn push_slug(out: &mut String, kind: &str) {
+    let start = out.len();
+    for c in kind.chars() {
+        match c {
+            'a'..='z' | '0'..='9' | '_' => out.push(c),
+            'A'..='Z' => out.push(c.to_ascii_lowercase()),
+            _ => out.push('_'),
+        }
+    }
+    if out.len() == start {
+        out.push_str("custom");
+    }
+}
+
+fn process_key() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    static KEY: OnceLock<u32> = OnceLock::new();
+    *KEY.get_or_init(|| {
+        // RandomState is seeded from the OS; hashing the pid and time adds entropy
+        // without a dependency on a random number crate.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        if let Ok(d) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+            h.write_u128(d.as_nanos());
+        }
+        h.finish() as u32
+    })
+}
+
+impl FromStr for OperationId {
+    type Err = InvalidOperationId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        validate(s)?;
+        Ok(Self(s.into()))
+    }
+}
+
+fn validate(s: &str) -> Result<(), InvalidOperationId> {
+    let err = |reason| Err(InvalidOperationId::new(s, reason));
+    if s.len() > MAX_LEN {
+        return err("longer than 128 characters");
+    }
+    let Some(rest) = s.strip_prefix("op_") else {
+        return err("must start with `op_`");
+    };
+    if !rest
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return err("only lower-case letters, digits and `_` are allowed");
+    }
+    // From the right: 8 hex digits, HHMMSS, YYYYMMDD, then a non-empty type slug.
+    let mut parts = rest.rsplitn(4, '_');
+    let (Some(hex), Some(time), Some(date), Some(kind)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return err("expected `op_{type}_{YYYYMMDD}_{HHMMSS}_{8 hex}`");
+    };
+    if kind.is_empty() {
+        return err("the type part is empty");
+    }
+    if hex.len() != 8 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return err("the suffix must be 8 hex digits");
+    }
+    if !is_digits(date, 8) || !valid_date(date) {
+        return err("the date must be a valid YYYYMMDD");
+    }
+    if !is_digits(time, 6) || !valid_time(time) {
+        return err("the time must be a valid HHMMSS");
+    }
+    Ok(())
+}
+
+fn is_digits(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn num(s: &str) -> u32 {
+    s.bytes().fold(0, |n, b| n * 10 + u32::from(b - b'0'))
+}
+
+fn valid_date(d: &str) -> bool {
+    let (month, day) = (num(&d[4..6]), num(&d[6..8]));
+    (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+fn valid_time(t: &str) -> bool {
+    num(&t[0..2]) < 24 && num(&t[2..4]) < 60 && num(&t[4..6]) < 61
+}
+
+impl fmt::Display for OperationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for OperationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl AsRef<str> for OperationId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for OperationId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for OperationId {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for OperationId {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl Serialize for OperationId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for OperationId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_well_formed() {
+        for kind in [
+            OperationType::Dummy,
+            OperationType::DataLoad,
+            OperationType::Custom("Feature Build".into()),
+        ] {
+            let id = OperationId::generate(&kind);
+            assert_eq!(id.as_str().parse::<OperationId>(), Ok(id.clone()), "{id}");
+        }
+        let id = OperationId::generate(&OperationType::DataLoad);
+        assert!(id.as_str().starts_with("op_data_load_"), "{id}");
+    }
+
+    #[test]
+    fn stamp_uses_utc_date_and_time() {
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_363_201);
+        let id = OperationId::generate_at(&OperationType::Dummy, at);
+        assert!(id.as_str().starts_with("op_dummy_20261122_"), "{id}");
+        assert_eq!(id.as_str().len(), "op_dummy_20261122_160001_9f3a1c2e".len());
+    }
+
+    #[test]
+    fn rejects_malformed_ids() {
+        for bad in [
+            "",
+            "op_",
+            "dummy_20261122_160501_9f3a1c2e",
+            "op_dummy_20261122_160501_9f3a1c2",
+            "op_dummy_20261122_160501_9f3a1c2g",
+            "op_dummy_20261322_160501_9f3a1c2e",
+            "op_dummy_20261122_250501_9f3a1c2e",
+            "op_dummy_2026112_160501_9f3a1c2e",
+            "op__20261122_160501_9f3a1c2e",
+            "op_Dummy_20261122_160501_9f3a1c2e",
+            "op_dummy_20261122_160501_9f3a1c2e/../x",
+            "op_dummy 20261122_160501_9f3a1c2e",
+        ] {
+            assert!(bad.parse::<OperationId>().is_err(), "{bad:?} accepted");
+        }
+        let long = format!("op_{}_20261122_160501_9f3a1c2e", "a".repeat(200));
+        let err = long.parse::<OperationId>().unwrap_err();
+        assert!(err.input().len() <= 128);
+    }
+
+    #[test]
+    fn serde_round_trip_and_validation() {
+        let id = OperationId::generate(&OperationType::Training);
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<OperationId>(&json).unwrap(), id);
+        assert!(serde_json::from_str::<OperationId>("\"nope\"").is_err());
+    }
+}

@@ -1,0 +1,184 @@
+//! The records a registry hands out: progress, metadata, the full operation info.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{OperationId, OperationStatus, OperationType};
+
+/// JSON object used for free-form `context` and `parameters` fields.
+pub type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+/// A snapshot of how far an operation got.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::OperationProgress;
+///
+/// let p: OperationProgress = serde_json::from_str(r#"{"percentage": 40.0, "steps_completed": 4, "steps_total": 10}"#)?;
+/// assert_eq!(p.steps_completed, 4);
+/// assert_eq!(p.current_step, "");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct OperationProgress {
+    /// Overall completion, `0.0..=100.0`.
+    pub percentage: f64,
+    /// What the operation is doing now, e.g. `Iteration 3/100`.
+    pub current_step: String,
+    /// Steps done (of the innermost phase that reported last).
+    pub steps_completed: u64,
+    /// Total steps (of the innermost phase that reported last); `0` when unknown.
+    pub steps_total: u64,
+    /// Items (rows, samples, bytes, …) processed so far.
+    pub items_processed: u64,
+    /// Items expected in all, when known.
+    pub items_total: Option<u64>,
+    /// Free-form domain context (`{"symbol": "AAPL", "epoch": 3}`).
+    pub context: JsonMap,
+    /// Estimated seconds to completion, derived from the rate so far.
+    pub eta_seconds: Option<f64>,
+}
+
+/// Descriptive data attached to an operation when it is created.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::OperationMetadata;
+///
+/// let meta = OperationMetadata::default()
+///     .with_symbol("AAPL")
+///     .with_timeframe("1h")
+///     .with_parameter("rows", 1_000);
+/// assert_eq!(meta.parameters["rows"], 1_000);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct OperationMetadata {
+    /// The instrument the operation is about.
+    pub symbol: Option<String>,
+    /// The bar timeframe (`1m`, `1h`, `1d`).
+    pub timeframe: Option<String>,
+    /// A free-form mode (`backfill`, `tail`).
+    pub mode: Option<String>,
+    /// Parameters the operation was started with.
+    pub parameters: JsonMap,
+}
+
+impl OperationMetadata {
+    /// Sets [`symbol`](Self::symbol).
+    #[must_use]
+    pub fn with_symbol(mut self, symbol: impl Into<String>) -> Self {
+        self.symbol = Some(symbol.into());
+        self
+    }
+
+    /// Sets [`timeframe`](Self::timeframe).
+    #[must_use]
+    pub fn with_timeframe(mut self, timeframe: impl Into<String>) -> Self {
+        self.timeframe = Some(timeframe.into());
+        self
+    }
+
+    /// Sets [`mode`](Self::mode).
+    #[must_use]
+    pub fn with_mode(mut self, mode: impl Into<String>) -> Self {
+        self.mode = Some(mode.into());
+        self
+    }
+
+    /// Adds one entry to [`parameters`](Self::parameters).
+    #[must_use]
+    pub fn with_parameter(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.parameters.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// Everything the registry knows about one operation: the record the HTTP API serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OperationInfo {
+    /// The id.
+    pub operation_id: OperationId,
+    /// The kind.
+    pub operation_type: OperationType,
+    /// A human-readable description, e.g. `dummy task`.
+    #[serde(default)]
+    pub description: String,
+    /// The lifecycle state.
+    pub status: OperationStatus,
+    /// When it was registered.
+    #[serde(with = "crate::timefmt")]
+    pub created_at: SystemTime,
+    /// When it started running.
+    #[serde(with = "crate::timefmt::option", default)]
+    pub started_at: Option<SystemTime>,
+    /// When it reached a terminal state.
+    #[serde(with = "crate::timefmt::option", default)]
+    pub completed_at: Option<SystemTime>,
+    /// Progress at the time of the snapshot.
+    #[serde(default)]
+    pub progress: OperationProgress,
+    /// Descriptive data given at creation.
+    #[serde(default)]
+    pub metadata: OperationMetadata,
+    /// Why it failed (`FAILED`), or the error it returned after a cancellation.
+    #[serde(default)]
+    pub error_message: Option<String>,
+    /// The operation's returned value as JSON (also kept for a cooperative cancel).
+    #[serde(default)]
+    pub result_summary: Option<serde_json::Value>,
+    /// The operation this one was started under, if any.
+    #[serde(default)]
+    pub parent_id: Option<OperationId>,
+    /// Why it was cancelled; set as soon as cancellation is requested.
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
+}
+
+impl OperationInfo {
+    /// Wall time from start to completion (or to now, while running).
+    pub fn elapsed(&self) -> Option<std::time::Duration> {
+        let start = self.started_at?;
+        let end = self.completed_at.unwrap_or_else(SystemTime::now);
+        end.duration_since(start).ok()
+    }
+}
+
+/// What starting an operation returns at once: the body of a start endpoint.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::{OperationId, OperationType, StartedOperation};
+///
+/// let started = StartedOperation::new(OperationId::generate(&OperationType::Dummy), "dummy task");
+/// assert_eq!(started.status, "started");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StartedOperation {
+    /// The new operation's id.
+    pub operation_id: OperationId,
+    /// Always `"started"`.
+    pub status: String,
+    /// A human-readable line, e.g. `Started dummy task`.
+    pub message: String,
+}
+
+impl StartedOperation {
+    /// A `started` record for `operation_id`, with the message `Started {description}`.
+    pub fn new(operation_id: OperationId, description: &str) -> Self {
+        Self {
+            operation_id,
+            status: "started".to_owned(),
+            message: format!("Started {description}"),
+        }
+    }
+}

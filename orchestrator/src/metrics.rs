@@ -1,0 +1,83 @@
+//! Append-only, bounded per-operation metric records with a monotonic cursor.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+/// A page of metric records returned by [`Operations::metrics`](crate::Operations::metrics).
+///
+/// The cursor counts every record ever appended to the operation, so it only grows:
+/// pass the returned `cursor` back to get only newer records. When old records were
+/// dropped to respect the per-operation bound, `dropped` says how many the caller missed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MetricsPage {
+    /// Records after the requested cursor, oldest first.
+    pub metrics: Vec<serde_json::Value>,
+    /// The cursor to pass next time.
+    pub cursor: u64,
+    /// Records after the requested cursor that were already dropped (bound reached).
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct MetricsLog {
+    records: VecDeque<serde_json::Value>,
+    /// Number of records ever appended; the cursor of the newest record.
+    appended: u64,
+    capacity: usize,
+}
+
+impl MetricsLog {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            records: VecDeque::new(),
+            appended: 0,
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub(crate) fn push(&mut self, record: serde_json::Value) {
+        if self.records.len() == self.capacity {
+            self.records.pop_front();
+        }
+        self.records.push_back(record);
+        self.appended += 1;
+    }
+
+    pub(crate) fn page(&self, cursor: u64) -> MetricsPage {
+        let first = self.appended - self.records.len() as u64;
+        let from = cursor.clamp(first, self.appended);
+        let skip = usize::try_from(from - first).unwrap_or(usize::MAX);
+        MetricsPage {
+            metrics: self.records.iter().skip(skip).cloned().collect(),
+            cursor: self.appended,
+            dropped: first.saturating_sub(cursor),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_is_monotonic_and_bound_drops_oldest() {
+        let mut log = MetricsLog::new(3);
+        for i in 0..5 {
+            log.push(i.into());
+        }
+        let all = log.page(0);
+        assert_eq!(all.metrics, vec![2.into(), 3.into(), 4.into()]);
+        assert_eq!((all.cursor, all.dropped), (5, 2));
+        let none = log.page(all.cursor);
+        assert!(none.metrics.is_empty());
+        assert_eq!(none.cursor, 5);
+        log.push(5.into());
+        let next = log.page(5);
+        assert_eq!((next.metrics, next.cursor, next.dropped), (vec![5.into()], 6, 0));
+        // A cursor from the future gives nothing and the true cursor.
+        assert_eq!(log.page(100).cursor, 6);
+    }
+}

@@ -1,0 +1,91 @@
+//! How a managed operation ended, as seen by the code that awaited it.
+
+use std::fmt;
+
+use crate::OperationStatus;
+
+/// How an operation awaited inline (or through a handle) ended, with its typed value.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::Outcome;
+///
+/// let done: Outcome<u32, String> = Outcome::Completed(3);
+/// assert_eq!(done.exit_code(), 0);
+/// let stopped: Outcome<u32, String> = Outcome::Cancelled(Some(1));
+/// assert_eq!(stopped.exit_code(), 130);
+/// assert_eq!(stopped.value(), Some(&1));
+/// ```
+#[derive(Debug)]
+#[must_use = "an outcome says whether the operation succeeded"]
+pub enum Outcome<T, E> {
+    /// Returned `Ok` without being cancelled: `COMPLETED`.
+    Completed(T),
+    /// Cancelled: the value it returned, when it returned `Ok` after the cancellation
+    /// (a cooperative stop); `None` when it returned an error or was aborted.
+    Cancelled(Option<T>),
+    /// Ended `FAILED`.
+    Failed(Failure<E>),
+}
+
+/// Why an operation failed.
+#[derive(Debug)]
+pub enum Failure<E> {
+    /// It returned this error.
+    Error(E),
+    /// It panicked with this message.
+    Panicked(String),
+    /// It ran past its deadline and was stopped.
+    DeadlineExceeded,
+}
+
+impl<E: fmt::Display> fmt::Display for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Error(e) => e.fmt(f),
+            Self::Panicked(msg) => write!(f, "panicked: {msg}"),
+            Self::DeadlineExceeded => f.write_str("deadline exceeded"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for Failure<E> {}
+
+impl<T, E> Outcome<T, E> {
+    /// The registry status this outcome corresponds to.
+    pub const fn status(&self) -> OperationStatus {
+        match self {
+            Self::Completed(_) => OperationStatus::Completed,
+            Self::Cancelled(_) => OperationStatus::Cancelled,
+            Self::Failed(_) => OperationStatus::Failed,
+        }
+    }
+
+    /// The conventional process exit code: 0 completed, 1 failed, 130 cancelled.
+    pub const fn exit_code(&self) -> i32 {
+        match self {
+            Self::Completed(_) => 0,
+            Self::Failed(_) => 1,
+            Self::Cancelled(_) => 130,
+        }
+    }
+
+    /// The returned value: the result, or the partial result of a cooperative cancel.
+    pub const fn value(&self) -> Option<&T> {
+        match self {
+            Self::Completed(v) | Self::Cancelled(Some(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// `true` when the operation completed.
+    pub const fn is_completed(&self) -> bool {
+        matches!(self, Self::Completed(_))
+    }
+
+    /// `true` when the operation was cancelled.
+    pub const fn is_cancelled(&self) -> bool {
+        matches!(self, Self::Cancelled(_))
+    }
+}

@@ -1,0 +1,169 @@
+//! The per-operation progress state shared by an operation's contexts and the registry.
+//!
+//! Locking rules:
+//! 1. The lock is held only to copy plain fields in or out; no allocation of the new
+//!    message, no user code and no other lock is ever taken while it is held. Writers
+//!    build what they store before locking and drop what they replace after unlocking.
+//! 2. Once `sealed` (the operation reached a terminal state), updates are ignored.
+
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::info::{JsonMap, OperationProgress};
+
+#[derive(Debug, Default)]
+pub(crate) struct ProgressCell {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    percentage: f64,
+    current_step: String,
+    steps_completed: u64,
+    steps_total: u64,
+    items_processed: u64,
+    items_total: Option<u64>,
+    context: JsonMap,
+    running_since: Option<Instant>,
+    sealed: bool,
+}
+
+/// One progress report; `None` fields are left as they are.
+#[derive(Debug, Default)]
+pub(crate) struct Update {
+    pub(crate) percentage: Option<f64>,
+    pub(crate) message: Option<String>,
+    pub(crate) steps: Option<(u64, u64)>,
+    pub(crate) items_processed: Option<u64>,
+    pub(crate) items_total: Option<u64>,
+}
+
+impl ProgressCell {
+    /// Applies `update`; returns `false` when the cell is sealed.
+    pub(crate) fn apply(&self, update: Update) -> bool {
+        let old_message;
+        {
+            let mut s = self.state.lock();
+            if s.sealed {
+                return false;
+            }
+            if let Some(p) = update.percentage {
+                s.percentage = p;
+            }
+            if let Some((done, total)) = update.steps {
+                s.steps_completed = done;
+                s.steps_total = total;
+            }
+            if let Some(n) = update.items_processed {
+                s.items_processed = n;
+            }
+            if let Some(n) = update.items_total {
+                s.items_total = Some(n);
+            }
+            old_message = update
+                .message
+                .map(|m| std::mem::replace(&mut s.current_step, m));
+        }
+        drop(old_message);
+        true
+    }
+
+    pub(crate) fn set_context(&self, key: String, value: serde_json::Value) -> bool {
+        let old = {
+            let mut s = self.state.lock();
+            if s.sealed {
+                return false;
+            }
+            s.context.insert(key, value)
+        };
+        drop(old);
+        true
+    }
+
+    pub(crate) fn mark_running(&self, at: Instant) {
+        self.state.lock().running_since = Some(at);
+    }
+
+    /// Freezes the progress; with `complete`, it is shown as 100 %.
+    pub(crate) fn seal(&self, complete: bool) {
+        let mut s = self.state.lock();
+        s.sealed = true;
+        if complete {
+            s.percentage = 100.0;
+            if s.steps_total > 0 {
+                s.steps_completed = s.steps_total;
+            }
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> OperationProgress {
+        let (mut p, since, sealed) = {
+            let s = self.state.lock();
+            (
+                OperationProgress {
+                    percentage: s.percentage,
+                    current_step: s.current_step.clone(),
+                    steps_completed: s.steps_completed,
+                    steps_total: s.steps_total,
+                    items_processed: s.items_processed,
+                    items_total: s.items_total,
+                    context: s.context.clone(),
+                    eta_seconds: None,
+                },
+                s.running_since,
+                s.sealed,
+            )
+        };
+        p.percentage = p.percentage.clamp(0.0, 100.0);
+        if !sealed && p.percentage > 0.0 && p.percentage < 100.0 {
+            if let Some(since) = since {
+                let elapsed = since.elapsed().as_secs_f64();
+                p.eta_seconds = Some(elapsed * (100.0 - p.percentage) / p.percentage);
+            }
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_cell_ignores_updates() {
+        let cell = ProgressCell::default();
+        assert!(cell.apply(Update {
+            percentage: Some(40.0),
+            message: Some("a".into()),
+            ..Update::default()
+        }));
+        cell.seal(false);
+        assert!(!cell.apply(Update {
+            percentage: Some(90.0),
+            message: Some("late".into()),
+            ..Update::default()
+        }));
+        assert!(!cell.set_context("k".into(), 1.into()));
+        let p = cell.snapshot();
+        assert_eq!((p.percentage, p.current_step.as_str()), (40.0, "a"));
+        assert!(p.context.is_empty());
+    }
+
+    #[test]
+    fn completion_shows_full_progress_and_eta_from_rate() {
+        let cell = ProgressCell::default();
+        cell.mark_running(Instant::now() - std::time::Duration::from_secs(10));
+        cell.apply(Update {
+            percentage: Some(25.0),
+            steps: Some((1, 4)),
+            ..Update::default()
+        });
+        let eta = cell.snapshot().eta_seconds.expect("eta while running");
+        assert!((29.0..40.0).contains(&eta), "{eta}");
+        cell.seal(true);
+        let p = cell.snapshot();
+        assert_eq!((p.percentage, p.steps_completed, p.eta_seconds), (100.0, 4, None));
+    }
+}

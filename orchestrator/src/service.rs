@@ -1,0 +1,132 @@
+//! The trait a service implements to get managed operations for free.
+
+use std::future::Future;
+
+use serde::Serialize;
+
+use crate::{
+    CancellationToken, Cancelled, OperationContext, OperationProgress, OperationSpec,
+    Operations, Outcome, Result, StartedOperation,
+};
+
+/// A service that runs long operations through an [`Operations`] registry.
+///
+/// Implement the two required methods; the provided ones do the rest. Most services
+/// use [`#[managed_operation]`](crate::managed_operation) instead of calling these by
+/// hand.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::{Operations, OperationContext, OperationSpec, ServiceOrchestrator};
+///
+/// #[derive(Clone)]
+/// struct Reports { ops: Operations }
+///
+/// impl ServiceOrchestrator for Reports {
+///     fn operations(&self) -> &Operations { &self.ops }
+///     fn service_name(&self) -> &str { "reports" }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> orchestrator::Result<()> {
+/// let svc = Reports { ops: Operations::new() };
+/// let started = svc.start_managed_operation(OperationSpec::new("report"), |ctx: OperationContext| async move {
+///     ctx.progress(1, "rendering");
+///     Ok::<_, String>("done")
+/// })?;
+/// assert_eq!(started.status, "started");
+/// # Ok(()) }
+/// ```
+pub trait ServiceOrchestrator: Send + Sync {
+    /// The registry this service's operations live in.
+    fn operations(&self) -> &Operations;
+
+    /// A short name for logs and messages.
+    fn service_name(&self) -> &str;
+
+    /// Registers `f` as an operation, spawns it, and returns the `started` record at
+    /// once (the body of a start endpoint).
+    ///
+    /// # Errors
+    ///
+    /// [`OrchestratorError::NoRuntime`](crate::OrchestratorError::NoRuntime) outside a
+    /// Tokio runtime.
+    fn start_managed_operation<F, Fut, T, E>(&self, spec: OperationSpec, f: F) -> Result<StartedOperation>
+    where
+        F: FnOnce(OperationContext) -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
+        T: Serialize + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let handle = self.operations().spawn(spec, f)?;
+        tracing::info!(service = self.service_name(), operation_id = %handle.id(), "started operation");
+        Ok(handle.started())
+    }
+
+    /// Registers `f` as an operation and awaits it inline; it is observable and
+    /// cancellable through the registry meanwhile.
+    fn run_managed_operation<F, Fut, T, E>(
+        &self,
+        spec: OperationSpec,
+        f: F,
+    ) -> impl Future<Output = Outcome<T, E>>
+    where
+        F: FnOnce(OperationContext) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+        T: Serialize,
+        E: std::fmt::Display,
+    {
+        self.operations().run(spec, f)
+    }
+
+    /// Registers `f` as an operation and runs it to the end, blocking: for direct CLI
+    /// use. Works with or without a surrounding runtime (see [`Operations::run_sync`]).
+    ///
+    /// # Errors
+    ///
+    /// [`OrchestratorError::Runtime`](crate::OrchestratorError::Runtime) if a runtime
+    /// cannot be built.
+    fn run_sync_operation<F, Fut, T, E>(&self, spec: OperationSpec, f: F) -> Result<Outcome<T, E>>
+    where
+        F: FnOnce(OperationContext) -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<T, E>> + 'static,
+        T: Serialize + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        self.operations().run_sync(spec, f)
+    }
+
+    /// Runs `f` with a context that is not registered, calling `on_progress` with a
+    /// snapshot after every progress report: for sub-steps that need progress but not
+    /// an entry of their own.
+    fn execute_with_progress<F, Fut, T, E, P>(
+        &self,
+        spec: OperationSpec,
+        on_progress: P,
+        f: F,
+    ) -> impl Future<Output = Outcome<T, E>>
+    where
+        F: FnOnce(OperationContext) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+        T: Serialize,
+        E: std::fmt::Display,
+        P: Fn(&OperationProgress) + Send + Sync + 'static,
+    {
+        crate::observed::run_observed(spec, Box::new(on_progress), f)
+    }
+
+    /// Runs `fut` until it completes or `token` is cancelled; on cancellation the
+    /// future is dropped and `Err(Cancelled)` returned.
+    fn execute_with_cancellation<Fut>(
+        &self,
+        token: &CancellationToken,
+        fut: Fut,
+    ) -> impl Future<Output = std::result::Result<Fut::Output, Cancelled>>
+    where
+        Fut: Future,
+    {
+        let token = token.clone();
+        async move { token.run_until_cancelled(fut).await.ok_or(Cancelled) }
+    }
+}

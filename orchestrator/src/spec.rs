@@ -1,0 +1,108 @@
+//! What to register when an operation is created.
+
+use std::time::Duration;
+
+use crate::{OperationId, OperationMetadata, OperationType};
+
+/// Describes an operation to register: its kind, a description for humans, metadata,
+/// the total number of steps (when known up front) and optional time limits.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use orchestrator::{OperationSpec, OperationType};
+///
+/// let spec = OperationSpec::new(OperationType::Training)
+///     .with_description("train model")
+///     .with_total_steps(50)
+///     .with_deadline(Duration::from_secs(3600));
+/// assert_eq!(spec.total_steps(), 50);
+/// ```
+#[derive(Debug, Clone)]
+pub struct OperationSpec {
+    pub(crate) operation_type: OperationType,
+    pub(crate) description: String,
+    pub(crate) metadata: OperationMetadata,
+    pub(crate) total_steps: u64,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) grace_period: Option<Duration>,
+    pub(crate) parent_id: Option<OperationId>,
+}
+
+impl OperationSpec {
+    /// A spec for an operation of `operation_type`; the description defaults to the
+    /// lower-cased type name.
+    pub fn new(operation_type: impl Into<OperationType>) -> Self {
+        let operation_type = operation_type.into();
+        Self {
+            description: operation_type.as_str().to_ascii_lowercase(),
+            operation_type,
+            metadata: OperationMetadata::default(),
+            total_steps: 0,
+            deadline: None,
+            grace_period: None,
+            parent_id: None,
+        }
+    }
+
+    /// A human-readable description (shown by progress bars and start messages).
+    #[must_use]
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Metadata stored with the operation.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: OperationMetadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// The number of steps [`OperationContext::progress`](crate::OperationContext::progress)
+    /// counts towards. `0` (the default) means unknown until the operation says so with
+    /// [`OperationContext::set_total_steps`](crate::OperationContext::set_total_steps).
+    #[must_use]
+    pub const fn with_total_steps(mut self, total_steps: u64) -> Self {
+        self.total_steps = total_steps;
+        self
+    }
+
+    /// Fails the operation with `deadline exceeded` if it runs longer than `deadline`.
+    #[must_use]
+    pub const fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// How long a cancelled operation may take to return before it is aborted
+    /// (overrides the registry's default of 2 s).
+    #[must_use]
+    pub const fn with_grace_period(mut self, grace_period: Duration) -> Self {
+        self.grace_period = Some(grace_period);
+        self
+    }
+
+    /// Records `parent` as this operation's parent.
+    #[must_use]
+    pub fn with_parent(mut self, parent: OperationId) -> Self {
+        self.parent_id = Some(parent);
+        self
+    }
+
+    /// The kind of operation.
+    pub fn operation_type(&self) -> &OperationType {
+        &self.operation_type
+    }
+
+    /// The description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The total steps (`0` when unknown).
+    pub const fn total_steps(&self) -> u64 {
+        self.total_steps
+    }
+}
