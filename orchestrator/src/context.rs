@@ -139,7 +139,10 @@ impl OperationContext {
     /// Ignored after the operation ended.
     pub fn progress(&self, step: u64, message: impl Into<String>) {
         let total = self.scope.total.load(Ordering::Relaxed);
-        let percentage = (total > 0).then(|| self.scope.map(step.min(total) as f64 * 100.0 / total as f64));
+        let percentage = (total > 0).then(|| {
+            self.scope
+                .map(step.min(total) as f64 * 100.0 / total as f64)
+        });
         self.apply(Update {
             percentage,
             message: Some(message.into()),
@@ -225,7 +228,9 @@ impl OperationContext {
     pub fn metric(&self, record: impl Serialize) {
         match serde_json::to_value(record) {
             Ok(v) => self.entry.push_metric(v),
-            Err(e) => tracing::warn!(operation_id = %self.entry.id, error = %e, "metric record is not serialisable"),
+            Err(e) => {
+                tracing::warn!(operation_id = %self.entry.id, error = %e, "metric record is not serialisable")
+            }
         }
     }
 
@@ -278,7 +283,11 @@ impl OperationContext {
 
 impl Scope {
     fn map(&self, pct: f64) -> f64 {
-        let pct = if pct.is_nan() { 0.0 } else { pct.clamp(0.0, 100.0) };
+        let pct = if pct.is_nan() {
+            0.0
+        } else {
+            pct.clamp(0.0, 100.0)
+        };
         self.lo + (self.hi - self.lo) * pct / 100.0
     }
 }

@@ -3,12 +3,14 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures::FutureExt as _;
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 
 use crate::entry::{Ending, Entry};
 use crate::{Failure, OperationContext, Outcome};
@@ -17,7 +19,45 @@ pub(crate) struct Driver {
     pub(crate) entry: Arc<Entry>,
     pub(crate) grace: Duration,
     pub(crate) deadline: Option<Duration>,
-    pub(crate) limit: Option<Arc<Semaphore>>,
+    pub(crate) slot: Slot,
+}
+
+type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+/// A place under a per-type concurrency limit.
+pub(crate) enum Slot {
+    /// No limit applies.
+    Unlimited,
+    /// Holding a permit.
+    Held(OwnedSemaphorePermit),
+    /// Queued for a permit.
+    Queued(Acquire),
+}
+
+impl Slot {
+    /// Queues for a permit of `sem` now, so that operations get their turn in the
+    /// order they were started (the semaphore is FIFO), not in the order their tasks
+    /// are first polled.
+    pub(crate) fn queue(sem: Arc<Semaphore>) -> Self {
+        let mut acquire: Acquire = Box::pin(sem.acquire_owned());
+        match acquire
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(Ok(permit)) => Self::Held(permit),
+            // Closed semaphores are never created; run unlimited rather than hang.
+            Poll::Ready(Err(_)) => Self::Unlimited,
+            Poll::Pending => Self::Queued(acquire),
+        }
+    }
+
+    async fn acquire(self) -> Option<OwnedSemaphorePermit> {
+        match self {
+            Self::Unlimited => None,
+            Self::Held(permit) => Some(permit),
+            Self::Queued(acquire) => acquire.await.ok(),
+        }
+    }
 }
 
 enum Ended<R> {
@@ -39,7 +79,7 @@ impl Driver {
             entry,
             grace,
             deadline,
-            limit,
+            slot,
         } = self;
         let token = entry.token.clone();
         // If this future is dropped before the end is recorded (runtime shutdown, a
@@ -47,13 +87,10 @@ impl Driver {
         let _guard = FinishOnDrop(entry.clone());
 
         // Wait PENDING for a slot (FIFO), unless cancelled first.
-        let _permit = match limit {
-            Some(sem) => tokio::select! {
-                biased;
-                () = token.cancelled() => None,
-                permit = sem.acquire_owned() => permit.ok(),
-            },
-            None => None,
+        let _permit = tokio::select! {
+            biased;
+            () = token.cancelled() => None,
+            permit = slot.acquire() => permit,
         };
         if token.is_cancelled() || entry.start().is_err() {
             let _ = entry.finish(Ending::Cancelled);
@@ -107,7 +144,10 @@ impl Driver {
             }
             Ended::Panicked(msg) => {
                 let message = format!("panicked: {msg}");
-                (Ending::Failed(message), Outcome::Failed(Failure::Panicked(msg)))
+                (
+                    Ending::Failed(message),
+                    Outcome::Failed(Failure::Panicked(msg)),
+                )
             }
             Ended::Aborted => {
                 tracing::warn!(operation_id = %entry.id, ?grace, "operation ignored cancellation; aborted after grace period");
@@ -124,7 +164,9 @@ impl Driver {
         };
         match entry.finish(ending) {
             Ok(status) => tracing::debug!(operation_id = %entry.id, %status, "operation finished"),
-            Err(e) => tracing::debug!(operation_id = %entry.id, error = %e, "operation already ended"),
+            Err(e) => {
+                tracing::debug!(operation_id = %entry.id, error = %e, "operation already ended")
+            }
         }
         outcome
     }
@@ -135,7 +177,9 @@ struct FinishOnDrop(Arc<Entry>);
 impl Drop for FinishOnDrop {
     fn drop(&mut self) {
         if self.0.status().is_active() {
-            self.0.token.cancel_with_reason("operation dropped before it finished");
+            self.0
+                .token
+                .cancel_with_reason("operation dropped before it finished");
             let _ = self.0.finish(Ending::Cancelled);
         }
     }

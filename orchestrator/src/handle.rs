@@ -69,6 +69,8 @@ impl<T, E> OperationHandle<T, E> {
 
 impl<T, E> fmt::Debug for OperationHandle<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OperationHandle").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("OperationHandle")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }

@@ -94,7 +94,11 @@ impl OperationMetadata {
 
     /// Adds one entry to [`parameters`](Self::parameters).
     #[must_use]
-    pub fn with_parameter(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+    pub fn with_parameter(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
         self.parameters.insert(key.into(), value.into());
         self
     }

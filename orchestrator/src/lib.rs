@@ -141,7 +141,11 @@ pub mod __private {
     }
 
     /// Starts a managed operation on a free-function registry.
-    pub fn start<F, Fut, T, E>(ops: &Operations, spec: OperationSpec, f: F) -> Result<StartedOperation>
+    pub fn start<F, Fut, T, E>(
+        ops: &Operations,
+        spec: OperationSpec,
+        f: F,
+    ) -> Result<StartedOperation>
     where
         F: FnOnce(OperationContext) -> Fut + Send + 'static,
         Fut: Future<Output = core::result::Result<T, E>> + Send + 'static,

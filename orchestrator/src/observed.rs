@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::driver::Driver;
+use crate::driver::{Driver, Slot};
 use crate::entry::{self, ProgressObserver};
 use crate::{OperationContext, OperationSpec, Outcome};
 
@@ -24,7 +24,7 @@ where
         entry: entry::unregistered(spec.operation_type, spec.total_steps, Some(observer)),
         grace: spec.grace_period.unwrap_or(Duration::from_secs(2)),
         deadline: spec.deadline,
-        limit: None,
+        slot: Slot::Unlimited,
     };
     driver.run(f).await
 }

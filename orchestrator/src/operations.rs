@@ -18,13 +18,13 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::builder::OperationsBuilder;
-use crate::driver::Driver;
+use crate::driver::{Driver, Slot};
 use crate::entry::{Ending, Entry, NewEntry};
 use crate::metrics::MetricsPage;
 use crate::{
     CancellationToken, OperationContext, OperationFilter, OperationHandle, OperationId,
-    OperationInfo, OperationList, OperationSpec, OperationStatus, OperationType,
-    OrchestratorError, Outcome, Result,
+    OperationInfo, OperationList, OperationSpec, OperationStatus, OperationType, OrchestratorError,
+    Outcome, Result,
 };
 
 const SHARDS: usize = 16;
@@ -103,7 +103,10 @@ impl Operations {
         OperationsBuilder::default()
     }
 
-    pub(crate) fn from_builder(b: OperationsBuilder, limits: HashMap<OperationType, Arc<Semaphore>>) -> Self {
+    pub(crate) fn from_builder(
+        b: OperationsBuilder,
+        limits: HashMap<OperationType, Arc<Semaphore>>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 shards: std::array::from_fn(|_| RwLock::new(HashMap::new())),
@@ -234,7 +237,8 @@ impl Operations {
         T: Serialize + Send + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| OrchestratorError::NoRuntime)?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| OrchestratorError::NoRuntime)?;
         self.ensure_sweeper(&runtime);
         let driver = self.driver(spec);
         let id = driver.entry.id.clone();
@@ -276,12 +280,15 @@ impl Operations {
     fn driver(&self, spec: OperationSpec) -> Driver {
         let grace = spec.grace_period.unwrap_or(self.shared.grace_period);
         let deadline = spec.deadline;
-        let limit = self.shared.limits.get(&spec.operation_type).cloned();
+        let slot = match self.shared.limits.get(&spec.operation_type) {
+            Some(sem) => Slot::queue(sem.clone()),
+            None => Slot::Unlimited,
+        };
         Driver {
             entry: self.register(spec),
             grace,
             deadline,
-            limit,
+            slot,
         }
     }
 
@@ -419,7 +426,9 @@ impl Operations {
                 status,
             });
         }
-        let entry = shard.remove(id.as_str()).ok_or_else(|| OrchestratorError::NotFound(id.clone()))?;
+        let entry = shard
+            .remove(id.as_str())
+            .ok_or_else(|| OrchestratorError::NotFound(id.clone()))?;
         drop(shard);
         Ok(entry.info())
     }

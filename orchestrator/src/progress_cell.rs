@@ -164,6 +164,9 @@ mod tests {
         assert!((29.0..40.0).contains(&eta), "{eta}");
         cell.seal(true);
         let p = cell.snapshot();
-        assert_eq!((p.percentage, p.steps_completed, p.eta_seconds), (100.0, 4, None));
+        assert_eq!(
+            (p.percentage, p.steps_completed, p.eta_seconds),
+            (100.0, 4, None)
+        );
     }
 }

@@ -159,7 +159,10 @@ pub(crate) fn status_line(info: &OperationInfo) -> String {
     line.push_str(&format!(" [{}", clock(elapsed)));
     match (info.status.is_terminal(), p.eta_seconds) {
         (false, Some(eta)) if eta.is_finite() => {
-            line.push_str(&format!(", ETA {}", clock(Duration::from_secs_f64(eta.max(0.0)))));
+            line.push_str(&format!(
+                ", ETA {}",
+                clock(Duration::from_secs_f64(eta.max(0.0)))
+            ));
         }
         (true, _) => line.push_str(&format!(", {}", info.status)),
         _ => {}
@@ -185,7 +188,10 @@ mod tests {
         ops.start(&id).unwrap();
         ops.context(&id).unwrap().progress(42, "Iteration 42/100");
         let line = status_line(&ops.get(&id).unwrap());
-        assert!(line.starts_with(" 42% 42/100 Iteration 42/100 [00:00:00"), "{line}");
+        assert!(
+            line.starts_with(" 42% 42/100 Iteration 42/100 [00:00:00"),
+            "{line}"
+        );
         assert!(line.contains("ETA "), "{line}");
         ops.complete(&id, 1).unwrap();
         let line = status_line(&ops.get(&id).unwrap());
@@ -197,18 +203,26 @@ mod tests {
     async fn follow_returns_the_terminal_record() {
         let ops = Operations::new();
         let handle = ops
-            .spawn(OperationSpec::new("dummy").with_total_steps(3), |ctx| async move {
-                for i in 1..=3 {
-                    ctx.sleep(Duration::from_millis(5)).await?;
-                    ctx.progress(i, "tick");
-                }
-                Ok::<_, crate::Cancelled>(3)
-            })
+            .spawn(
+                OperationSpec::new("dummy").with_total_steps(3),
+                |ctx| async move {
+                    for i in 1..=3 {
+                        ctx.sleep(Duration::from_millis(5)).await?;
+                        ctx.progress(i, "tick");
+                    }
+                    Ok::<_, crate::Cancelled>(3)
+                },
+            )
             .unwrap();
-        let renderer = ProgressRenderer::new().hidden().with_poll_interval(Duration::from_millis(2));
+        let renderer = ProgressRenderer::new()
+            .hidden()
+            .with_poll_interval(Duration::from_millis(2));
         let info = renderer.follow(&ops, handle.id()).await.unwrap();
         assert_eq!(info.status, crate::OperationStatus::Completed);
         let missing = OperationId::generate(&"dummy".into());
-        assert!(matches!(renderer.follow(&ops, &missing).await, Err(SourceError::NotFound(_))));
+        assert!(matches!(
+            renderer.follow(&ops, &missing).await,
+            Err(SourceError::NotFound(_))
+        ));
     }
 }

@@ -5,8 +5,8 @@ use std::future::Future;
 use serde::Serialize;
 
 use crate::{
-    CancellationToken, Cancelled, OperationContext, OperationProgress, OperationSpec,
-    Operations, Outcome, Result, StartedOperation,
+    CancellationToken, Cancelled, OperationContext, OperationProgress, OperationSpec, Operations,
+    Outcome, Result, StartedOperation,
 };
 
 /// A service that runs long operations through an [`Operations`] registry.
@@ -52,7 +52,11 @@ pub trait ServiceOrchestrator: Send + Sync {
     ///
     /// [`OrchestratorError::NoRuntime`](crate::OrchestratorError::NoRuntime) outside a
     /// Tokio runtime.
-    fn start_managed_operation<F, Fut, T, E>(&self, spec: OperationSpec, f: F) -> Result<StartedOperation>
+    fn start_managed_operation<F, Fut, T, E>(
+        &self,
+        spec: OperationSpec,
+        f: F,
+    ) -> Result<StartedOperation>
     where
         F: FnOnce(OperationContext) -> Fut + Send + 'static,
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,

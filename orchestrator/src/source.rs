@@ -16,7 +16,10 @@ pub trait OperationSource: Send + Sync {
     ///
     /// [`SourceError::NotFound`] when the source does not know the id;
     /// [`SourceError::Unavailable`] for a failure worth retrying.
-    fn fetch(&self, id: &OperationId) -> impl Future<Output = Result<OperationInfo, SourceError>> + Send;
+    fn fetch(
+        &self,
+        id: &OperationId,
+    ) -> impl Future<Output = Result<OperationInfo, SourceError>> + Send;
 }
 
 /// Why an [`OperationSource`] could not report an operation.
@@ -36,7 +39,10 @@ pub enum SourceError {
 }
 
 impl OperationSource for Operations {
-    fn fetch(&self, id: &OperationId) -> impl Future<Output = Result<OperationInfo, SourceError>> + Send {
+    fn fetch(
+        &self,
+        id: &OperationId,
+    ) -> impl Future<Output = Result<OperationInfo, SourceError>> + Send {
         let result = self.get(id).map_err(|e| match e {
             OrchestratorError::NotFound(id) => SourceError::NotFound(id),
             other => SourceError::Other(other.to_string()),

@@ -60,11 +60,13 @@ impl OperationStatus {
     pub const fn can_become(self, next: Self) -> bool {
         matches!(
             (self, next),
-            (Self::Pending, Self::Running | Self::Failed | Self::Cancelled)
-                | (
-                    Self::Running,
-                    Self::Completed | Self::Failed | Self::Cancelled
-                )
+            (
+                Self::Pending,
+                Self::Running | Self::Failed | Self::Cancelled
+            ) | (
+                Self::Running,
+                Self::Completed | Self::Failed | Self::Cancelled
+            )
         )
     }
 
@@ -102,7 +104,9 @@ impl fmt::Display for OperationStatus {
 
 /// Why a string is not an [`OperationStatus`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown operation status {0:?} (expected PENDING, RUNNING, COMPLETED, FAILED or CANCELLED)")]
+#[error(
+    "unknown operation status {0:?} (expected PENDING, RUNNING, COMPLETED, FAILED or CANCELLED)"
+)]
 pub struct InvalidStatus(String);
 
 impl std::str::FromStr for OperationStatus {
@@ -146,7 +150,10 @@ mod tests {
     fn u8_round_trip_and_parse() {
         for st in OperationStatus::ALL {
             assert_eq!(OperationStatus::from_u8(st.to_u8()), st);
-            assert_eq!(st.as_str().to_lowercase().parse::<OperationStatus>(), Ok(st));
+            assert_eq!(
+                st.as_str().to_lowercase().parse::<OperationStatus>(),
+                Ok(st)
+            );
         }
         assert!("DONE".parse::<OperationStatus>().is_err());
     }

@@ -173,7 +173,8 @@ impl Future for WaitForCancellation<'_> {
 
 impl fmt::Debug for WaitForCancellation<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitForCancellation").finish_non_exhaustive()
+        f.debug_struct("WaitForCancellation")
+            .finish_non_exhaustive()
     }
 }
 
@@ -196,7 +197,8 @@ impl Future for WaitForCancellationOwned {
 
 impl fmt::Debug for WaitForCancellationOwned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitForCancellationOwned").finish_non_exhaustive()
+        f.debug_struct("WaitForCancellationOwned")
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,487 @@
+//! Managed operations: spawned or inline futures whose result decides the outcome.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use orchestrator::{
+    Cancelled, Failure, OperationContext, OperationId, OperationInfo, OperationSpec,
+    OperationStatus, Operations, OrchestratorError, Outcome, ServiceOrchestrator,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Summary {
+    iterations_completed: u64,
+}
+
+/// Counts iterations until done or cancelled; returns how far it got either way.
+async fn count(ctx: OperationContext, n: u64, every: Duration) -> Result<Summary, Cancelled> {
+    let mut done = 0;
+    for i in 1..=n {
+        if ctx.sleep(every).await.is_err() {
+            break;
+        }
+        done = i;
+        ctx.progress(i, format!("Iteration {i}/{n}"));
+    }
+    Ok(Summary {
+        iterations_completed: done,
+    })
+}
+
+/// Polls until `pred` holds for the operation (bounded: panics after 5 s).
+async fn until(
+    ops: &Operations,
+    id: &OperationId,
+    pred: impl Fn(&OperationInfo) -> bool,
+) -> OperationInfo {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = ops.get(id).unwrap();
+        if pred(&info) {
+            return info;
+        }
+        assert!(Instant::now() < deadline, "condition not reached: {info:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn wait(ops: &Operations, id: &OperationId) -> OperationInfo {
+    tokio::time::timeout(Duration::from_secs(5), ops.wait(id))
+        .await
+        .expect("operation ended within 5 s")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ok_completes_with_summary_and_full_progress() {
+    let ops = Operations::new();
+    let handle = ops
+        .spawn(OperationSpec::new("dummy").with_total_steps(3), |ctx| {
+            count(ctx, 3, Duration::from_millis(1))
+        })
+        .unwrap();
+    let id = handle.id().clone();
+    let outcome = handle.outcome().await;
+    assert!(matches!(
+        outcome,
+        Outcome::Completed(Summary {
+            iterations_completed: 3
+        })
+    ));
+    let info = ops.get(&id).unwrap();
+    assert_eq!(info.status, OperationStatus::Completed);
+    assert_eq!(info.result_summary.unwrap()["iterations_completed"], 3);
+    assert_eq!(info.progress.percentage, 100.0);
+    assert_eq!(
+        (info.progress.steps_completed, info.progress.steps_total),
+        (3, 3)
+    );
+    assert_eq!(info.progress.current_step, "Iteration 3/3");
+}
+
+#[tokio::test]
+async fn err_fails_with_the_error_message() {
+    let ops = Operations::new();
+    let h = ops
+        .spawn(OperationSpec::new("dummy"), |_ctx| async {
+            Err::<(), _>("disk full".to_owned())
+        })
+        .unwrap();
+    let id = h.id().clone();
+    assert!(matches!(h.outcome().await, Outcome::Failed(Failure::Error(e)) if e == "disk full"));
+    let info = ops.get(&id).unwrap();
+    assert_eq!(info.status, OperationStatus::Failed);
+    assert_eq!(info.error_message.as_deref(), Some("disk full"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_cancel_ends_cancelled_with_the_partial_summary() {
+    let ops = Operations::new();
+    let h = ops
+        .spawn(OperationSpec::new("dummy").with_total_steps(1000), |ctx| {
+            count(ctx, 1000, Duration::from_millis(2))
+        })
+        .unwrap();
+    let id = h.id().clone();
+    until(&ops, &id, |i| i.progress.steps_completed >= 2).await;
+    let asked = Instant::now();
+    ops.cancel(&id, "user pressed Ctrl+C").unwrap();
+    let info = wait(&ops, &id).await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(info.status, OperationStatus::Cancelled);
+    assert_eq!(info.cancel_reason.as_deref(), Some("user pressed Ctrl+C"));
+    let summary: Summary = serde_json::from_value(info.result_summary.unwrap()).unwrap();
+    assert!(summary.iterations_completed >= 2 && summary.iterations_completed < 1000);
+    // The count kept is the one the work itself reported.
+    assert_eq!(summary.iterations_completed, info.progress.steps_completed);
+    assert!(matches!(h.outcome().await, Outcome::Cancelled(Some(s)) if s == summary));
+}
+
+#[tokio::test]
+async fn returning_an_error_after_cancel_is_cancelled_not_failed() {
+    let ops = Operations::new();
+    let h = ops
+        .spawn(OperationSpec::new("dummy"), |ctx| async move {
+            ctx.cancelled().await;
+            ctx.checkpoint()?;
+            Ok::<_, Cancelled>(())
+        })
+        .unwrap();
+    ops.cancel(h.id(), "stop").unwrap();
+    let info = wait(&ops, h.id()).await;
+    assert_eq!(info.status, OperationStatus::Cancelled);
+    assert_eq!(info.error_message, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_cooperative_operation_is_aborted_after_the_grace_period() {
+    let ops = Operations::builder()
+        .with_grace_period(Duration::from_millis(100))
+        .build();
+    let dropped = Arc::new(Mutex::new(false));
+    struct SetOnDrop(Arc<Mutex<bool>>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = true;
+        }
+    }
+    let flag = SetOnDrop(dropped.clone());
+    let h = ops
+        .spawn(OperationSpec::new("stubborn"), move |_ctx| async move {
+            let _flag = flag;
+            // Never looks at its context.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    until(&ops, h.id(), |i| i.status == OperationStatus::Running).await;
+    let asked = Instant::now();
+    ops.cancel(h.id(), "stop").unwrap();
+    let info = wait(&ops, h.id()).await;
+    assert_eq!(info.status, OperationStatus::Cancelled);
+    assert!(
+        asked.elapsed() >= Duration::from_millis(100),
+        "aborted before grace"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(2));
+    assert!(*dropped.lock().unwrap(), "the work future was dropped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_fails_the_operation_and_the_runtime_keeps_serving() {
+    let ops = Operations::new();
+    let h = ops
+        .spawn(OperationSpec::new("dummy"), |_ctx| async {
+            if true {
+                panic!("index out of range");
+            }
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    let id = h.id().clone();
+    assert!(
+        matches!(h.outcome().await, Outcome::Failed(Failure::Panicked(m)) if m == "index out of range")
+    );
+    let info = ops.get(&id).unwrap();
+    assert_eq!(info.status, OperationStatus::Failed);
+    assert_eq!(
+        info.error_message.as_deref(),
+        Some("panicked: index out of range")
+    );
+
+    let next = ops
+        .spawn(OperationSpec::new("dummy"), |_ctx| async {
+            Ok::<_, String>(7)
+        })
+        .unwrap();
+    assert!(matches!(next.outcome().await, Outcome::Completed(7)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_fails_the_operation_and_cancels_its_token() {
+    let ops = Operations::new();
+    let token = Arc::new(Mutex::new(None));
+    let seen = token.clone();
+    let h = ops
+        .spawn(
+            OperationSpec::new("slow").with_deadline(Duration::from_millis(50)),
+            move |ctx| async move {
+                *seen.lock().unwrap() = Some(ctx.token().clone());
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok::<_, String>(())
+            },
+        )
+        .unwrap();
+    let id = h.id().clone();
+    assert!(matches!(
+        h.outcome().await,
+        Outcome::Failed(Failure::DeadlineExceeded)
+    ));
+    let info = ops.get(&id).unwrap();
+    assert_eq!(info.status, OperationStatus::Failed);
+    assert_eq!(info.error_message.as_deref(), Some("deadline exceeded"));
+    let token = token.lock().unwrap().clone().unwrap();
+    assert!(token.is_cancelled());
+    assert_eq!(token.reason().as_deref(), Some("deadline exceeded"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_limit_keeps_excess_pending_and_runs_them_fifo() {
+    let ops = Operations::builder()
+        .with_concurrency_limit("limited", 1)
+        .build();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let log = order.clone();
+    let first = ops
+        .spawn(OperationSpec::new("limited"), move |_ctx| async move {
+            log.lock().unwrap().push(0);
+            let _ = released.await;
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    until(&ops, first.id(), |i| i.status == OperationStatus::Running).await;
+
+    let rest: Vec<_> = (1..=5)
+        .map(|n| {
+            let log = order.clone();
+            ops.spawn(OperationSpec::new("limited"), move |_ctx| async move {
+                log.lock().unwrap().push(n);
+                Ok::<_, String>(())
+            })
+            .unwrap()
+        })
+        .collect();
+    // Other kinds are not limited.
+    let free = ops
+        .spawn(OperationSpec::new("free"), |_ctx| async {
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    assert!(free.outcome().await.is_completed());
+    for h in &rest {
+        assert_eq!(ops.get(h.id()).unwrap().status, OperationStatus::Pending);
+    }
+    // A pending operation can be cancelled while it waits; it never runs.
+    ops.cancel(rest[2].id(), "not needed").unwrap();
+
+    release.send(()).unwrap();
+    for h in rest {
+        let _ = h.outcome().await;
+    }
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2, 4, 5]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_holder_sees_the_same_token() {
+    let ops = Operations::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let h = ops
+        .spawn(OperationSpec::new("dummy"), move |ctx| async move {
+            let _ = tx.send(ctx.clone());
+            ctx.cancelled().await;
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    let ctx = rx.await.unwrap();
+    let from_registry = ops.token(h.id()).unwrap();
+    let blocking_view = ctx.clone();
+    assert!(!ctx.is_cancelled() && !from_registry.is_cancelled());
+    h.cancel("one for all").unwrap();
+    assert!(ctx.is_cancelled() && from_registry.is_cancelled());
+    let seen = tokio::task::spawn_blocking(move || blocking_view.token().reason())
+        .await
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some("one for all"));
+    assert_eq!(wait(&ops, h.id()).await.status, OperationStatus::Cancelled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_all_stops_every_running_operation() {
+    let ops = Operations::new();
+    let handles: Vec<_> = (0..100)
+        .map(|_| {
+            ops.spawn(OperationSpec::new("dummy"), |ctx| {
+                count(ctx, 1_000_000, Duration::from_millis(5))
+            })
+            .unwrap()
+        })
+        .collect();
+    for h in &handles {
+        until(&ops, h.id(), |i| i.status == OperationStatus::Running).await;
+    }
+    assert_eq!(ops.cancel_all("shutdown"), 100);
+    for h in handles {
+        let id = h.id().clone();
+        assert!(h.outcome().await.is_cancelled());
+        let info = ops.get(&id).unwrap();
+        assert_eq!(info.status, OperationStatus::Cancelled);
+        assert_eq!(info.cancel_reason.as_deref(), Some("shutdown"));
+    }
+    assert_eq!(ops.active_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_run_is_registered_and_cancellable() {
+    let ops = Operations::new();
+    let watcher = {
+        let ops = ops.clone();
+        tokio::spawn(async move {
+            loop {
+                let list = ops.list(&Default::default());
+                if let Some(info) = list.operations.first() {
+                    if info.progress.steps_completed >= 1 {
+                        ops.cancel(&info.operation_id, "from another task").unwrap();
+                        return info.operation_id.clone();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let outcome = ops
+        .run(
+            OperationSpec::new("dummy").with_total_steps(10_000),
+            |ctx| count(ctx, 10_000, Duration::from_millis(2)),
+        )
+        .await;
+    let id = watcher.await.unwrap();
+    let Outcome::Cancelled(Some(partial)) = outcome else {
+        panic!("expected a cooperative cancel, got {outcome:?}");
+    };
+    assert!(partial.iterations_completed >= 1);
+    assert_eq!(ops.get(&id).unwrap().status, OperationStatus::Cancelled);
+}
+
+#[tokio::test]
+async fn dropping_an_inline_run_does_not_leave_it_running() {
+    let ops = Operations::new();
+    let run = ops.run(OperationSpec::new("dummy"), |ctx| async move {
+        ctx.sleep(Duration::from_secs(3600)).await
+    });
+    let _ = tokio::time::timeout(Duration::from_millis(20), run).await;
+    let list = ops.list(&Default::default());
+    assert_eq!(list.operations.len(), 1);
+    assert_eq!(list.operations[0].status, OperationStatus::Cancelled);
+    assert_eq!(list.active_count, 0);
+}
+
+#[derive(Clone)]
+struct Svc {
+    ops: Operations,
+}
+
+impl ServiceOrchestrator for Svc {
+    fn operations(&self) -> &Operations {
+        &self.ops
+    }
+    fn service_name(&self) -> &str {
+        "svc"
+    }
+}
+
+#[test]
+fn run_sync_operation_outside_a_runtime() {
+    let svc = Svc {
+        ops: Operations::new(),
+    };
+    let outcome = svc
+        .run_sync_operation(OperationSpec::new("dummy").with_total_steps(2), |ctx| {
+            count(ctx, 2, Duration::from_millis(1))
+        })
+        .unwrap();
+    assert!(matches!(
+        outcome,
+        Outcome::Completed(Summary {
+            iterations_completed: 2
+        })
+    ));
+    assert_eq!(
+        svc.ops.list(&Default::default()).operations[0].status,
+        OperationStatus::Completed
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn run_sync_operation_inside_a_runtime() {
+    let svc = Svc {
+        ops: Operations::new(),
+    };
+    let outcome = svc
+        .run_sync_operation(OperationSpec::new("dummy"), |ctx| {
+            count(ctx, 2, Duration::from_millis(1))
+        })
+        .unwrap();
+    assert!(outcome.is_completed());
+}
+
+#[tokio::test]
+async fn service_helpers() {
+    let svc = Svc {
+        ops: Operations::new(),
+    };
+    let started = svc
+        .start_managed_operation(
+            OperationSpec::new("dummy").with_description("dummy task"),
+            |ctx| count(ctx, 1, Duration::from_millis(1)),
+        )
+        .unwrap();
+    assert_eq!(started.status, "started");
+    assert_eq!(started.message, "Started dummy task");
+    assert_eq!(
+        wait(&svc.ops, &started.operation_id).await.status,
+        OperationStatus::Completed
+    );
+
+    let inline = svc
+        .run_managed_operation(OperationSpec::new("dummy"), |_ctx| async {
+            Ok::<_, String>(5)
+        })
+        .await;
+    assert!(matches!(inline, Outcome::Completed(5)));
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let observed = svc
+        .execute_with_progress(
+            OperationSpec::new("sub").with_total_steps(4),
+            move |p| log.lock().unwrap().push(p.percentage),
+            |ctx| async move {
+                for i in 1..=4 {
+                    ctx.progress(i, "step");
+                }
+                Ok::<_, String>(())
+            },
+        )
+        .await;
+    assert!(observed.is_completed());
+    assert_eq!(*seen.lock().unwrap(), [25.0, 50.0, 75.0, 100.0]);
+    // Not registered.
+    assert_eq!(svc.ops.len(), 2);
+
+    let token = orchestrator::CancellationToken::new();
+    token.cancel();
+    let r = svc
+        .execute_with_cancellation(&token, std::future::pending::<()>())
+        .await;
+    assert_eq!(r, Err(Cancelled));
+    let r = svc
+        .execute_with_cancellation(&orchestrator::CancellationToken::new(), async { 3 })
+        .await;
+    assert_eq!(r, Ok(3));
+}
+
+#[test]
+fn spawn_outside_a_runtime_is_an_error_and_registers_nothing() {
+    let ops = Operations::new();
+    let r = ops.spawn(OperationSpec::new("dummy"), |_ctx| async {
+        Ok::<_, String>(())
+    });
+    assert!(matches!(r, Err(OrchestratorError::NoRuntime)));
+    assert!(ops.is_empty());
+}
