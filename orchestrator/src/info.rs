@@ -23,6 +23,7 @@ pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct OperationProgress {
     /// Overall completion, `0.0..=100.0`.
@@ -38,6 +39,7 @@ pub struct OperationProgress {
     /// Items expected in all, when known.
     pub items_total: Option<u64>,
     /// Free-form domain context (`{"symbol": "AAPL", "epoch": 3}`).
+    #[cfg_attr(feature = "http", schema(value_type = Object))]
     pub context: JsonMap,
     /// Estimated seconds to completion, derived from the rate so far.
     pub eta_seconds: Option<f64>,
@@ -58,6 +60,7 @@ pub struct OperationProgress {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct OperationMetadata {
     /// The instrument the operation is about.
@@ -67,6 +70,7 @@ pub struct OperationMetadata {
     /// A free-form mode (`backfill`, `tail`).
     pub mode: Option<String>,
     /// Parameters the operation was started with.
+    #[cfg_attr(feature = "http", schema(value_type = Object))]
     pub parameters: JsonMap,
 }
 
@@ -106,6 +110,7 @@ impl OperationMetadata {
 
 /// Everything the registry knows about one operation: the record the HTTP API serves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct OperationInfo {
     /// The id.
@@ -119,12 +124,15 @@ pub struct OperationInfo {
     pub status: OperationStatus,
     /// When it was registered.
     #[serde(with = "crate::timefmt")]
+    #[cfg_attr(feature = "http", schema(value_type = String, format = DateTime))]
     pub created_at: SystemTime,
     /// When it started running.
     #[serde(with = "crate::timefmt::option", default)]
+    #[cfg_attr(feature = "http", schema(value_type = Option<String>, format = DateTime))]
     pub started_at: Option<SystemTime>,
     /// When it reached a terminal state.
     #[serde(with = "crate::timefmt::option", default)]
+    #[cfg_attr(feature = "http", schema(value_type = Option<String>, format = DateTime))]
     pub completed_at: Option<SystemTime>,
     /// Progress at the time of the snapshot.
     #[serde(default)]
@@ -166,6 +174,7 @@ impl OperationInfo {
 /// assert_eq!(started.status, "started");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct StartedOperation {
     /// The new operation's id.

@@ -65,6 +65,7 @@
 //! | ---------- | -------------------------------------------------------------- | ------- |
 //! | `derive`   | the [`managed_operation`] attribute macro                      | yes     |
 //! | `terminal` | [`ProgressRenderer`], a terminal progress bar (indicatif)      | no      |
+//! | `http`     | [`http`]: the operations API as an axum router, with OpenAPI   | no      |
 //!
 //! # Minimum supported Rust version
 //!
@@ -79,6 +80,9 @@ mod entry;
 mod error;
 mod filter;
 mod handle;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 mod id;
 mod info;
 mod kind;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// pass the returned `cursor` back to get only newer records. When old records were
 /// dropped to respect the per-operation bound, `dropped` says how many the caller missed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct MetricsPage {
     /// Records after the requested cursor, oldest first.

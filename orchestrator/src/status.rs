@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub enum OperationStatus {
     /// Registered, waiting to run (for example behind a concurrency limit).
     Pending,

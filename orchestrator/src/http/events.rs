@@ -1,0 +1,114 @@
+//! `GET /operations/{id}/events`: progress as Server-Sent Events.
+//!
+//! The stream is a plain [`Stream`](futures::Stream) with no task of its own: when the
+//! client disconnects, hyper drops the response body, which drops the stream and with
+//! it the ticker and the pending wait on the operation. Nothing is left behind.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, KeepAliveStream, Sse};
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio::time::{Interval, MissedTickBehavior};
+
+use crate::{OperationId, OperationInfo, OperationProgress, OperationStatus, Operations};
+
+/// How often a client's stream looks at the operation: changes in between are
+/// coalesced into one event.
+pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// How often a comment line is sent while nothing changes, so idle proxies keep the
+/// connection open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The SSE response of the events route.
+pub(crate) type EventStream = Sse<KeepAliveStream<BoxStream<'static, Result<Event, Infallible>>>>;
+
+/// What was last sent: the status and the progress without its ETA (which moves with
+/// the clock, not with the work).
+#[derive(PartialEq)]
+struct Seen {
+    status: OperationStatus,
+    progress: OperationProgress,
+}
+
+impl Seen {
+    fn of(info: &OperationInfo) -> Self {
+        let mut progress = info.progress.clone();
+        progress.eta_seconds = None;
+        Self {
+            status: info.status,
+            progress,
+        }
+    }
+}
+
+struct State {
+    ops: Operations,
+    id: OperationId,
+    ticker: Interval,
+    finished: Pin<Box<dyn Future<Output = ()> + Send>>,
+    last: Option<Seen>,
+    seq: u64,
+}
+
+pub(crate) fn event_stream(ops: Operations, first: &OperationInfo) -> EventStream {
+    let id = first.operation_id.clone();
+    let stream = if first.status.is_terminal() {
+        stream::once(std::future::ready(Ok(event("done", 0, first)))).boxed()
+    } else {
+        let mut ticker = tokio::time::interval(CHECK_INTERVAL);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let finished = {
+            let (ops, id) = (ops.clone(), id.clone());
+            Box::pin(async move {
+                // NotFound only if it was removed, which needs a terminal state first.
+                let _ = ops.wait(&id).await;
+            })
+        };
+        let state = State {
+            ops,
+            id,
+            ticker,
+            finished,
+            last: None,
+            seq: 0,
+        };
+        stream::unfold(Some(state), next_event).boxed()
+    };
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// The next event: a `progress` event once something changed (looked at on each tick),
+/// or the `done` event as soon as the operation ends; `None` after `done`.
+async fn next_event(state: Option<State>) -> Option<(Result<Event, Infallible>, Option<State>)> {
+    let mut st = state?;
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut st.finished => {}
+            _ = st.ticker.tick() => {}
+        }
+        // Gone: it ended and was deleted in between; there is nothing more to say.
+        let info = st.ops.get(&st.id).ok()?;
+        st.seq += 1;
+        if info.status.is_terminal() {
+            return Some((Ok(event("done", st.seq, &info)), None));
+        }
+        let seen = Seen::of(&info);
+        if st.last.as_ref() != Some(&seen) {
+            st.last = Some(seen);
+            return Some((Ok(event("progress", st.seq, &info)), Some(st)));
+        }
+    }
+}
+
+fn event(name: &str, seq: u64, info: &OperationInfo) -> Event {
+    // An OperationInfo is always serialisable (string keys; serde_json writes a
+    // non-finite float as null), but never panic in a response body.
+    let data = serde_json::to_string(info).unwrap_or_else(|e| {
+        serde_json::json!({"operation_id": info.operation_id, "error": e.to_string()}).to_string()
+    });
+    Event::default().event(name).id(seq.to_string()).data(data)
+}

@@ -1,0 +1,284 @@
+//! The handlers of the operations API. Each is a few lines over [`Operations`]; the
+//! `#[utoipa::path]` on each is both its OpenAPI entry and its route (see `router`).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::events::{EventStream, event_stream};
+use super::extract::{ApiJson, ApiQuery, OpId};
+use super::response::{ApiError, ApiResponse, ApiResult, ErrorResponse, OperationListResponse};
+use crate::{
+    MetricsPage, OperationFilter, OperationInfo, OperationStatus, OperationType, Operations,
+    OrchestratorError,
+};
+
+/// Largest page a list request may ask for.
+pub(crate) const MAX_LIMIT: usize = 1000;
+/// How long `/wait` waits when the request does not say.
+pub(crate) const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+/// The longest `/wait` ever waits, whatever the request says.
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Query of `GET /operations`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Only operations with this status (case-insensitive).
+    #[serde(default, deserialize_with = "status_param")]
+    #[param(value_type = Option<OperationStatus>)]
+    status: Option<OperationStatus>,
+    /// Only operations of this type (`DUMMY`, `DATA_LOAD`, `TRAINING`, `BACKTEST` or a
+    /// custom name; case-insensitive).
+    #[param(value_type = Option<String>)]
+    operation_type: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// How many matches to skip (default 0).
+    #[param(minimum = 0)]
+    offset: Option<usize>,
+    /// Only `PENDING` and `RUNNING` operations (default `false`).
+    active_only: Option<bool>,
+}
+
+fn status_param<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OperationStatus>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+impl ListQuery {
+    fn into_filter(self) -> Result<OperationFilter, ApiError> {
+        let limit = self.limit.unwrap_or(OperationFilter::DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid_query(format!(
+                "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+            )));
+        }
+        let mut filter = OperationFilter::new()
+            .with_limit(limit)
+            .with_offset(self.offset.unwrap_or(0));
+        if let Some(status) = self.status {
+            filter = filter.with_status(status);
+        }
+        if let Some(kind) = self.operation_type {
+            if kind.trim().is_empty() {
+                return Err(ApiError::invalid_query("operation_type must not be empty"));
+            }
+            filter = filter.with_type(OperationType::parse(&kind));
+        }
+        if self.active_only.unwrap_or(false) {
+            filter = filter.active_only();
+        }
+        Ok(filter)
+    }
+}
+
+/// Lists operations, newest first, filtered and paged.
+#[utoipa::path(
+    get,
+    path = "/operations",
+    tag = "operations",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of operations with the total match count and the active count", body = OperationListResponse),
+        (status = 400, description = "`INVALID_QUERY`: a malformed or out-of-range parameter", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn list_operations(
+    State(ops): State<Operations>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<OperationListResponse, ApiError> {
+    Ok(ops.list(&query.into_filter()?).into())
+}
+
+/// Reads one operation.
+#[utoipa::path(
+    get,
+    path = "/operations/{id}",
+    tag = "operations",
+    params(("id" = String, Path, description = "The operation id")),
+    responses(
+        (status = 200, description = "The operation's current record", body = ApiResponse<OperationInfo>),
+        (status = 400, description = "`INVALID_OPERATION_ID`", body = ErrorResponse),
+        (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn get_operation(
+    State(ops): State<Operations>,
+    OpId(id): OpId,
+) -> ApiResult<OperationInfo> {
+    Ok(ops.get(&id)?.into())
+}
+
+/// Body of `POST /operations/{id}/cancel` (optional: an empty body is fine).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct CancelRequest {
+    /// Why it is cancelled; recorded as `cancel_reason` (default `cancelled via API`).
+    pub reason: Option<String>,
+}
+
+/// Requests cancellation of an active operation.
+///
+/// A `PENDING` operation is `CANCELLED` at once; a `RUNNING` one keeps its status, with
+/// `cancel_reason` set, until it stops (at its next cancellation check, or when its
+/// grace period ends).
+#[utoipa::path(
+    post,
+    path = "/operations/{id}/cancel",
+    tag = "operations",
+    params(("id" = String, Path, description = "The operation id")),
+    request_body(content = CancelRequest, description = "Optional reason", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Cancellation requested; the record after the request", body = ApiResponse<OperationInfo>),
+        (status = 400, description = "`INVALID_OPERATION_ID`", body = ErrorResponse),
+        (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
+        (status = 409, description = "`OPERATION_FINISHED`: it already reached a terminal state", body = ErrorResponse),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorResponse),
+        (status = 415, description = "`INVALID_REQUEST`: a body that is not JSON", body = ErrorResponse),
+        (status = 422, description = "`INVALID_REQUEST`: malformed JSON", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn cancel_operation(
+    State(ops): State<Operations>,
+    OpId(id): OpId,
+    ApiJson(req): ApiJson<CancelRequest>,
+) -> ApiResult<OperationInfo> {
+    let reason = req.reason.as_deref().unwrap_or("cancelled via API");
+    Ok(ops.cancel(&id, reason)?.into())
+}
+
+/// What `DELETE /operations/{id}` did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct DeletedOperation {
+    /// `true`: the operation had finished and was removed from the registry.
+    /// `false`: it was active, so cancellation was requested instead (as by
+    /// `POST …/cancel`); delete it again once it has finished to remove it.
+    pub deleted: bool,
+    /// The removed record, or the record after the cancellation request.
+    pub operation: OperationInfo,
+}
+
+/// Cancels an active operation, or removes a finished one.
+#[utoipa::path(
+    delete,
+    path = "/operations/{id}",
+    tag = "operations",
+    params(("id" = String, Path, description = "The operation id")),
+    responses(
+        (status = 200, description = "`deleted: true` when a finished operation was removed; `deleted: false` when an active one was asked to cancel", body = ApiResponse<DeletedOperation>),
+        (status = 400, description = "`INVALID_OPERATION_ID`", body = ErrorResponse),
+        (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn delete_operation(
+    State(ops): State<Operations>,
+    OpId(id): OpId,
+) -> ApiResult<DeletedOperation> {
+    let (deleted, operation) = match ops.cancel(&id, "cancelled via DELETE") {
+        Ok(info) => (false, info),
+        Err(OrchestratorError::AlreadyFinished { .. }) => (true, ops.delete(&id)?),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(DeletedOperation { deleted, operation }.into())
+}
+
+/// Query of `GET /operations/{id}/metrics`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct MetricsQuery {
+    /// Only records after this cursor (default 0: all retained records).
+    #[param(minimum = 0)]
+    cursor: Option<u64>,
+}
+
+/// Reads the metric records of an operation after a cursor.
+#[utoipa::path(
+    get,
+    path = "/operations/{id}/metrics",
+    tag = "operations",
+    params(("id" = String, Path, description = "The operation id"), MetricsQuery),
+    responses(
+        (status = 200, description = "Records after `cursor`, oldest first, and the cursor to pass next", body = ApiResponse<MetricsPage>),
+        (status = 400, description = "`INVALID_OPERATION_ID` or `INVALID_QUERY`", body = ErrorResponse),
+        (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn operation_metrics(
+    State(ops): State<Operations>,
+    OpId(id): OpId,
+    ApiQuery(query): ApiQuery<MetricsQuery>,
+) -> ApiResult<MetricsPage> {
+    Ok(ops.metrics(&id, query.cursor.unwrap_or(0))?.into())
+}
+
+/// Query of `GET /operations/{id}/wait`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct WaitQuery {
+    /// How long to wait in milliseconds (default 30 000; at most 60 000, larger values
+    /// are capped).
+    #[param(minimum = 0)]
+    timeout_ms: Option<u64>,
+}
+
+/// Long-polls until the operation reaches a terminal state, or the timeout passes.
+///
+/// Wakes on the terminal transition itself, not by polling. Check `status` in the
+/// answer: terminal when it ended, `PENDING`/`RUNNING` when the timeout passed first.
+#[utoipa::path(
+    get,
+    path = "/operations/{id}/wait",
+    tag = "operations",
+    params(("id" = String, Path, description = "The operation id"), WaitQuery),
+    responses(
+        (status = 200, description = "The final record, or the current one at the timeout", body = ApiResponse<OperationInfo>),
+        (status = 400, description = "`INVALID_OPERATION_ID` or `INVALID_QUERY`", body = ErrorResponse),
+        (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn wait_operation(
+    State(ops): State<Operations>,
+    OpId(id): OpId,
+    ApiQuery(query): ApiQuery<WaitQuery>,
+) -> ApiResult<OperationInfo> {
+    let timeout = query
+        .timeout_ms
+        .map_or(DEFAULT_WAIT, Duration::from_millis)
+        .min(MAX_WAIT);
+    let info = match tokio::time::timeout(timeout, ops.wait(&id)).await {
+        Ok(finished) => finished?,
+        Err(_elapsed) => ops.get(&id)?,
+    };
+    Ok(info.into())
+}
+
+/// Streams the operation's progress as Server-Sent Events.
+///
+/// An event `progress` (data: the `OperationInfo` JSON) whenever the progress or status
+/// changed, checked at most every 100 ms per client; then one event `done` with the
+/// terminal record, and the stream ends. For an operation that already finished, the
+/// `done` event is the only one.
+#[utoipa::path(
+    get,
+    path = "/operations/{id}/events",
+    tag = "operations",
+    params(("id" = String, Path, description = "The operation id")),
+    responses(
+        (status = 200, description = "`text/event-stream`: `progress` events, then one `done` event; each event's data is an OperationInfo", content_type = "text/event-stream", body = OperationInfo),
+        (status = 400, description = "`INVALID_OPERATION_ID`", body = ErrorResponse),
+        (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn operation_events(
+    State(ops): State<Operations>,
+    OpId(id): OpId,
+) -> Result<EventStream, ApiError> {
+    let first = ops.get(&id)?;
+    Ok(event_stream(ops, &first))
+}

@@ -1,0 +1,339 @@
+//! The response envelope and the one place where errors become status codes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::{InvalidOperationId, OperationInfo, OperationList, OrchestratorError};
+
+/// The error codes the operations API answers with, in `error.code`.
+///
+/// Services may use their own codes as well (see [`ApiError::new`]).
+pub mod code {
+    /// 400: the path segment is not a well-formed operation id.
+    pub const INVALID_OPERATION_ID: &str = "INVALID_OPERATION_ID";
+    /// 400: a query parameter is malformed or out of range.
+    pub const INVALID_QUERY: &str = "INVALID_QUERY";
+    /// 415 (not JSON) or 422 (malformed JSON, wrong field types, invalid values): the
+    /// request body was rejected.
+    pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
+    /// 413: the request body is larger than the route accepts.
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    /// 404: no operation with this id (never existed, deleted, or cleaned up).
+    pub const OPERATION_NOT_FOUND: &str = "OPERATION_NOT_FOUND";
+    /// 409: the operation already reached a terminal state, so it cannot be cancelled.
+    pub const OPERATION_FINISHED: &str = "OPERATION_FINISHED";
+    /// 409: the operation is still pending or running, so it cannot be deleted.
+    pub const OPERATION_ACTIVE: &str = "OPERATION_ACTIVE";
+    /// 409: the state machine does not allow the requested transition.
+    pub const ILLEGAL_TRANSITION: &str = "ILLEGAL_TRANSITION";
+    /// 404: no route matches the path.
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// 405: the route exists but not for this method.
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    /// 500: a fault of the server, never of the request.
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+}
+
+/// What a handler of the operations API returns: the envelope or an error envelope.
+///
+/// `?` converts [`OrchestratorError`] (and anything else with a `From` impl into
+/// [`ApiError`]) into the right status and code, so a start endpoint is one line.
+///
+/// # Examples
+///
+/// ```
+/// use axum::extract::State;
+/// use orchestrator::http::{ApiJson, ApiResult};
+/// use orchestrator::{OperationSpec, Operations, StartedOperation};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Start { seconds: u64 }
+///
+/// async fn start(State(ops): State<Operations>, ApiJson(req): ApiJson<Start>) -> ApiResult<StartedOperation> {
+///     Ok(ops.spawn(OperationSpec::new("nap"), move |ctx| async move { ctx.sleep(std::time::Duration::from_secs(req.seconds)).await })?.started().into())
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/nap", axum::routing::post(start)).with_state(Operations::new());
+/// ```
+pub type ApiResult<T> = Result<ApiResponse<T>, ApiError>;
+
+/// The success envelope: `{"success": true, "data": …}`.
+///
+/// Anything serialisable converts into it with `.into()`; as a response it is a
+/// `200 OK` with a JSON body.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::http::ApiResponse;
+///
+/// let body = ApiResponse::new(vec![1, 2, 3]);
+/// assert_eq!(serde_json::to_value(&body)?, serde_json::json!({"success": true, "data": [1, 2, 3]}));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[non_exhaustive]
+pub struct ApiResponse<T> {
+    /// Always `true`.
+    pub success: bool,
+    /// The payload.
+    pub data: T,
+}
+
+impl<T> ApiResponse<T> {
+    /// Wraps `data` in a success envelope.
+    pub const fn new(data: T) -> Self {
+        Self {
+            success: true,
+            data,
+        }
+    }
+}
+
+impl<T> From<T> for ApiResponse<T> {
+    fn from(data: T) -> Self {
+        Self::new(data)
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiResponse<T> {
+    fn into_response(self) -> Response {
+        json_response(StatusCode::OK, &self)
+    }
+}
+
+/// The list envelope: a page of operations with the counts a UI needs.
+///
+/// ```json
+/// {"success": true, "data": [/* OperationInfo, newest first */], "total_count": 42, "active_count": 3}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[non_exhaustive]
+pub struct OperationListResponse {
+    /// Always `true`.
+    pub success: bool,
+    /// The page, newest first.
+    pub data: Vec<OperationInfo>,
+    /// How many operations matched the filter (before paging).
+    pub total_count: usize,
+    /// How many operations in the registry are `PENDING` or `RUNNING`.
+    pub active_count: usize,
+}
+
+impl From<OperationList> for OperationListResponse {
+    fn from(list: OperationList) -> Self {
+        Self {
+            success: true,
+            data: list.operations,
+            total_count: list.total_count,
+            active_count: list.active_count,
+        }
+    }
+}
+
+impl IntoResponse for OperationListResponse {
+    fn into_response(self) -> Response {
+        json_response(StatusCode::OK, &self)
+    }
+}
+
+/// The error envelope: `{"success": false, "error": {"code": …, "message": …}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[non_exhaustive]
+pub struct ErrorResponse {
+    /// Always `false`.
+    pub success: bool,
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+/// The `error` object of an [`ErrorResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[non_exhaustive]
+pub struct ErrorBody {
+    /// A stable, machine-readable code (see [`code`]).
+    pub code: String,
+    /// A human-readable explanation.
+    pub message: String,
+}
+
+/// An error answered in the error envelope, with its HTTP status.
+///
+/// Every error of the operations API goes through this type: the `From` impls below are
+/// the single mapping from runtime errors to status codes:
+///
+/// | error                                     | status | code                   |
+/// | ----------------------------------------- | ------ | ---------------------- |
+/// | [`InvalidOperationId`]                    | 400    | `INVALID_OPERATION_ID` |
+/// | [`OrchestratorError::NotFound`]           | 404    | `OPERATION_NOT_FOUND`  |
+/// | [`OrchestratorError::AlreadyFinished`]    | 409    | `OPERATION_FINISHED`   |
+/// | [`OrchestratorError::StillActive`]        | 409    | `OPERATION_ACTIVE`     |
+/// | [`OrchestratorError::IllegalTransition`]  | 409    | `ILLEGAL_TRANSITION`   |
+/// | any other [`OrchestratorError`]           | 500    | `INTERNAL_ERROR`       |
+///
+/// Request-shape errors come from the extractors: [`ApiJson`](super::ApiJson) (413,
+/// 415, 422) and [`ApiQuery`](super::ApiQuery) (400).
+///
+/// # Examples
+///
+/// ```
+/// use axum::http::StatusCode;
+/// use orchestrator::http::{ApiError, code};
+/// use orchestrator::{OperationId, OperationType, OrchestratorError};
+///
+/// let id = OperationId::generate(&OperationType::Dummy);
+/// let err = ApiError::from(OrchestratorError::NotFound(id));
+/// assert_eq!(err.status(), StatusCode::NOT_FOUND);
+/// assert_eq!(err.code(), code::OPERATION_NOT_FOUND);
+///
+/// let custom = ApiError::invalid_request("rows must be at most 20000000");
+/// assert_eq!(custom.status(), StatusCode::UNPROCESSABLE_ENTITY);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    code: Cow<'static, str>,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with any status and code (services may add their own codes).
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// 422 `INVALID_REQUEST`: the body parsed but its values are not acceptable.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code::INVALID_REQUEST,
+            message,
+        )
+    }
+
+    /// 400 `INVALID_QUERY`: a query parameter is malformed or out of range.
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code::INVALID_QUERY, message)
+    }
+
+    /// The HTTP status.
+    pub const fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The machine-readable code (see [`code`]).
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The body this error is answered with.
+    pub fn to_body(&self) -> ErrorResponse {
+        ErrorResponse {
+            success: false,
+            error: ErrorBody {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<OrchestratorError> for ApiError {
+    fn from(err: OrchestratorError) -> Self {
+        let status = match &err {
+            OrchestratorError::NotFound(_) => {
+                return Self::new(
+                    StatusCode::NOT_FOUND,
+                    code::OPERATION_NOT_FOUND,
+                    err.to_string(),
+                );
+            }
+            OrchestratorError::AlreadyFinished { .. } => {
+                (StatusCode::CONFLICT, code::OPERATION_FINISHED)
+            }
+            OrchestratorError::StillActive { .. } => (StatusCode::CONFLICT, code::OPERATION_ACTIVE),
+            OrchestratorError::IllegalTransition { .. } => {
+                (StatusCode::CONFLICT, code::ILLEGAL_TRANSITION)
+            }
+            OrchestratorError::NoRuntime
+            | OrchestratorError::Runtime(_)
+            | OrchestratorError::Serialize(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR)
+            }
+        };
+        Self::new(status.0, status.1, err.to_string())
+    }
+}
+
+impl From<InvalidOperationId> for ApiError {
+    fn from(err: InvalidOperationId) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_OPERATION_ID,
+            err.to_string(),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = self.status.as_u16(), code = %self.code, message = %self.message, "operations API error");
+        } else {
+            tracing::debug!(status = self.status.as_u16(), code = %self.code, message = %self.message, "operations API request rejected");
+        }
+        json_response(self.status, &self.to_body())
+    }
+}
+
+/// Serialises `body` as the JSON response; a value that cannot be serialised (a
+/// result summary with non-string map keys, say) becomes a 500 envelope, never a panic.
+fn json_response<B: Serialize>(status: StatusCode, body: &B) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code::INTERNAL_ERROR,
+            format!("could not serialise the response: {e}"),
+        )
+        .into_response(),
+    }
+}
