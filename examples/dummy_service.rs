@@ -8,64 +8,16 @@
 //! On success it prints `Completed N iterations` and exits 0. The first Ctrl+C cancels
 //! the operation through the registry; it stops mid-iteration, prints
 //! `Cancelled after N iterations` and exits 130. A second Ctrl+C exits at once.
+//!
+//! The service itself is in `services/dummy.rs`, shared with the `axum_server` example.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use orchestrator::{
-    Cancelled, OperationContext, OperationStatus, Operations, ProgressRenderer,
-    ServiceOrchestrator, managed_operation,
-};
-use serde::{Deserialize, Serialize};
-
-/// The whole service: a registry handle and one managed operation.
-#[derive(Clone)]
-struct DummyService {
-    ops: Operations,
-}
-
-impl ServiceOrchestrator for DummyService {
-    fn operations(&self) -> &Operations {
-        &self.ops
-    }
-
-    fn service_name(&self) -> &str {
-        "DummyService"
-    }
-}
-
-/// What the dummy task reports when it ends, completed or cancelled.
-#[derive(Debug, Serialize, Deserialize)]
-struct DummySummary {
-    iterations_completed: u64,
-    iterations: u64,
-}
-
-impl DummyService {
-    /// The domain logic: a plain loop. Sleeping through the context wakes it the
-    /// moment the operation is cancelled.
-    #[managed_operation(operation_type = "dummy", total_steps = iterations, description = "dummy task")]
-    async fn dummy_task(
-        &self,
-        ctx: OperationContext,
-        iterations: u64,
-        interval: Duration,
-    ) -> Result<DummySummary, Cancelled> {
-        let mut completed = 0;
-        for i in 1..=iterations {
-            if ctx.sleep(interval).await.is_err() {
-                break;
-            }
-            completed = i;
-            ctx.progress(i, format!("Iteration {i}/{iterations}"));
-        }
-        Ok(DummySummary {
-            iterations_completed: completed,
-            iterations,
-        })
-    }
-}
+use orchestrator::{OperationStatus, Operations};
+use orchestrator_examples::cli::follow_with_ctrl_c;
+use orchestrator_examples::dummy::{DummyService, DummySummary};
 
 /// Runs the dummy task with a progress bar.
 #[derive(Debug, Parser)]
@@ -82,34 +34,17 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let service = DummyService {
-        ops: Operations::new(),
-    };
-    let started = match service.start_dummy_task(args.iterations, Duration::from_millis(args.interval_ms)) {
-        Ok(started) => started,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let id = started.operation_id;
-
-    // First Ctrl+C: cancel through the registry, like any other client would.
-    // Second Ctrl+C: leave at once.
-    let ops = service.ops.clone();
-    let cancel_id = id.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        eprintln!("\nCancelling… (Ctrl+C again to exit now)");
-        let _ = ops.cancel(&cancel_id, "cancelled by user (Ctrl+C)");
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
-        }
-    });
-
-    let info = match ProgressRenderer::new().follow(&service.ops, &id).await {
+    let ops = Operations::new();
+    let service = DummyService::new(ops.clone());
+    let started =
+        match service.start_dummy_task(args.iterations, Duration::from_millis(args.interval_ms)) {
+            Ok(started) => started,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let info = match follow_with_ctrl_c(&ops, &started.operation_id).await {
         Ok(info) => info,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,0 +1,386 @@
+//! The CSV parsing core shared by `DataService` and the data-load bench: a segment
+//! reader and a line parser with no knowledge of operations.
+//!
+//! Format: a header line `timestamp,open,high,low,close,volume`, then one bar per line;
+//! `timestamp` is Unix seconds (UTC), the others decimal numbers. Fields are plain (no
+//! quoting: OHLCV files have none), so a hand-rolled splitter does the job; it measured
+//! about 2× faster than the `csv` crate on this data, and it gives exact line numbers
+//! and byte offsets for progress with no extra bookkeeping.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+
+use serde::{Deserialize, Serialize};
+
+use super::Timeframe;
+
+/// The header line every file starts with.
+pub const HEADER: &str = "timestamp,open,high,low,close,volume";
+
+/// How many invalid rows are reported by line number (all are counted).
+pub const MAX_REPORTED_INVALID: usize = 10;
+
+/// The default segment size: the reader hands the parser this many bytes at a time
+/// (cut back to the last complete line).
+pub const SEGMENT_BYTES: usize = 512 * 1024;
+
+/// One OHLCV bar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bar {
+    /// Bar open time, Unix seconds (UTC).
+    pub timestamp: i64,
+    /// Open price.
+    pub open: f64,
+    /// Highest price.
+    pub high: f64,
+    /// Lowest price.
+    pub low: f64,
+    /// Close price.
+    pub close: f64,
+    /// Traded volume.
+    pub volume: f64,
+}
+
+/// Why a row was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Invalid {
+    /// Not exactly six comma-separated fields.
+    ColumnCount,
+    /// A field is not a finite number (the timestamp: not an integer).
+    BadNumber,
+    /// `low` is above `high`.
+    LowAboveHigh,
+    /// `volume` is negative.
+    NegativeVolume,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ColumnCount => "wrong column count",
+            Self::BadNumber => "bad number",
+            Self::LowAboveHigh => "low > high",
+            Self::NegativeVolume => "negative volume",
+        })
+    }
+}
+
+/// One reported invalid row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidRow {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: Invalid,
+}
+
+/// Why a file cannot be parsed at all (bad rows never are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormatError {
+    /// The file has no header line.
+    Empty,
+    /// The first line is not [`HEADER`].
+    Header(String),
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => write!(f, "the file is empty (expected the header `{HEADER}`)"),
+            Self::Header(found) => write!(f, "expected the header `{HEADER}`, found `{found}`"),
+        }
+    }
+}
+
+/// What a parse found: counts, the time range, gaps and the rejected rows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Stats {
+    /// Valid bars.
+    pub rows: u64,
+    /// Rejected rows (all of them).
+    pub invalid_rows: u64,
+    /// The first [`MAX_REPORTED_INVALID`] rejected rows.
+    pub first_invalid: Vec<InvalidRow>,
+    /// Timestamp of the first valid bar.
+    pub first_timestamp: Option<i64>,
+    /// Timestamp of the last valid bar.
+    pub last_timestamp: Option<i64>,
+    /// Places where consecutive bars are more than one timeframe apart.
+    pub gaps: u64,
+    /// Bars missing in those gaps.
+    pub missing_bars: u64,
+    /// Bars not after the bar before them (duplicates or out of order).
+    pub out_of_order: u64,
+    /// Lowest `low` seen.
+    pub min_low: Option<f64>,
+    /// Highest `high` seen.
+    pub max_high: Option<f64>,
+    /// Sum of `volume`.
+    pub total_volume: f64,
+    /// Lines read, header and blank lines included.
+    pub lines: u64,
+}
+
+/// Parses complete lines into [`Stats`], one segment at a time.
+#[derive(Debug, Clone)]
+pub struct Parser {
+    stats: Stats,
+    timeframe: i64,
+    header_seen: bool,
+}
+
+impl Parser {
+    /// A parser checking gaps against `timeframe`.
+    pub fn new(timeframe: Timeframe) -> Self {
+        Self {
+            stats: Stats::default(),
+            timeframe: timeframe.seconds(),
+            header_seen: false,
+        }
+    }
+
+    /// What was found so far.
+    pub const fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The result, once every segment was fed.
+    ///
+    /// # Errors
+    ///
+    /// [`FormatError::Empty`] when no line was ever fed.
+    pub fn finish(self) -> Result<Stats, FormatError> {
+        if self.header_seen {
+            Ok(self.stats)
+        } else {
+            Err(FormatError::Empty)
+        }
+    }
+
+    /// Parses `segment`, which holds complete lines (the last one may lack its `\n`
+    /// only at the end of the file). Bad rows are counted, never fatal.
+    ///
+    /// # Errors
+    ///
+    /// [`FormatError::Header`] when the first line is not the header.
+    pub fn feed(&mut self, segment: &[u8]) -> Result<(), FormatError> {
+        let mut rest = segment;
+        if !self.header_seen && !rest.is_empty() {
+            let (line, tail) = split_line(rest);
+            self.stats.lines += 1;
+            let header = trim_cr(line);
+            if !header.eq_ignore_ascii_case(HEADER.as_bytes()) {
+                let shown: String = String::from_utf8_lossy(header).chars().take(80).collect();
+                return Err(FormatError::Header(shown));
+            }
+            self.header_seen = true;
+            rest = tail;
+        }
+        while !rest.is_empty() {
+            let (line, tail) = split_line(rest);
+            rest = tail;
+            self.stats.lines += 1;
+            let line = trim_cr(line);
+            if line.is_empty() {
+                continue;
+            }
+            match parse_bar(line) {
+                Ok(bar) => self.accept(&bar),
+                Err(reason) => self.reject(reason),
+            }
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, bar: &Bar) {
+        let s = &mut self.stats;
+        s.rows += 1;
+        if let Some(prev) = s.last_timestamp {
+            let delta = bar.timestamp - prev;
+            if delta <= 0 {
+                s.out_of_order += 1;
+            } else if delta > self.timeframe {
+                s.gaps += 1;
+                s.missing_bars += u64::try_from(delta / self.timeframe - 1).unwrap_or(0);
+            }
+        } else {
+            s.first_timestamp = Some(bar.timestamp);
+        }
+        s.last_timestamp = Some(bar.timestamp);
+        s.min_low = Some(s.min_low.map_or(bar.low, |m| m.min(bar.low)));
+        s.max_high = Some(s.max_high.map_or(bar.high, |m| m.max(bar.high)));
+        s.total_volume += bar.volume;
+    }
+
+    fn reject(&mut self, reason: Invalid) {
+        let s = &mut self.stats;
+        s.invalid_rows += 1;
+        if s.first_invalid.len() < MAX_REPORTED_INVALID {
+            s.first_invalid.push(InvalidRow {
+                line: s.lines,
+                reason,
+            });
+        }
+    }
+}
+
+fn split_line(bytes: &[u8]) -> (&[u8], &[u8]) {
+    match bytes.iter().position(|&b| b == b'\n') {
+        Some(i) => (&bytes[..i], &bytes[i + 1..]),
+        None => (bytes, &[]),
+    }
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Parses one line (without its line ending) into a validated bar.
+///
+/// # Errors
+///
+/// The first reason the row is invalid: column count, then numbers, then
+/// `low > high`, then negative volume.
+pub fn parse_bar(line: &[u8]) -> Result<Bar, Invalid> {
+    let mut fields = line.split(|&b| b == b',');
+    let mut next = || fields.next().ok_or(Invalid::ColumnCount);
+    let raw = [next()?, next()?, next()?, next()?, next()?, next()?];
+    if fields.next().is_some() {
+        return Err(Invalid::ColumnCount);
+    }
+    let timestamp = std::str::from_utf8(raw[0])
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or(Invalid::BadNumber)?;
+    let [open, high, low, close, volume] = [raw[1], raw[2], raw[3], raw[4], raw[5]].map(number);
+    let bar = Bar {
+        timestamp,
+        open: open?,
+        high: high?,
+        low: low?,
+        close: close?,
+        volume: volume?,
+    };
+    if bar.low > bar.high {
+        return Err(Invalid::LowAboveHigh);
+    }
+    if bar.volume < 0.0 {
+        return Err(Invalid::NegativeVolume);
+    }
+    Ok(bar)
+}
+
+fn number(field: &[u8]) -> Result<f64, Invalid> {
+    std::str::from_utf8(field)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .ok_or(Invalid::BadNumber)
+}
+
+/// Reads `reader` in segments of about `segment_bytes`, each cut back to its last
+/// complete line, and calls `on_segment(segment, bytes_read_so_far)` for each; stops
+/// early when it returns `Break`. A line longer than a segment grows the buffer.
+///
+/// # Errors
+///
+/// Errors of `reader`.
+pub fn for_each_segment<R: Read>(
+    mut reader: R,
+    segment_bytes: usize,
+    mut on_segment: impl FnMut(&[u8], u64) -> ControlFlow<()>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; segment_bytes.max(64)];
+    let mut filled = 0; // bytes in buf: the carried partial line plus new data
+    let mut read_total = 0u64;
+    loop {
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = match reader.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        read_total += n as u64;
+        filled += n;
+        if n == 0 {
+            // End of file: whatever is left is the last line, without its `\n`.
+            if filled > 0 {
+                let _ = on_segment(&buf[..filled], read_total);
+            }
+            return Ok(());
+        }
+        // Keep reading until the segment is full, then hand over its complete lines.
+        if filled < buf.len() {
+            continue;
+        }
+        let Some(end) = buf[..filled].iter().rposition(|&b| b == b'\n') else {
+            continue; // one line longer than the buffer: grow and read on
+        };
+        if on_segment(&buf[..=end], read_total).is_break() {
+            return Ok(());
+        }
+        buf.copy_within(end + 1..filled, 0);
+        filled -= end + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_valid_and_rejects_bad_rows() {
+        assert_eq!(
+            parse_bar(b"1577836800,100.5,101,99.5,100.25,1200"),
+            Ok(Bar {
+                timestamp: 1_577_836_800,
+                open: 100.5,
+                high: 101.0,
+                low: 99.5,
+                close: 100.25,
+                volume: 1200.0
+            })
+        );
+        for (line, why) in [
+            (&b"1,2,3,4,5"[..], Invalid::ColumnCount),
+            (b"1,2,3,1,2,5,6", Invalid::ColumnCount),
+            (b"x,2,3,1,2,5", Invalid::BadNumber),
+            (b"1.5,2,3,1,2,5", Invalid::BadNumber),
+            (b"1,2,NaN,1,2,5", Invalid::BadNumber),
+            (b"1,2,inf,1,2,5", Invalid::BadNumber),
+            (b"1,2,,1,2,5", Invalid::BadNumber),
+            (b"1,2,3,4,2,5", Invalid::LowAboveHigh),
+            (b"1,2,3,1,2,-5", Invalid::NegativeVolume),
+        ] {
+            assert_eq!(
+                parse_bar(line),
+                Err(why),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn segments_split_only_at_line_ends() {
+        let mut text = Vec::new();
+        for i in 0..40 {
+            text.extend_from_slice(format!("line {i}{}\n", "x".repeat(i % 7)).as_bytes());
+        }
+        text.extend_from_slice(&[b'y'; 150]); // longer than a segment, no final newline
+        for seg in [64, 70, 100, 4096] {
+            let mut seen = Vec::new();
+            for_each_segment(&text[..], seg, |s, _| {
+                seen.extend_from_slice(s);
+                assert!(s.ends_with(b"\n") || s.ends_with(b"y"));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            assert_eq!(seen, text);
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The reference `DummyService`: a loop of sleeps run as a managed operation.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use orchestrator::http::{ApiJson, ApiResult};
+use orchestrator::{
+    Cancelled, OperationContext, OperationSpec, OperationType, Operations, ServiceOrchestrator,
+    StartedOperation,
+};
+use serde::{Deserialize, Serialize};
+
+/// The whole service: a registry handle and one managed operation.
+#[derive(Debug, Clone)]
+pub struct DummyService {
+    ops: Operations,
+}
+
+impl ServiceOrchestrator for DummyService {
+    fn operations(&self) -> &Operations {
+        &self.ops
+    }
+
+    fn service_name(&self) -> &str {
+        "DummyService"
+    }
+}
+
+/// What the dummy task reports when it ends, completed or cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DummySummary {
+    /// Iterations that ran to the end.
+    pub iterations_completed: u64,
+    /// Iterations asked for.
+    pub iterations: u64,
+}
+
+impl DummyService {
+    /// A service whose operations live in `ops`.
+    pub const fn new(ops: Operations) -> Self {
+        Self { ops }
+    }
+
+    /// The domain logic: a plain loop. Sleeping through the context wakes it the
+    /// moment the operation is cancelled; it then returns how far it got, so the
+    /// operation ends `CANCELLED` with that summary.
+    ///
+    /// # Errors
+    ///
+    /// None in practice: a cancellation is reported through the summary.
+    pub async fn dummy_task(
+        &self,
+        ctx: OperationContext,
+        iterations: u64,
+        interval: Duration,
+    ) -> Result<DummySummary, Cancelled> {
+        let mut completed = 0;
+        for i in 1..=iterations {
+            if ctx.sleep(interval).await.is_err() {
+                break;
+            }
+            completed = i;
+            ctx.progress(i, format!("Iteration {i}/{iterations}"));
+        }
+        Ok(DummySummary {
+            iterations_completed: completed,
+            iterations,
+        })
+    }
+
+    /// Starts [`dummy_task`](Self::dummy_task) in the background and returns at once.
+    ///
+    /// # Errors
+    ///
+    /// [`orchestrator::OrchestratorError::NoRuntime`] outside a Tokio runtime.
+    pub fn start_dummy_task(
+        &self,
+        iterations: u64,
+        interval: Duration,
+    ) -> orchestrator::Result<StartedOperation> {
+        let this = self.clone();
+        self.start_managed_operation(
+            OperationSpec::new(OperationType::Dummy)
+                .with_description("dummy task")
+                .with_total_steps(iterations),
+            move |ctx| async move { this.dummy_task(ctx, iterations, interval).await },
+        )
+    }
+}
+
+/// Body of `POST /api/v1/dummy/start`; every field is optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DummyRequest {
+    /// How many iterations (default 100).
+    pub iterations: u64,
+    /// Milliseconds per iteration (default 2000).
+    pub interval_ms: u64,
+}
+
+impl Default for DummyRequest {
+    fn default() -> Self {
+        Self {
+            iterations: 100,
+            interval_ms: 2000,
+        }
+    }
+}
+
+impl DummyRequest {
+    /// The interval as a duration.
+    pub const fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+}
+
+/// `POST /dummy/start`: the whole endpoint is one line.
+///
+/// # Errors
+///
+/// 415/422 `INVALID_REQUEST` for a body that is not the JSON of a [`DummyRequest`].
+pub async fn start_dummy(
+    State(svc): State<DummyService>,
+    ApiJson(req): ApiJson<DummyRequest>,
+) -> ApiResult<StartedOperation> {
+    Ok(svc.start_dummy_task(req.iterations, req.interval())?.into())
+}
+
+/// The service's routes (`POST /dummy/start`), to merge next to the operations API.
+pub fn routes(svc: DummyService) -> Router {
+    Router::new()
+        .route("/dummy/start", post(start_dummy))
+        .with_state(svc)
+}
