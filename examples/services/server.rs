@@ -12,6 +12,7 @@ use crate::dummy::{self, DummyService};
 pub fn app(ops: Operations) -> Router {
     let api = http::router(ops.clone())
         .merge(dummy::routes(DummyService::new(ops.clone())))
-        .merge(data::routes(DataService::new(ops)));
+        .merge(data::routes(DataService::new(ops)))
+        .method_not_allowed_fallback(http::method_not_allowed);
     Router::new().nest("/api/v1", api).fallback(http::not_found)
 }

@@ -342,6 +342,22 @@ impl DataService {
         })
     }
 
+    /// Runs [`load_csv`](Self::load_csv) to the end, blocking: for synchronous callers.
+    ///
+    /// # Errors
+    ///
+    /// [`orchestrator::OrchestratorError::Runtime`] if a runtime cannot be built.
+    pub fn run_load_csv_sync(
+        &self,
+        source: CsvSource,
+        timeframe: Timeframe,
+    ) -> orchestrator::Result<Outcome<LoadSummary, LoadError>> {
+        let this = self.clone();
+        self.run_sync_operation(spec(), move |ctx| async move {
+            this.load_csv(ctx, source, timeframe).await
+        })
+    }
+
     /// Runs [`load_csv`](Self::load_csv) inline, registered and cancellable.
     pub async fn run_load_csv(
         &self,

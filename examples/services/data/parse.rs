@@ -129,6 +129,9 @@ pub struct Parser {
     stats: Stats,
     timeframe: i64,
     header_seen: bool,
+    /// The latest timestamp so far: gaps are measured from it, so a bar out of order
+    /// is counted once and does not also open a gap.
+    latest: Option<i64>,
 }
 
 impl Parser {
@@ -138,6 +141,7 @@ impl Parser {
             stats: Stats::default(),
             timeframe: timeframe.seconds(),
             header_seen: false,
+            latest: None,
         }
     }
 
@@ -197,16 +201,20 @@ impl Parser {
     fn accept(&mut self, bar: &Bar) {
         let s = &mut self.stats;
         s.rows += 1;
-        if let Some(prev) = s.last_timestamp {
-            let delta = bar.timestamp - prev;
-            if delta <= 0 {
-                s.out_of_order += 1;
-            } else if delta > self.timeframe {
-                s.gaps += 1;
-                s.missing_bars += u64::try_from(delta / self.timeframe - 1).unwrap_or(0);
+        match self.latest {
+            Some(latest) if bar.timestamp <= latest => s.out_of_order += 1,
+            Some(latest) => {
+                let delta = bar.timestamp - latest;
+                if delta > self.timeframe {
+                    s.gaps += 1;
+                    s.missing_bars += u64::try_from(delta / self.timeframe - 1).unwrap_or(0);
+                }
+                self.latest = Some(bar.timestamp);
             }
-        } else {
-            s.first_timestamp = Some(bar.timestamp);
+            None => {
+                s.first_timestamp = Some(bar.timestamp);
+                self.latest = Some(bar.timestamp);
+            }
         }
         s.last_timestamp = Some(bar.timestamp);
         s.min_low = Some(s.min_low.map_or(bar.low, |m| m.min(bar.low)));

@@ -1,0 +1,112 @@
+//! Running a built example as a process.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/examples/<name>`, built by `cargo test` before tests run.
+pub fn example_binary(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().expect("test binary path");
+    dir.pop(); // the test binary
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} not found: run through `cargo test`, which builds the examples first",
+        bin.display()
+    );
+    bin
+}
+
+pub fn spawn(name: &str, args: &[&str]) -> Child {
+    Command::new(example_binary(name))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"))
+}
+
+pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the example did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn read_all(pipe: Option<impl Read>) -> String {
+    let mut out = String::new();
+    if let Some(mut pipe) = pipe {
+        pipe.read_to_string(&mut out).expect("read pipe");
+    }
+    out
+}
+
+/// Sends `signal` (`INT`, `TERM`) to the child.
+#[cfg(unix)]
+pub fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+/// Lines of stdout as they come, read on a thread so a deadline can be applied.
+pub struct Lines {
+    rx: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Lines {
+    pub fn new(stdout: ChildStdout) -> Self {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first line (from now on) for which `f` gives `Some`, within `limit`.
+    pub fn find<T>(&mut self, limit: Duration, f: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    let found = f(&line);
+                    self.seen.push(line);
+                    if let Some(v) = found {
+                        return v;
+                    }
+                }
+                Err(_) => panic!(
+                    "no such line within {limit:?}; stdout so far: {:?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+}
