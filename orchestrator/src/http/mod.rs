@@ -183,7 +183,7 @@ impl axum::response::IntoResponse for OpenApiJson {
 ///
 /// let app: Router = Router::new().fallback(orchestrator::http::not_found);
 /// ```
-pub async fn not_found(uri: Uri) -> ApiError {
+pub async fn not_found(OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         code::NOT_FOUND,
@@ -203,7 +203,7 @@ pub async fn not_found(uri: Uri) -> ApiError {
 ///     .route("/start", post(|| async {}))
 ///     .method_not_allowed_fallback(orchestrator::http::method_not_allowed);
 /// ```
-pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+pub async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         code::METHOD_NOT_ALLOWED,
