@@ -85,13 +85,14 @@ async fn main() -> ExitCode {
     let service = DummyService {
         ops: Operations::new(),
     };
-    let started = match service.start_dummy_task(args.iterations, Duration::from_millis(args.interval_ms)) {
-        Ok(started) => started,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let started =
+        match service.start_dummy_task(args.iterations, Duration::from_millis(args.interval_ms)) {
+            Ok(started) => started,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let id = started.operation_id;
 
     // First Ctrl+C: cancel through the registry, like any other client would.

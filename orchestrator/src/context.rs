@@ -229,7 +229,7 @@ impl OperationContext {
         match serde_json::to_value(record) {
             Ok(v) => self.entry.push_metric(v),
             Err(e) => {
-                tracing::warn!(operation_id = %self.entry.id, error = %e, "metric record is not serialisable")
+                tracing::warn!(operation_id = %self.entry.id, error = %e, "metric record is not serialisable");
             }
         }
     }

@@ -163,9 +163,11 @@ impl Driver {
             }
         };
         match entry.finish(ending) {
-            Ok(status) => tracing::debug!(operation_id = %entry.id, %status, "operation finished"),
+            Ok(status) => {
+                tracing::debug!(operation_id = %entry.id, %status, "operation finished");
+            }
             Err(e) => {
-                tracing::debug!(operation_id = %entry.id, error = %e, "operation already ended")
+                tracing::debug!(operation_id = %entry.id, error = %e, "operation already ended");
             }
         }
         outcome

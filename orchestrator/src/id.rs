@@ -78,23 +78,18 @@ impl OperationId {
         // Multiplication by an odd constant and xor with a constant are bijections on
         // u32, so distinct counters give distinct suffixes.
         let suffix = n.wrapping_mul(0x9E37_79B1) ^ process_key();
-        let stamp = humantime::format_rfc3339_seconds(at).to_string();
-        // "2026-11-22T16:05:01Z" -> "20261122_160501"
-        let b = stamp.as_bytes();
-        let mut id = String::with_capacity(32 + kind.as_str().len());
+        let secs = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut id = String::with_capacity(29 + kind.as_str().len());
         id.push_str("op_");
         push_slug(&mut id, kind.as_str());
         id.push('_');
-        for &i in &[0, 1, 2, 3, 5, 6, 8, 9] {
-            id.push(char::from(b[i]));
-        }
+        push_stamp(&mut id, secs);
         id.push('_');
-        for &i in &[11, 12, 14, 15, 17, 18] {
-            id.push(char::from(b[i]));
+        for shift in (0..8).rev() {
+            id.push(char::from(HEX[(suffix >> (shift * 4)) as usize & 0xf]));
         }
-        id.push('_');
-        use std::fmt::Write as _;
-        let _ = write!(id, "{suffix:08x}");
         Self(id.into())
     }
 
@@ -117,6 +112,45 @@ fn push_slug(out: &mut String, kind: &str) {
     if out.len() == start {
         out.push_str("custom");
     }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `YYYYMMDD_HHMMSS` (UTC) for `secs` since the Unix epoch.
+fn push_stamp(out: &mut String, secs: u64) {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    let mut two = |v: u64| {
+        out.push(char::from(b'0' + (v / 10 % 10) as u8));
+        out.push(char::from(b'0' + (v % 10) as u8));
+    };
+    two(y / 100);
+    two(y % 100);
+    two(m);
+    two(d);
+    out.push('_');
+    let mut two = |v: u64| {
+        out.push(char::from(b'0' + (v / 10 % 10) as u8));
+        out.push(char::from(b'0' + (v % 10) as u8));
+    };
+    two(rem / 3600);
+    two(rem / 60 % 60);
+    two(rem % 60);
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), after Howard
+/// Hinnant's `civil_from_days`.
+const fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    (y, m, d)
 }
 
 fn process_key() -> u32 {
@@ -270,6 +304,28 @@ mod tests {
         let id = OperationId::generate_at(&OperationType::Dummy, at);
         assert!(id.as_str().starts_with("op_dummy_20261122_"), "{id}");
         assert_eq!(id.as_str().len(), "op_dummy_20261122_160001_9f3a1c2e".len());
+    }
+
+    #[test]
+    fn stamp_matches_rfc3339_across_dates() {
+        for secs in [
+            0u64,
+            951_782_400,
+            1_709_164_800,
+            1_795_363_201,
+            4_102_444_799,
+            253_402_300_799,
+        ] {
+            let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            let mut ours = String::new();
+            push_stamp(&mut ours, secs);
+            let rfc = humantime::format_rfc3339_seconds(at).to_string();
+            let expected: String = rfc[..19]
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == 'T')
+                .collect();
+            assert_eq!(ours, expected.replace('T', "_"), "{rfc}");
+        }
     }
 
     #[test]

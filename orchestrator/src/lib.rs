@@ -80,6 +80,7 @@ mod error;
 mod filter;
 mod handle;
 mod id;
+mod id_hash;
 mod info;
 mod kind;
 mod metrics;

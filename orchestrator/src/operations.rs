@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use crate::builder::OperationsBuilder;
 use crate::driver::{Driver, Slot};
 use crate::entry::{Ending, Entry, NewEntry};
+use crate::id_hash::BuildIdHasher;
 use crate::metrics::MetricsPage;
 use crate::{
     CancellationToken, OperationContext, OperationFilter, OperationHandle, OperationId,
@@ -60,7 +61,7 @@ pub struct Operations {
 }
 
 pub(crate) struct Shared {
-    shards: [RwLock<HashMap<OperationId, Arc<Entry>>>; SHARDS],
+    shards: [RwLock<HashMap<OperationId, Arc<Entry>, BuildIdHasher>>; SHARDS],
     seq: AtomicU64,
     root: CancellationToken,
     pub(crate) grace_period: Duration,
@@ -104,12 +105,12 @@ impl Operations {
     }
 
     pub(crate) fn from_builder(
-        b: OperationsBuilder,
+        b: &OperationsBuilder,
         limits: HashMap<OperationType, Arc<Semaphore>>,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
-                shards: std::array::from_fn(|_| RwLock::new(HashMap::new())),
+                shards: std::array::from_fn(|_| RwLock::new(HashMap::default())),
                 seq: AtomicU64::new(0),
                 root: CancellationToken::new(),
                 grace_period: b.grace_period,
