@@ -390,14 +390,15 @@ impl Operations {
     /// it already reached a terminal state.
     pub fn cancel(&self, id: &OperationId, reason: &str) -> Result<OperationInfo> {
         let entry = self.entry(id)?;
-        entry.cancel(reason)?;
+        entry.cancel(&Arc::from(reason))?;
         Ok(entry.info())
     }
 
     /// Requests cancellation of every active operation; returns how many were signalled.
     pub fn cancel_all(&self, reason: &str) -> usize {
+        let reason = Arc::from(reason);
         self.entries()
-            .filter(|e| e.status().is_active() && e.cancel(reason).is_ok())
+            .filter(|e| e.status().is_active() && e.cancel(&reason).is_ok())
             .count()
     }
 
