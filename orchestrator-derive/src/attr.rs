@@ -1,6 +1,6 @@
 //! Parsing of the arguments of `#[managed_operation(...)]`.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token};
@@ -23,6 +23,8 @@ pub(crate) struct Args {
 
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        // The whole argument list, to point at when `operation_type` is missing from it.
+        let all = input.fork().parse::<TokenStream>()?;
         let mut operation_type = None;
         let mut total_steps = None;
         let mut description = None;
@@ -93,10 +95,13 @@ impl Parse for Args {
 
         errors.finish()?;
         let Some(operation_type) = operation_type else {
-            return Err(syn::Error::new(
-                Span::call_site(),
-                "missing argument `operation_type`, e.g. `#[managed_operation(operation_type = \"dummy\")]`",
-            ));
+            const MESSAGE: &str = "missing argument `operation_type`, e.g. \
+                                   `#[managed_operation(operation_type = \"dummy\")]`";
+            return Err(if all.is_empty() {
+                syn::Error::new(Span::call_site(), MESSAGE)
+            } else {
+                syn::Error::new_spanned(all, MESSAGE)
+            });
         };
         Ok(Self {
             operation_type,

@@ -1,9 +1,8 @@
 //! Validation of the annotated fn and generation of `start_*`, `run_*` and `run_*_sync`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
-use syn::spanned::Spanned;
 use syn::{
     Attribute, FnArg, GenericArgument, Ident, ItemFn, Pat, PatIdent, PathArguments, Receiver,
     ReturnType, Signature, Type, TypePath,
@@ -56,8 +55,6 @@ struct Operation<'a> {
     /// `T` and `E` of the declared `Result<T, E>`.
     ok: &'a Type,
     err: &'a Type,
-    /// The declared return type, for the spans of bound errors on `T` and `E`.
-    output: &'a Type,
 }
 
 /// A parameter of the annotated fn other than the context.
@@ -78,8 +75,7 @@ impl<'a> Operation<'a> {
         let params = errors.check(check_params(sig, sig.receiver().is_none()));
         let result = errors.check(check_output(sig));
         errors.finish()?;
-        let (Some(receiver), Some(params), Some((output, ok, err))) = (receiver, params, result)
-        else {
+        let (Some(receiver), Some(params), Some((ok, err))) = (receiver, params, result) else {
             unreachable!("a check failed without recording its error")
         };
         Ok(Self {
@@ -88,7 +84,6 @@ impl<'a> Operation<'a> {
             params,
             ok,
             err,
-            output,
         })
     }
 }
@@ -166,6 +161,15 @@ fn check_params(sig: &Signature, free_fn: bool) -> syn::Result<Vec<Option<Param<
         FnArg::Typed(pat_type) => Some(pat_type),
         FnArg::Receiver(_) => None,
     }) {
+        if matches!(&*pat_type.ty, Type::Reference(reference) if is_context(&reference.elem)) {
+            // Counted as the context, so there is no second "needs a context" error.
+            errors.push(syn::Error::new_spanned(
+                &pat_type.ty,
+                "take the `OperationContext` by value: `ctx: OperationContext`",
+            ));
+            context = Some(&pat_type.ty);
+            continue;
+        }
         if is_context(&pat_type.ty) {
             if context.is_some() {
                 errors.push(syn::Error::new_spanned(
@@ -209,10 +213,6 @@ fn is_context(ty: &Type) -> bool {
 /// The type of a non-context parameter must be owned and concrete.
 fn check_param_type(ty: &Type) -> syn::Result<&Type> {
     match ty {
-        Type::Reference(reference) if is_context(&reference.elem) => Err(syn::Error::new_spanned(
-            ty,
-            "take the `OperationContext` by value: `ctx: OperationContext`",
-        )),
         Type::Reference(_) => Err(syn::Error::new_spanned(
             ty,
             "a managed operation cannot take references: its arguments are moved into a \
@@ -253,16 +253,14 @@ fn check_param_pat(pat: &Pat, free_fn: bool) -> syn::Result<&Ident> {
     }
 }
 
-/// The fn must return `Result<T, E>`; returns the declared type, `T` and `E`.
-fn check_output(sig: &Signature) -> syn::Result<(&Type, &Type, &Type)> {
+/// The fn must return `Result<T, E>`; returns `T` and `E`.
+fn check_output(sig: &Signature) -> syn::Result<(&Type, &Type)> {
     const MESSAGE: &str = "a managed operation must return `Result<T, E>`";
     let ty = match &sig.output {
         ReturnType::Type(_, ty) => &**ty,
         ReturnType::Default => return Err(syn::Error::new_spanned(&sig.ident, MESSAGE)),
     };
-    result_args(ty)
-        .map(|(ok, err)| (ty, ok, err))
-        .ok_or_else(|| syn::Error::new_spanned(ty, MESSAGE))
+    result_args(ty).ok_or_else(|| syn::Error::new_spanned(ty, MESSAGE))
 }
 
 /// `T` and `E` of a path type whose last segment is `Result<T, E>`.
@@ -313,56 +311,63 @@ impl Operation<'_> {
         let this = Ident::new("__orchestrator_this", Span::call_site());
         let ctx = Ident::new("__orchestrator_ctx", Span::call_site());
         let call = self.call(&quote!(&#this), &ctx);
-        // Bound errors on `T` and `E` (not `Serialize`, not `Display`, not `Send`) point at
-        // the declared return type; a missing `Clone` or `ServiceOrchestrator` impl points
-        // at `&self`.
-        let output_span = self.output.span();
+        // `T` and `E` are given explicitly, spanned on the user's return type, so a bound
+        // they miss (`Serialize`, `Display`, `Send`) is reported on that type; a missing
+        // `Clone` or `ServiceOrchestrator` impl is reported on `self`.
+        let types = quote!(::<_, _, #ok, #err>);
         let doc = Docs::new(name, self.receiver.is_some());
         let (doc_start, doc_run, doc_run_sync) = (doc.start(), doc.run(), doc.run_sync());
 
         let bodies = match self.receiver {
             Some(receiver) => {
-                let receiver_span = receiver.span();
-                let service = quote_spanned!(receiver_span=>
+                let self_token = receiver.self_token;
+                let service = quote_spanned!(self_token.span=>
                     <Self as ::orchestrator::__private::ServiceOrchestrator>
                 );
-                let clone = quote_spanned!(receiver_span=>
+                let clone = quote_spanned!(self_token.span=>
                     let #this = ::core::clone::Clone::clone(self);
                 );
-                let start_managed = quote_spanned!(output_span=> #service::start_managed_operation);
-                let run_managed = quote_spanned!(output_span=> #service::run_managed_operation);
-                let run_sync_managed = quote_spanned!(output_span=> #service::run_sync_operation);
-                let self_token = receiver.self_token;
                 let borrowed_call = self.call(&quote!(#self_token), &ctx);
                 [
                     quote! {
                         #clone
-                        #start_managed(self, __orchestrator_spec, move |#ctx| async move { #call.await })
+                        #service::start_managed_operation #types (
+                            self, __orchestrator_spec, move |#ctx| async move { #call.await },
+                        )
                     },
                     quote! {
-                        #run_managed(self, __orchestrator_spec, move |#ctx| #borrowed_call).await
+                        #service::run_managed_operation #types (
+                            self, __orchestrator_spec, move |#ctx| #borrowed_call,
+                        ).await
                     },
                     quote! {
                         #clone
-                        #run_sync_managed(self, __orchestrator_spec, move |#ctx| async move { #call.await })
+                        #service::run_sync_operation #types (
+                            self, __orchestrator_spec, move |#ctx| async move { #call.await },
+                        )
                     },
                 ]
             }
-            None => {
-                let start_free = quote_spanned!(output_span=> ::orchestrator::__private::start);
-                let run_free =
-                    quote_spanned!(output_span=> ::orchestrator::__private::Operations::run);
-                let run_sync_free =
-                    quote_spanned!(output_span=> ::orchestrator::__private::Operations::run_sync);
-                [
-                    quote!(#start_free(ops, __orchestrator_spec, move |#ctx| #call)),
-                    quote!(#run_free(ops, __orchestrator_spec, move |#ctx| #call).await),
-                    quote!(#run_sync_free(ops, __orchestrator_spec, move |#ctx| #call)),
-                ]
-            }
+            None => [
+                quote! {
+                    ::orchestrator::__private::start #types (ops, __orchestrator_spec, move |#ctx| #call)
+                },
+                quote! {
+                    ::orchestrator::__private::Operations::run #types (
+                        ops, __orchestrator_spec, move |#ctx| #call,
+                    ).await
+                },
+                quote! {
+                    ::orchestrator::__private::Operations::run_sync #types (
+                        ops, __orchestrator_spec, move |#ctx| #call,
+                    )
+                },
+            ],
         };
         let [start_body, run_body, run_sync_body] = bodies;
 
+        // A service rarely calls all three forms; `allow(dead_code)` spares a private
+        // operation two warnings the user can do nothing about.
         quote! {
             #cfgs
             #doc_start
@@ -402,19 +407,35 @@ impl Operation<'_> {
             }
         };
         let total_steps = match &args.total_steps {
-            // The cast is the macro's own code (call-site span), so lints such as
-            // `clippy::unnecessary_cast` do not fire on the user's `total_steps = n`.
-            Some(expr) => quote!((#expr) as u64),
+            Some(expr) => {
+                // Spanned from the expression's first token to its last, so that a
+                // non-numeric `total_steps` is reported on the user's expression.
+                let mut tokens = expr.to_token_stream().into_iter().map(|t| t.span());
+                let first = tokens.next().unwrap_or_else(Span::call_site);
+                let last = tokens.last().unwrap_or(first);
+                let open = quote_spanned!(first=> (#expr));
+                let cast = quote_spanned!(last=> as u64);
+                quote!(#open #cast)
+            }
             None => quote!(0_u64),
         };
         quote! {
+            // `as u64` is the documented conversion of `total_steps`, not the user's cast.
+            #[allow(
+                clippy::unnecessary_cast,
+                clippy::cast_lossless,
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_possible_wrap,
+                clippy::cast_precision_loss
+            )]
             let __orchestrator_spec = ::orchestrator::__private::spec(#operation_type, #description, #total_steps);
         }
     }
 
-    /// The call of the original fn with the context in its declared position, spanned on
-    /// the fn's name so that errors about it point at the user's code.
-    /// `this` is the `&Self` to call a method on.
+    /// The call of the original fn (a method on `this`, a `&Self`, when it has a
+    /// receiver) with the context in its declared position, spanned on the fn's name so
+    /// that errors about it point at the user's code.
     fn call(&self, this: &TokenStream, ctx: &Ident) -> TokenStream {
         let name = &self.item.sig.ident;
         let args = self.params.iter().map(|param| match param {

@@ -95,6 +95,35 @@ use proc_macro::TokenStream;
 /// assert_eq!(outcome.value(), Some(&2));
 /// ```
 ///
+/// # Generated code
+///
+/// For the method above, `start_count` expands to (`run_count_sync` is the same with
+/// `run_sync_operation`; `run_count` borrows `self` and awaits `run_managed_operation`):
+///
+/// ```ignore
+/// /// Starts [`count`](Self::count) as a managed operation in the background … (generated docs)
+/// #[allow(dead_code)]
+/// fn start_count(&self, iterations: u64, interval: Duration)
+///     -> ::orchestrator::__private::Result<::orchestrator::__private::StartedOperation>
+/// {
+///     let __orchestrator_spec =
+///         ::orchestrator::__private::spec("dummy", "dummy task", (iterations) as u64);
+///     let __orchestrator_this = ::core::clone::Clone::clone(self);
+///     <Self as ::orchestrator::__private::ServiceOrchestrator>::start_managed_operation::<_, _, u64, Cancelled>(
+///         self,
+///         __orchestrator_spec,
+///         move |__orchestrator_ctx| async move {
+///             Self::count(&__orchestrator_this, __orchestrator_ctx, iterations, interval).await
+///         },
+///     )
+/// }
+/// ```
+///
+/// `#[cfg(...)]` attributes of the fn are copied to the generated fns. Errors about the
+/// generated calls point at the user's tokens: a missing `Clone` or
+/// `ServiceOrchestrator` impl at `self`, a `T` that is not `Serialize` at `T`, a
+/// non-numeric `total_steps` at its expression.
+///
 /// # Compile errors
 ///
 /// Each of these is one error pointing at the offending token (the fn itself is still
