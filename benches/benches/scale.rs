@@ -85,7 +85,9 @@ fn managed(n: usize) -> Figures {
     runtime().block_on(async {
         let ops = Operations::builder().without_sweeper().build();
         let warm = ops
-            .spawn(OperationSpec::new("warm"), |_| async { Ok::<_, Infallible>(()) })
+            .spawn(OperationSpec::new("warm"), |_| async {
+                Ok::<_, Infallible>(())
+            })
             .expect("spawn");
         let _ = warm.outcome().await;
         ops.cleanup(Duration::ZERO);
@@ -140,9 +142,18 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if smoke { 1_000 } else { 100_000 });
 
-    if let Some(side) = args.iter().position(|a| a == "--side").and_then(|i| args.get(i + 1)) {
+    if let Some(side) = args
+        .iter()
+        .position(|a| a == "--side")
+        .and_then(|i| args.get(i + 1))
+    {
         let f = if side == "bare" { bare(n) } else { managed(n) };
-        println!("{} {} {}", f.spawn.as_secs_f64(), f.bytes_per_op, f.cancel.as_secs_f64());
+        println!(
+            "{} {} {}",
+            f.spawn.as_secs_f64(),
+            f.bytes_per_op,
+            f.cancel.as_secs_f64()
+        );
         return;
     }
 
@@ -153,7 +164,11 @@ fn main() {
             .env("SCALE_OPS", n.to_string())
             .output()
             .expect("run side");
-        assert!(out.status.success(), "{side}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{side}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         let v: Vec<f64> = text
             .split_whitespace()

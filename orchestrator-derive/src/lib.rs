@@ -42,7 +42,7 @@ use proc_macro::TokenStream;
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
 /// use std::time::Duration;
 /// use orchestrator::{managed_operation, Cancelled, OperationContext, Operations, ServiceOrchestrator};
 ///
@@ -74,11 +74,12 @@ use proc_macro::TokenStream;
 /// let svc = DummyService { ops: Operations::new() };
 /// let outcome = svc.run_count_sync(3, Duration::from_millis(1))?;
 /// assert!(outcome.is_completed());
+/// # Ok::<(), orchestrator::OrchestratorError>(())
 /// ```
 ///
 /// A free fn gets the registry as its first parameter:
 ///
-/// ```ignore
+/// ```
 /// use orchestrator::{managed_operation, OperationContext, Operations};
 ///
 /// #[managed_operation(operation_type = "data_load", total_steps = symbols.len())]
@@ -93,6 +94,7 @@ use proc_macro::TokenStream;
 /// let ops = Operations::new();
 /// let outcome = run_load_bars_sync(&ops, vec!["AAPL".into(), "MSFT".into()])?;
 /// assert_eq!(outcome.value(), Some(&2));
+/// # Ok::<(), orchestrator::OrchestratorError>(())
 /// ```
 ///
 /// # Generated code
@@ -100,7 +102,7 @@ use proc_macro::TokenStream;
 /// For the method above, `start_count` expands to (`run_count_sync` is the same with
 /// `run_sync_operation`; `run_count` borrows `self` and awaits `run_managed_operation`):
 ///
-/// ```ignore
+/// ```text
 /// /// Starts [`count`](Self::count) as a managed operation in the background … (generated docs)
 /// #[allow(dead_code)]
 /// fn start_count(&self, iterations: u64, interval: Duration)

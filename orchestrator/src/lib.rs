@@ -120,7 +120,24 @@ pub use token::{CancellationToken, WaitForCancellation, WaitForCancellationOwned
 /// Marks an `async fn` as a managed operation and generates `start_<name>`,
 /// `run_<name>` and `run_<name>_sync`.
 ///
-/// See the [crate docs](crate) for an example.
+/// See the [crate docs](crate) for an example. Misuse is a compile error pointing at
+/// the offending token; for example a non-async fn:
+///
+/// ```compile_fail
+/// use orchestrator::{managed_operation, Cancelled, OperationContext};
+///
+/// #[managed_operation(operation_type = "dummy")]
+/// fn not_async(ctx: OperationContext) -> Result<(), Cancelled> { Ok(()) }
+/// ```
+///
+/// or a missing context parameter:
+///
+/// ```compile_fail
+/// use orchestrator::{managed_operation, Cancelled};
+///
+/// #[managed_operation(operation_type = "dummy")]
+/// async fn no_context(n: u64) -> Result<u64, Cancelled> { Ok(n) }
+/// ```
 #[cfg(feature = "derive")]
 #[doc(inline)]
 pub use orchestrator_derive::managed_operation;
