@@ -82,7 +82,7 @@ impl Driver {
             deadline,
             slot,
         } = self;
-        let token = entry.token.clone();
+        let token = &entry.token;
         // If this future is dropped before the end is recorded (runtime shutdown, a
         // caller dropping an inline run), the operation must not stay active forever.
         let _guard = FinishOnDrop(entry.clone());

@@ -81,16 +81,19 @@ impl OperationId {
         let secs = at
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let mut id = String::with_capacity(29 + kind.as_str().len());
-        id.push_str("op_");
+        // Assembled as ASCII bytes and copied once into the shared string.
+        let mut id = Vec::with_capacity(29 + kind.as_str().len());
+        id.extend_from_slice(b"op_");
         push_slug(&mut id, kind.as_str());
-        id.push('_');
+        id.push(b'_');
         push_stamp(&mut id, secs);
-        id.push('_');
+        id.push(b'_');
         for shift in (0..8).rev() {
-            id.push(char::from(HEX[(suffix >> (shift * 4)) as usize & 0xf]));
+            id.push(HEX[(suffix >> (shift * 4)) as usize & 0xf]);
         }
-        Self(id.into())
+        // Every byte pushed above is ASCII.
+        let id = std::str::from_utf8(&id).unwrap_or("op_invalid_19700101_000000_00000000");
+        Self(Arc::from(id))
     }
 
     /// The id as a string slice.
@@ -100,42 +103,32 @@ impl OperationId {
 }
 
 /// Lower-cases a type name into the id alphabet (`[a-z0-9_]`).
-fn push_slug(out: &mut String, kind: &str) {
+fn push_slug(out: &mut Vec<u8>, kind: &str) {
     let start = out.len();
-    for c in kind.chars() {
-        match c {
-            'a'..='z' | '0'..='9' | '_' => out.push(c),
-            'A'..='Z' => out.push(c.to_ascii_lowercase()),
-            _ => out.push('_'),
-        }
-    }
+    out.extend(kind.bytes().map(|b| match b {
+        b'a'..=b'z' | b'0'..=b'9' | b'_' => b,
+        b'A'..=b'Z' => b.to_ascii_lowercase(),
+        _ => b'_',
+    }));
     if out.len() == start {
-        out.push_str("custom");
+        out.extend_from_slice(b"custom");
     }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `YYYYMMDD_HHMMSS` (UTC) for `secs` since the Unix epoch.
-fn push_stamp(out: &mut String, secs: u64) {
+fn push_stamp(out: &mut Vec<u8>, secs: u64) {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days);
-    let mut two = |v: u64| {
-        out.push(char::from(b'0' + (v / 10 % 10) as u8));
-        out.push(char::from(b'0' + (v % 10) as u8));
-    };
-    two(y / 100);
-    two(y % 100);
-    two(m);
-    two(d);
-    out.push('_');
-    let mut two = |v: u64| {
-        out.push(char::from(b'0' + (v / 10 % 10) as u8));
-        out.push(char::from(b'0' + (v % 10) as u8));
-    };
-    two(rem / 3600);
-    two(rem / 60 % 60);
-    two(rem % 60);
+    let two = |v: u64| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    for part in [two(y / 100), two(y % 100), two(m), two(d)] {
+        out.extend_from_slice(&part);
+    }
+    out.push(b'_');
+    for part in [two(rem / 3600), two(rem / 60 % 60), two(rem % 60)] {
+        out.extend_from_slice(&part);
+    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), after Howard
@@ -317,8 +310,9 @@ mod tests {
             253_402_300_799,
         ] {
             let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-            let mut ours = String::new();
+            let mut ours = Vec::new();
             push_stamp(&mut ours, secs);
+            let ours = String::from_utf8(ours).unwrap();
             let rfc = humantime::format_rfc3339_seconds(at).to_string();
             let expected: String = rfc[..19]
                 .chars()
