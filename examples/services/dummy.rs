@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::routing::post;
 use orchestrator::http::{ApiJson, ApiResult};
 use orchestrator::{
-    Cancelled, OperationContext, OperationSpec, OperationType, Operations, ServiceOrchestrator,
-    StartedOperation,
+    Cancelled, OperationContext, Operations, ServiceOrchestrator, StartedOperation,
+    managed_operation,
 };
 use serde::{Deserialize, Serialize};
 
@@ -47,9 +47,13 @@ impl DummyService {
     /// moment the operation is cancelled; it then returns how far it got, so the
     /// operation ends `CANCELLED` with that summary.
     ///
+    /// `#[managed_operation]` generates `start_dummy_task(iterations, interval)`,
+    /// `run_dummy_task(..)` and `run_dummy_task_sync(..)` next to it.
+    ///
     /// # Errors
     ///
     /// None in practice: a cancellation is reported through the summary.
+    #[managed_operation(operation_type = "dummy", total_steps = iterations, description = "dummy task")]
     pub async fn dummy_task(
         &self,
         ctx: OperationContext,
@@ -68,25 +72,6 @@ impl DummyService {
             iterations_completed: completed,
             iterations,
         })
-    }
-
-    /// Starts [`dummy_task`](Self::dummy_task) in the background and returns at once.
-    ///
-    /// # Errors
-    ///
-    /// [`orchestrator::OrchestratorError::NoRuntime`] outside a Tokio runtime.
-    pub fn start_dummy_task(
-        &self,
-        iterations: u64,
-        interval: Duration,
-    ) -> orchestrator::Result<StartedOperation> {
-        let this = self.clone();
-        self.start_managed_operation(
-            OperationSpec::new(OperationType::Dummy)
-                .with_description("dummy task")
-                .with_total_steps(iterations),
-            move |ctx| async move { this.dummy_task(ctx, iterations, interval).await },
-        )
     }
 }
 

@@ -94,6 +94,6 @@ impl OperationsBuilder {
             .iter()
             .map(|(k, &n)| (k.clone(), Arc::new(Semaphore::new(n))))
             .collect();
-        Operations::from_builder(self, limits)
+        Operations::from_builder(&self, limits)
     }
 }

@@ -43,7 +43,8 @@ use crate::{CancellationToken, Cancelled, OperationId, OperationProgress, Operat
 #[derive(Clone)]
 pub struct OperationContext {
     entry: Arc<Entry>,
-    scope: Arc<Scope>,
+    /// `None` for the root reporter (0–100 %, total kept in the entry).
+    scope: Option<Arc<Scope>>,
 }
 
 /// The slice of the overall 0–100 % a reporter maps into, and its step total.
@@ -56,14 +57,25 @@ struct Scope {
 
 impl OperationContext {
     pub(crate) fn new(entry: Arc<Entry>) -> Self {
-        let total = entry.total_steps;
-        Self {
-            entry,
-            scope: Arc::new(Scope {
-                lo: 0.0,
-                hi: 100.0,
-                total: AtomicU64::new(total),
-            }),
+        Self { entry, scope: None }
+    }
+
+    fn total(&self) -> &AtomicU64 {
+        self.scope
+            .as_ref()
+            .map_or(&self.entry.total_steps, |s| &s.total)
+    }
+
+    /// Maps a percentage of this reporter's range into the operation's 0–100 %.
+    fn map(&self, pct: f64) -> f64 {
+        let pct = if pct.is_nan() {
+            0.0
+        } else {
+            pct.clamp(0.0, 100.0)
+        };
+        match &self.scope {
+            None => pct,
+            Some(s) => s.lo + (s.hi - s.lo) * pct / 100.0,
         }
     }
 
@@ -131,18 +143,16 @@ impl OperationContext {
     /// Sets the number of steps this reporter counts towards (its phase's total, or
     /// the operation's for the root context).
     pub fn set_total_steps(&self, total: u64) {
-        self.scope.total.store(total, Ordering::Relaxed);
+        self.total().store(total, Ordering::Relaxed);
     }
 
     /// Reports that `step` steps (of the total) are done and what is happening now.
     /// The percentage follows from the total and, in a phase, maps into its range.
     /// Ignored after the operation ended.
     pub fn progress(&self, step: u64, message: impl Into<String>) {
-        let total = self.scope.total.load(Ordering::Relaxed);
-        let percentage = (total > 0).then(|| {
-            self.scope
-                .map(step.min(total) as f64 * 100.0 / total as f64)
-        });
+        let total = self.total().load(Ordering::Relaxed);
+        let percentage =
+            (total > 0).then(|| self.map(step.min(total) as f64 * 100.0 / total as f64));
         self.apply(Update {
             percentage,
             message: Some(message.into()),
@@ -154,7 +164,7 @@ impl OperationContext {
     /// Sets the completion of this reporter directly, `0.0..=100.0` of its range.
     pub fn set_percentage(&self, percentage: f64) {
         self.apply(Update {
-            percentage: Some(self.scope.map(percentage)),
+            percentage: Some(self.map(percentage)),
             ..Update::default()
         });
     }
@@ -206,11 +216,11 @@ impl OperationContext {
         let (start, end) = (start.min(end), start.max(end));
         Self {
             entry: self.entry.clone(),
-            scope: Arc::new(Scope {
-                lo: self.scope.map(start),
-                hi: self.scope.map(end),
+            scope: Some(Arc::new(Scope {
+                lo: self.map(start),
+                hi: self.map(end),
                 total: AtomicU64::new(0),
-            }),
+            })),
         }
     }
 
@@ -281,22 +291,11 @@ impl OperationContext {
     }
 }
 
-impl Scope {
-    fn map(&self, pct: f64) -> f64 {
-        let pct = if pct.is_nan() {
-            0.0
-        } else {
-            pct.clamp(0.0, 100.0)
-        };
-        self.lo + (self.hi - self.lo) * pct / 100.0
-    }
-}
-
 impl std::fmt::Debug for OperationContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OperationContext")
             .field("operation_id", &self.entry.id)
-            .field("range", &(self.scope.lo..self.scope.hi))
+            .field("range", &(self.map(0.0)..self.map(100.0)))
             .field("is_cancelled", &self.is_cancelled())
             .finish()
     }

@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use serde::Serialize;
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
 
 use crate::entry::{Ending, Entry};
 use crate::{Failure, OperationContext, Outcome};
@@ -81,7 +82,7 @@ impl Driver {
             deadline,
             slot,
         } = self;
-        let token = entry.token.clone();
+        let token = &entry.token;
         // If this future is dropped before the end is recorded (runtime shutdown, a
         // caller dropping an inline run), the operation must not stay active forever.
         let _guard = FinishOnDrop(entry.clone());
@@ -99,25 +100,48 @@ impl Driver {
         tracing::debug!(operation_id = %entry.id, "operation started");
 
         let ctx = OperationContext::new(entry.clone());
-        let work = AssertUnwindSafe(async move { f(ctx).await }).catch_unwind();
-        let abort_after_grace = async {
-            token.cancelled().await;
-            tokio::time::sleep(grace).await;
-        };
-        let past_deadline = async {
-            match deadline {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
+        // The work and its watchers live in this block only, so an aborted operation's
+        // future is dropped (its resources released) before its end is recorded.
+        let ended = {
+            let work = AssertUnwindSafe(async move { f(ctx).await }).catch_unwind();
+            let mut work = pin!(work);
+            let mut cancelled = pin!(token.cancelled());
+            let mut cancel_seen = false;
+            // One timer, boxed only when needed (a deadline, or a cancellation's grace
+            // period), so an idle operation's task stays small.
+            let mut timer: Option<Pin<Box<Sleep>>> =
+                deadline.map(|d| Box::pin(tokio::time::sleep(d)));
+            let mut timer_is_grace = false;
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut work => break match r {
+                        Ok(r) => Ended::Returned(r),
+                        Err(panic) => Ended::Panicked(panic_message(&*panic)),
+                    },
+                    () = &mut cancelled, if !cancel_seen => {
+                        cancel_seen = true;
+                        let abort_at = tokio::time::Instant::now() + grace;
+                        match &mut timer {
+                            Some(t) if t.deadline() <= abort_at => {}
+                            Some(t) => {
+                                t.as_mut().reset(abort_at);
+                                timer_is_grace = true;
+                            }
+                            None => {
+                                timer = Some(Box::pin(tokio::time::sleep_until(abort_at)));
+                                timer_is_grace = true;
+                            }
+                        }
+                    }
+                    () = async {
+                        match timer.as_mut() {
+                            Some(t) => t.as_mut().await,
+                            None => std::future::pending().await,
+                        }
+                    } => break if timer_is_grace { Ended::Aborted } else { Ended::DeadlineExceeded },
+                }
             }
-        };
-        let ended = tokio::select! {
-            biased;
-            r = work => match r {
-                Ok(r) => Ended::Returned(r),
-                Err(panic) => Ended::Panicked(panic_message(&*panic)),
-            },
-            () = abort_after_grace => Ended::Aborted,
-            () = past_deadline => Ended::DeadlineExceeded,
         };
 
         let (ending, outcome) = match ended {
@@ -163,7 +187,9 @@ impl Driver {
             }
         };
         match entry.finish(ending) {
-            Ok(status) => tracing::debug!(operation_id = %entry.id, %status, "operation finished"),
+            Ok(status) => {
+                tracing::debug!(operation_id = %entry.id, %status, "operation finished");
+            }
             Err(e) => {
                 tracing::debug!(operation_id = %entry.id, error = %e, "operation already ended");
             }

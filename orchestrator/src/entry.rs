@@ -9,8 +9,9 @@
 //!    this order cannot deadlock).
 //! 3. A terminal transition happens exactly once; waiters are woken after it commits.
 
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
 use parking_lot::Mutex;
@@ -26,21 +27,25 @@ use crate::{
 
 pub(crate) type ProgressObserver = Box<dyn Fn(&OperationProgress) + Send + Sync>;
 
+/// One operation. Kept small: a registry may hold hundreds of thousands, so rarely
+/// used parts (metadata, metrics, the recorded result) are boxed only when present.
 pub(crate) struct Entry {
     pub(crate) id: OperationId,
     pub(crate) kind: OperationType,
-    pub(crate) description: String,
+    description: Option<Cow<'static, str>>,
     pub(crate) seq: u64,
     pub(crate) created_at: SystemTime,
-    pub(crate) metadata: OperationMetadata,
+    metadata: Option<Box<OperationMetadata>>,
     pub(crate) parent_id: Option<OperationId>,
-    pub(crate) total_steps: u64,
+    /// The root reporter's step total (phases keep their own).
+    pub(crate) total_steps: AtomicU64,
     pub(crate) token: CancellationToken,
     pub(crate) progress: ProgressCell,
     pub(crate) observer: Option<ProgressObserver>,
     status: AtomicU8,
+    metrics_capacity: u32,
     state: Mutex<State>,
-    metrics: Mutex<MetricsLog>,
+    metrics: Mutex<Option<Box<MetricsLog>>>,
     finished: Notify,
 }
 
@@ -48,9 +53,15 @@ pub(crate) struct Entry {
 struct State {
     started_at: Option<SystemTime>,
     completed_at: Option<SystemTime>,
+    cancel_reason: Option<Arc<str>>,
+    recorded: Option<Box<Recorded>>,
+}
+
+/// What a finished operation returned.
+#[derive(Debug)]
+struct Recorded {
     error_message: Option<String>,
     result_summary: Option<serde_json::Value>,
-    cancel_reason: Option<String>,
 }
 
 /// The result to record when an operation ends.
@@ -69,7 +80,7 @@ pub(crate) enum Ending {
 pub(crate) struct NewEntry {
     pub(crate) id: OperationId,
     pub(crate) kind: OperationType,
-    pub(crate) description: String,
+    pub(crate) description: Option<Cow<'static, str>>,
     pub(crate) seq: u64,
     pub(crate) metadata: OperationMetadata,
     pub(crate) parent_id: Option<OperationId>,
@@ -87,15 +98,16 @@ impl Entry {
             description: n.description,
             seq: n.seq,
             created_at: SystemTime::now(),
-            metadata: n.metadata,
+            metadata: (n.metadata != OperationMetadata::default()).then(|| Box::new(n.metadata)),
             parent_id: n.parent_id,
-            total_steps: n.total_steps,
+            total_steps: AtomicU64::new(n.total_steps),
             token: n.token,
             progress: ProgressCell::default(),
             observer: n.observer,
             status: AtomicU8::new(OperationStatus::Pending.to_u8()),
+            metrics_capacity: u32::try_from(n.metrics_capacity).unwrap_or(u32::MAX),
             state: Mutex::new(State::default()),
-            metrics: Mutex::new(MetricsLog::new(n.metrics_capacity)),
+            metrics: Mutex::new(None),
             finished: Notify::new(),
         }
     }
@@ -149,13 +161,17 @@ impl Entry {
                 return Err(self.illegal(from, to));
             }
             st.completed_at = Some(SystemTime::now());
-            st.result_summary = summary;
-            st.error_message = error;
+            if summary.is_some() || error.is_some() {
+                st.recorded = Some(Box::new(Recorded {
+                    error_message: error,
+                    result_summary: summary,
+                }));
+            }
             if to == OperationStatus::Cancelled && st.cancel_reason.is_none() {
                 st.cancel_reason = Some(
                     self.token
                         .reason()
-                        .map_or_else(|| "cancelled".to_owned(), |r| r.to_string()),
+                        .unwrap_or_else(|| Arc::from("cancelled")),
                 );
             }
             self.set_status(to);
@@ -168,7 +184,7 @@ impl Entry {
 
     /// Requests cancellation. A `PENDING` operation ends `CANCELLED` at once; a `RUNNING`
     /// one keeps running until it observes its token (or is aborted after its grace).
-    pub(crate) fn cancel(&self, reason: &str) -> Result<OperationStatus> {
+    pub(crate) fn cancel(&self, reason: &Arc<str>) -> Result<OperationStatus> {
         let pending = {
             let mut st = self.state.lock();
             let status = self.status();
@@ -179,11 +195,11 @@ impl Entry {
                 });
             }
             if st.cancel_reason.is_none() {
-                st.cancel_reason = Some(reason.to_owned());
+                st.cancel_reason = Some(reason.clone());
             }
             status == OperationStatus::Pending
         };
-        self.token.cancel_with_reason(reason);
+        self.token.cancel_with_reason(reason.clone());
         if pending {
             // Another path may have started or ended it in between; either way the
             // token is cancelled and the driver records the end.
@@ -213,11 +229,25 @@ impl Entry {
     }
 
     pub(crate) fn push_metric(&self, record: serde_json::Value) {
-        self.metrics.lock().push(record);
+        self.metrics
+            .lock()
+            .get_or_insert_with(|| Box::new(MetricsLog::new(self.metrics_capacity as usize)))
+            .push(record);
     }
 
     pub(crate) fn metrics(&self, cursor: u64) -> MetricsPage {
-        self.metrics.lock().page(cursor)
+        match &*self.metrics.lock() {
+            Some(log) => log.page(cursor),
+            None => MetricsLog::new(1).page(cursor),
+        }
+    }
+
+    /// The description, or the lower-cased type name when none was given.
+    pub(crate) fn description(&self) -> Cow<'static, str> {
+        match &self.description {
+            Some(d) => d.clone(),
+            None => Cow::Owned(self.kind.as_str().to_ascii_lowercase()),
+        }
     }
 
     pub(crate) fn set_context(&self, key: String, value: serde_json::Value) {
@@ -239,21 +269,21 @@ impl Entry {
                 self.status(),
                 st.started_at,
                 st.completed_at,
-                st.error_message.clone(),
-                st.result_summary.clone(),
-                st.cancel_reason.clone(),
+                st.recorded.as_ref().and_then(|r| r.error_message.clone()),
+                st.recorded.as_ref().and_then(|r| r.result_summary.clone()),
+                st.cancel_reason.as_deref().map(str::to_owned),
             )
         };
         OperationInfo {
             operation_id: self.id.clone(),
             operation_type: self.kind.clone(),
-            description: self.description.clone(),
+            description: self.description().into_owned(),
             status,
             created_at: self.created_at,
             started_at,
             completed_at,
             progress: self.progress.snapshot(),
-            metadata: self.metadata.clone(),
+            metadata: self.metadata.as_deref().cloned().unwrap_or_default(),
             error_message,
             result_summary,
             parent_id: self.parent_id.clone(),
@@ -279,7 +309,7 @@ pub(crate) fn unregistered(
 ) -> Arc<Entry> {
     Arc::new(Entry::new(NewEntry {
         id: OperationId::generate(&kind),
-        description: kind.as_str().to_ascii_lowercase(),
+        description: None,
         kind,
         seq: 0,
         metadata: OperationMetadata::default(),
@@ -289,4 +319,42 @@ pub(crate) fn unregistered(
         metrics_capacity: 10_000,
         observer,
     }))
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        use std::mem::size_of;
+        eprintln!("Entry {}", size_of::<super::Entry>());
+        eprintln!("State {}", size_of::<super::State>());
+        eprintln!(
+            "ProgressCell {}",
+            size_of::<crate::progress_cell::ProgressCell>()
+        );
+        eprintln!("Metadata {}", size_of::<crate::OperationMetadata>());
+        eprintln!(
+            "MetricsLog {}",
+            size_of::<parking_lot::Mutex<crate::metrics::MetricsLog>>()
+        );
+        eprintln!("Notify {}", size_of::<tokio::sync::Notify>());
+        eprintln!("OperationType {}", size_of::<crate::OperationType>());
+        eprintln!("Token {}", size_of::<crate::CancellationToken>());
+        let ops = crate::Operations::new();
+        let f = crate::driver::Driver {
+            entry: super::unregistered(crate::OperationType::Dummy, 0, None),
+            grace: std::time::Duration::ZERO,
+            deadline: None,
+            slot: crate::driver::Slot::Unlimited,
+        }
+        .run(|ctx: crate::OperationContext| async move {
+            let _ = ctx.sleep(std::time::Duration::from_secs(1)).await;
+            Ok::<_, String>(())
+        });
+        eprintln!("driver future {}", std::mem::size_of_val(&f));
+        let ctx = crate::OperationContext::detached();
+        let s = async move { ctx.sleep(std::time::Duration::from_secs(1)).await };
+        eprintln!("ctx.sleep future {}", std::mem::size_of_val(&s));
+        eprintln!("Sleep {}", size_of::<tokio::time::Sleep>());
+        drop(ops);
+    }
 }

@@ -51,7 +51,7 @@ impl<T, E> OperationHandle<T, E> {
         let description = self
             .ops
             .entry(&self.id)
-            .map_or_else(|_| self.id.to_string(), |e| e.description.clone());
+            .map_or_else(|_| self.id.to_string(), |e| e.description().into_owned());
         StartedOperation::new(self.id.clone(), &description)
     }
 

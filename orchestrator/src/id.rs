@@ -78,24 +78,22 @@ impl OperationId {
         // Multiplication by an odd constant and xor with a constant are bijections on
         // u32, so distinct counters give distinct suffixes.
         let suffix = n.wrapping_mul(0x9E37_79B1) ^ process_key();
-        let stamp = humantime::format_rfc3339_seconds(at).to_string();
-        // "2026-11-22T16:05:01Z" -> "20261122_160501"
-        let b = stamp.as_bytes();
-        let mut id = String::with_capacity(32 + kind.as_str().len());
-        id.push_str("op_");
+        let secs = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        // Assembled as ASCII bytes and copied once into the shared string.
+        let mut id = Vec::with_capacity(29 + kind.as_str().len());
+        id.extend_from_slice(b"op_");
         push_slug(&mut id, kind.as_str());
-        id.push('_');
-        for &i in &[0, 1, 2, 3, 5, 6, 8, 9] {
-            id.push(char::from(b[i]));
+        id.push(b'_');
+        push_stamp(&mut id, secs);
+        id.push(b'_');
+        for shift in (0..8).rev() {
+            id.push(HEX[(suffix >> (shift * 4)) as usize & 0xf]);
         }
-        id.push('_');
-        for &i in &[11, 12, 14, 15, 17, 18] {
-            id.push(char::from(b[i]));
-        }
-        id.push('_');
-        use std::fmt::Write as _;
-        let _ = write!(id, "{suffix:08x}");
-        Self(id.into())
+        // Every byte pushed above is ASCII.
+        let id = std::str::from_utf8(&id).unwrap_or("op_invalid_19700101_000000_00000000");
+        Self(Arc::from(id))
     }
 
     /// The id as a string slice.
@@ -105,18 +103,47 @@ impl OperationId {
 }
 
 /// Lower-cases a type name into the id alphabet (`[a-z0-9_]`).
-fn push_slug(out: &mut String, kind: &str) {
+fn push_slug(out: &mut Vec<u8>, kind: &str) {
     let start = out.len();
-    for c in kind.chars() {
-        match c {
-            'a'..='z' | '0'..='9' | '_' => out.push(c),
-            'A'..='Z' => out.push(c.to_ascii_lowercase()),
-            _ => out.push('_'),
-        }
-    }
+    out.extend(kind.bytes().map(|b| match b {
+        b'a'..=b'z' | b'0'..=b'9' | b'_' => b,
+        b'A'..=b'Z' => b.to_ascii_lowercase(),
+        _ => b'_',
+    }));
     if out.len() == start {
-        out.push_str("custom");
+        out.extend_from_slice(b"custom");
     }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `YYYYMMDD_HHMMSS` (UTC) for `secs` since the Unix epoch.
+fn push_stamp(out: &mut Vec<u8>, secs: u64) {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    let two = |v: u64| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    for part in [two(y / 100), two(y % 100), two(m), two(d)] {
+        out.extend_from_slice(&part);
+    }
+    out.push(b'_');
+    for part in [two(rem / 3600), two(rem / 60 % 60), two(rem % 60)] {
+        out.extend_from_slice(&part);
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), after Howard
+/// Hinnant's `civil_from_days`.
+const fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    (y, m, d)
 }
 
 fn process_key() -> u32 {
@@ -270,6 +297,29 @@ mod tests {
         let id = OperationId::generate_at(&OperationType::Dummy, at);
         assert!(id.as_str().starts_with("op_dummy_20261122_"), "{id}");
         assert_eq!(id.as_str().len(), "op_dummy_20261122_160001_9f3a1c2e".len());
+    }
+
+    #[test]
+    fn stamp_matches_rfc3339_across_dates() {
+        for secs in [
+            0u64,
+            951_782_400,
+            1_709_164_800,
+            1_795_363_201,
+            4_102_444_799,
+            253_402_300_799,
+        ] {
+            let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            let mut ours = Vec::new();
+            push_stamp(&mut ours, secs);
+            let ours = String::from_utf8(ours).unwrap();
+            let rfc = humantime::format_rfc3339_seconds(at).to_string();
+            let expected: String = rfc[..19]
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == 'T')
+                .collect();
+            assert_eq!(ours, expected.replace('T', "_"), "{rfc}");
+        }
     }
 
     #[test]

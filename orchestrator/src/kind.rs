@@ -46,6 +46,11 @@ impl OperationType {
     /// Parses a name, case-insensitively; `-` and spaces count as `_`. Unknown names
     /// become [`OperationType::Custom`].
     pub fn parse(name: &str) -> Self {
+        for known in [Self::Dummy, Self::DataLoad, Self::Training, Self::Backtest] {
+            if known.as_str().eq_ignore_ascii_case(name) {
+                return known;
+            }
+        }
         let upper: String = name
             .trim()
             .chars()

@@ -84,6 +84,7 @@ mod handle;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod id;
+mod id_hash;
 mod info;
 mod kind;
 mod metrics;
@@ -123,7 +124,24 @@ pub use token::{CancellationToken, WaitForCancellation, WaitForCancellationOwned
 /// Marks an `async fn` as a managed operation and generates `start_<name>`,
 /// `run_<name>` and `run_<name>_sync`.
 ///
-/// See the [crate docs](crate) for an example.
+/// See the [crate docs](crate) for an example. Misuse is a compile error pointing at
+/// the offending token; for example a non-async fn:
+///
+/// ```compile_fail
+/// use orchestrator::{managed_operation, Cancelled, OperationContext};
+///
+/// #[managed_operation(operation_type = "dummy")]
+/// fn not_async(ctx: OperationContext) -> Result<(), Cancelled> { Ok(()) }
+/// ```
+///
+/// or a missing context parameter:
+///
+/// ```compile_fail
+/// use orchestrator::{managed_operation, Cancelled};
+///
+/// #[managed_operation(operation_type = "dummy")]
+/// async fn no_context(n: u64) -> Result<u64, Cancelled> { Ok(n) }
+/// ```
 #[cfg(feature = "derive")]
 #[doc(inline)]
 pub use orchestrator_derive::managed_operation;
@@ -138,7 +156,11 @@ pub mod __private {
     pub use core::future::Future;
 
     /// The spec of a macro-generated operation.
-    pub fn spec(operation_type: &str, description: &str, total_steps: u64) -> OperationSpec {
+    pub fn spec(
+        operation_type: &str,
+        description: &'static str,
+        total_steps: u64,
+    ) -> OperationSpec {
         OperationSpec::new(OperationType::parse(operation_type))
             .with_description(description)
             .with_total_steps(total_steps)

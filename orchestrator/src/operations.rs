@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use crate::builder::OperationsBuilder;
 use crate::driver::{Driver, Slot};
 use crate::entry::{Ending, Entry, NewEntry};
+use crate::id_hash::BuildIdHasher;
 use crate::metrics::MetricsPage;
 use crate::{
     CancellationToken, OperationContext, OperationFilter, OperationHandle, OperationId,
@@ -60,7 +61,7 @@ pub struct Operations {
 }
 
 pub(crate) struct Shared {
-    shards: [RwLock<HashMap<OperationId, Arc<Entry>>>; SHARDS],
+    shards: [RwLock<HashMap<OperationId, Arc<Entry>, BuildIdHasher>>; SHARDS],
     seq: AtomicU64,
     root: CancellationToken,
     pub(crate) grace_period: Duration,
@@ -105,12 +106,12 @@ impl Operations {
 
     #[allow(clippy::needless_pass_by_value)] // consumed by value on purpose: `build(self)`
     pub(crate) fn from_builder(
-        b: OperationsBuilder,
+        b: &OperationsBuilder,
         limits: HashMap<OperationType, Arc<Semaphore>>,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
-                shards: std::array::from_fn(|_| RwLock::new(HashMap::new())),
+                shards: std::array::from_fn(|_| RwLock::new(HashMap::default())),
                 seq: AtomicU64::new(0),
                 root: CancellationToken::new(),
                 grace_period: b.grace_period,
@@ -390,14 +391,15 @@ impl Operations {
     /// it already reached a terminal state.
     pub fn cancel(&self, id: &OperationId, reason: &str) -> Result<OperationInfo> {
         let entry = self.entry(id)?;
-        entry.cancel(reason)?;
+        entry.cancel(&Arc::from(reason))?;
         Ok(entry.info())
     }
 
     /// Requests cancellation of every active operation; returns how many were signalled.
     pub fn cancel_all(&self, reason: &str) -> usize {
+        let reason = Arc::from(reason);
         self.entries()
-            .filter(|e| e.status().is_active() && e.cancel(reason).is_ok())
+            .filter(|e| e.status().is_active() && e.cancel(&reason).is_ok())
             .count()
     }
 

@@ -1,5 +1,6 @@
 //! What to register when an operation is created.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::{OperationId, OperationMetadata, OperationType};
@@ -22,7 +23,7 @@ use crate::{OperationId, OperationMetadata, OperationType};
 #[derive(Debug, Clone)]
 pub struct OperationSpec {
     pub(crate) operation_type: OperationType,
-    pub(crate) description: String,
+    pub(crate) description: Option<Cow<'static, str>>,
     pub(crate) metadata: OperationMetadata,
     pub(crate) total_steps: u64,
     pub(crate) deadline: Option<Duration>,
@@ -34,10 +35,9 @@ impl OperationSpec {
     /// A spec for an operation of `operation_type`; the description defaults to the
     /// lower-cased type name.
     pub fn new(operation_type: impl Into<OperationType>) -> Self {
-        let operation_type = operation_type.into();
         Self {
-            description: operation_type.as_str().to_ascii_lowercase(),
-            operation_type,
+            description: None,
+            operation_type: operation_type.into(),
             metadata: OperationMetadata::default(),
             total_steps: 0,
             deadline: None,
@@ -48,8 +48,8 @@ impl OperationSpec {
 
     /// A human-readable description (shown by progress bars and start messages).
     #[must_use]
-    pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.description = description.into();
+    pub fn with_description(mut self, description: impl Into<Cow<'static, str>>) -> Self {
+        self.description = Some(description.into());
         self
     }
 
@@ -96,9 +96,9 @@ impl OperationSpec {
         &self.operation_type
     }
 
-    /// The description.
-    pub fn description(&self) -> &str {
-        &self.description
+    /// The description, if one was given (the lower-cased type name is used if not).
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
     }
 
     /// The total steps (`0` when unknown).

@@ -22,8 +22,8 @@ use axum::extract::State;
 use axum::routing::post;
 use orchestrator::http::{ApiError, ApiJson, ApiResult};
 use orchestrator::{
-    Cancelled, OperationContext, OperationSpec, OperationType, Operations, Outcome,
-    ServiceOrchestrator, StartedOperation,
+    Cancelled, OperationContext, Operations, ServiceOrchestrator, StartedOperation,
+    managed_operation,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -278,9 +278,13 @@ impl DataService {
     /// The domain logic: generate the file if asked to (first 25 % of the progress),
     /// then parse it on the blocking pool (the rest).
     ///
+    /// `#[managed_operation]` generates `start_load_csv(source, timeframe)`,
+    /// `run_load_csv(..)` and `run_load_csv_sync(..)` next to it.
+    ///
     /// # Errors
     ///
     /// [`LoadError`] when the file cannot be generated, opened, read, or has no header.
+    #[managed_operation(operation_type = "data_load", description = "data load")]
     pub async fn load_csv(
         &self,
         ctx: OperationContext,
@@ -325,52 +329,6 @@ impl DataService {
         summary.generated = generated;
         Ok(summary)
     }
-
-    /// Starts [`load_csv`](Self::load_csv) in the background and returns at once.
-    ///
-    /// # Errors
-    ///
-    /// [`orchestrator::OrchestratorError::NoRuntime`] outside a Tokio runtime.
-    pub fn start_load_csv(
-        &self,
-        source: CsvSource,
-        timeframe: Timeframe,
-    ) -> orchestrator::Result<StartedOperation> {
-        let this = self.clone();
-        self.start_managed_operation(spec(), move |ctx| async move {
-            this.load_csv(ctx, source, timeframe).await
-        })
-    }
-
-    /// Runs [`load_csv`](Self::load_csv) to the end, blocking: for synchronous callers.
-    ///
-    /// # Errors
-    ///
-    /// [`orchestrator::OrchestratorError::Runtime`] if a runtime cannot be built.
-    pub fn run_load_csv_sync(
-        &self,
-        source: CsvSource,
-        timeframe: Timeframe,
-    ) -> orchestrator::Result<Outcome<LoadSummary, LoadError>> {
-        let this = self.clone();
-        self.run_sync_operation(spec(), move |ctx| async move {
-            this.load_csv(ctx, source, timeframe).await
-        })
-    }
-
-    /// Runs [`load_csv`](Self::load_csv) inline, registered and cancellable.
-    pub async fn run_load_csv(
-        &self,
-        source: CsvSource,
-        timeframe: Timeframe,
-    ) -> Outcome<LoadSummary, LoadError> {
-        self.run_managed_operation(spec(), |ctx| self.load_csv(ctx, source, timeframe))
-            .await
-    }
-}
-
-fn spec() -> OperationSpec {
-    OperationSpec::new(OperationType::DataLoad).with_description("data load")
 }
 
 fn generate_file(

@@ -1,0 +1,6 @@
+use orchestrator::managed_operation;
+
+#[managed_operation(operation_type = "dummy")]
+struct Count;
+
+fn main() { let _ = Count; }
