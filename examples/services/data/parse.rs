@@ -3,9 +3,10 @@
 //!
 //! Format: a header line `timestamp,open,high,low,close,volume`, then one bar per line;
 //! `timestamp` is Unix seconds (UTC), the others decimal numbers. Fields are plain (no
-//! quoting: OHLCV files have none), so a hand-rolled splitter does the job; it measured
-//! about 2× faster than the `csv` crate on this data, and it gives exact line numbers
-//! and byte offsets for progress with no extra bookkeeping.
+//! quoting: OHLCV files have none), so a hand-rolled splitter does the job. Measured
+//! against the `csv` crate (`ByteRecord`, same field parsing) on 1 M generated rows it
+//! is as fast (146 ms vs 150 ms median; number parsing dominates both), and it gives
+//! exact line numbers and segment byte offsets for progress with no extra dependency.
 
 use std::fmt;
 use std::io::{self, Read};
