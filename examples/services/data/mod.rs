@@ -470,6 +470,9 @@ fn rfc3339(unix: i64) -> Option<String> {
 
 /// Body of `POST /api/v1/data/load`; every field is optional. Without `path`, `rows`
 /// bars (default 2 000 000) are generated into a temp file first.
+///
+/// The example trusts `path`: any file the server can read may be loaded. A real
+/// service would resolve it inside a data directory of its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LoadRequest {

@@ -114,6 +114,17 @@ pub(crate) async fn get_operation(
 }
 
 /// Body of `POST /operations/{id}/cancel` (optional: an empty body is fine).
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::http::CancelRequest;
+///
+/// let req: CancelRequest = serde_json::from_str(r#"{"reason": "superseded"}"#)?;
+/// assert_eq!(req.reason.as_deref(), Some("superseded"));
+/// assert_eq!(serde_json::from_str::<CancelRequest>("{}")?, CancelRequest::default());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 #[non_exhaustive]

@@ -110,6 +110,18 @@ impl<T: Serialize> IntoResponse for ApiResponse<T> {
 /// ```json
 /// {"success": true, "data": [/* OperationInfo, newest first */], "total_count": 42, "active_count": 3}
 /// ```
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::http::OperationListResponse;
+/// use orchestrator::{OperationFilter, OperationSpec, Operations};
+///
+/// let ops = Operations::new();
+/// ops.create(OperationSpec::new("dummy"));
+/// let page = OperationListResponse::from(ops.list(&OperationFilter::new().with_limit(10)));
+/// assert_eq!((page.data.len(), page.total_count, page.active_count), (1, 1, 1));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct OperationListResponse {
@@ -141,6 +153,19 @@ impl IntoResponse for OperationListResponse {
 }
 
 /// The error envelope: `{"success": false, "error": {"code": …, "message": …}}`.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::http::ApiError;
+///
+/// let body = ApiError::invalid_request("rows must be positive").to_body();
+/// assert_eq!(
+///     serde_json::to_value(&body)?,
+///     serde_json::json!({"success": false, "error": {"code": "INVALID_REQUEST", "message": "rows must be positive"}})
+/// );
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct ErrorResponse {
