@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -79,6 +79,7 @@ pub(crate) enum Ending {
 
 pub(crate) struct NewEntry {
     pub(crate) id: OperationId,
+    pub(crate) created_at: SystemTime,
     pub(crate) kind: OperationType,
     pub(crate) description: Option<Cow<'static, str>>,
     pub(crate) seq: u64,
@@ -97,8 +98,8 @@ impl Entry {
             kind: n.kind,
             description: n.description,
             seq: n.seq,
-            created_at: SystemTime::now(),
-            metadata: (n.metadata != OperationMetadata::default()).then(|| Box::new(n.metadata)),
+            created_at: n.created_at,
+            metadata: (!n.metadata.is_empty()).then(|| Box::new(n.metadata)),
             parent_id: n.parent_id,
             total_steps: AtomicU64::new(n.total_steps),
             token: n.token,
@@ -130,16 +131,13 @@ impl Entry {
 
     /// `PENDING → RUNNING`.
     pub(crate) fn start(&self) -> Result<()> {
-        {
-            let mut st = self.state.lock();
-            let from = self.status();
-            if !from.can_become(OperationStatus::Running) {
-                return Err(self.illegal(from, OperationStatus::Running));
-            }
-            st.started_at = Some(SystemTime::now());
-            self.set_status(OperationStatus::Running);
+        let mut st = self.state.lock();
+        let from = self.status();
+        if !from.can_become(OperationStatus::Running) {
+            return Err(self.illegal(from, OperationStatus::Running));
         }
-        self.progress.mark_running(Instant::now());
+        st.started_at = Some(SystemTime::now());
+        self.set_status(OperationStatus::Running);
         Ok(())
     }
 
@@ -161,6 +159,8 @@ impl Entry {
                 return Err(self.illegal(from, to));
             }
             st.completed_at = Some(SystemTime::now());
+            // `null` (a `()` result) reads back the same as no summary: don't box it.
+            let summary = summary.filter(|v| !v.is_null());
             if summary.is_some() || error.is_some() {
                 st.recorded = Some(Box::new(Recorded {
                     error_message: error,
@@ -256,9 +256,14 @@ impl Entry {
         }
     }
 
+    pub(crate) fn progress_snapshot(&self) -> OperationProgress {
+        let started_at = self.state.lock().started_at;
+        self.progress.snapshot(started_at)
+    }
+
     pub(crate) fn notify_observer(&self) {
         if let Some(observer) = &self.observer {
-            observer(&self.progress.snapshot());
+            observer(&self.progress_snapshot());
         }
     }
 
@@ -282,7 +287,7 @@ impl Entry {
             created_at: self.created_at,
             started_at,
             completed_at,
-            progress: self.progress.snapshot(),
+            progress: self.progress.snapshot(started_at),
             metadata: self.metadata.as_deref().cloned().unwrap_or_default(),
             error_message,
             result_summary,
@@ -309,6 +314,7 @@ pub(crate) fn unregistered(
 ) -> Arc<Entry> {
     Arc::new(Entry::new(NewEntry {
         id: OperationId::generate(&kind),
+        created_at: SystemTime::now(),
         description: None,
         kind,
         seq: 0,
