@@ -53,7 +53,6 @@ pub(crate) struct Entry {
 struct State {
     started_at: Option<SystemTime>,
     completed_at: Option<SystemTime>,
-    cancel_reason: Option<Arc<str>>,
     recorded: Option<Box<Recorded>>,
 }
 
@@ -75,6 +74,8 @@ pub(crate) enum Ending {
     Failed(String),
     /// Cancelled (aborted after the grace period, or never ran).
     Cancelled,
+    /// Cancelled while still `PENDING`; refused once it started.
+    NeverStarted,
 }
 
 pub(crate) struct NewEntry {
@@ -154,6 +155,10 @@ impl Entry {
                 Ending::Errored(_) if cancel_requested => (OperationStatus::Cancelled, None, None),
                 Ending::Errored(e) | Ending::Failed(e) => (OperationStatus::Failed, None, Some(e)),
                 Ending::Cancelled => (OperationStatus::Cancelled, None, None),
+                Ending::NeverStarted if from != OperationStatus::Pending => {
+                    return Err(self.illegal(from, OperationStatus::Cancelled));
+                }
+                Ending::NeverStarted => (OperationStatus::Cancelled, None, None),
             };
             if !from.can_become(to) {
                 return Err(self.illegal(from, to));
@@ -167,13 +172,6 @@ impl Entry {
                     result_summary: summary,
                 }));
             }
-            if to == OperationStatus::Cancelled && st.cancel_reason.is_none() {
-                st.cancel_reason = Some(
-                    self.token
-                        .reason()
-                        .unwrap_or_else(|| Arc::from("cancelled")),
-                );
-            }
             self.set_status(to);
             to
         };
@@ -184,28 +182,38 @@ impl Entry {
 
     /// Requests cancellation. A `PENDING` operation ends `CANCELLED` at once; a `RUNNING`
     /// one keeps running until it observes its token (or is aborted after its grace).
+    ///
+    /// The reason lives in the token (the first one given wins), so every holder of
+    /// the token and every snapshot see the same one.
     pub(crate) fn cancel(&self, reason: &Arc<str>) -> Result<OperationStatus> {
-        let pending = {
-            let mut st = self.state.lock();
-            let status = self.status();
-            if status.is_terminal() {
-                return Err(OrchestratorError::AlreadyFinished {
-                    id: self.id.clone(),
-                    status,
-                });
-            }
-            if st.cancel_reason.is_none() {
-                st.cancel_reason = Some(reason.clone());
-            }
-            status == OperationStatus::Pending
-        };
+        let status = self.status();
+        if status.is_terminal() {
+            return Err(OrchestratorError::AlreadyFinished {
+                id: self.id.clone(),
+                status,
+            });
+        }
         self.token.cancel_with_reason(reason.clone());
-        if pending {
-            // Another path may have started or ended it in between; either way the
-            // token is cancelled and the driver records the end.
-            let _ = self.finish(Ending::Cancelled);
+        if status == OperationStatus::Pending {
+            // Only if it is still pending: if it started meanwhile, its driver sees the
+            // token and records the end.
+            let _ = self.finish(Ending::NeverStarted);
         }
         Ok(self.status())
+    }
+
+    /// Why the operation was cancelled: the token's reason (`cancelled` if none was
+    /// given). `None` while not cancelled, and for completed operations (a cancel that
+    /// raced with completion changed nothing).
+    fn cancel_reason(&self, status: OperationStatus) -> Option<String> {
+        if status == OperationStatus::Completed || !self.token.is_cancelled() {
+            return None;
+        }
+        Some(
+            self.token
+                .reason()
+                .map_or_else(|| "cancelled".to_owned(), |r| r.to_string()),
+        )
     }
 
     /// Waits until the operation reaches a terminal state.
@@ -268,7 +276,7 @@ impl Entry {
     }
 
     pub(crate) fn info(&self) -> OperationInfo {
-        let (status, started_at, completed_at, error_message, result_summary, cancel_reason) = {
+        let (status, started_at, completed_at, error_message, result_summary) = {
             let st = self.state.lock();
             (
                 self.status(),
@@ -276,7 +284,6 @@ impl Entry {
                 st.completed_at,
                 st.recorded.as_ref().and_then(|r| r.error_message.clone()),
                 st.recorded.as_ref().and_then(|r| r.result_summary.clone()),
-                st.cancel_reason.as_deref().map(str::to_owned),
             )
         };
         OperationInfo {
@@ -292,7 +299,7 @@ impl Entry {
             error_message,
             result_summary,
             parent_id: self.parent_id.clone(),
-            cancel_reason,
+            cancel_reason: self.cancel_reason(status),
         }
     }
 }
