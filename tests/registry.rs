@@ -108,8 +108,12 @@ fn every_illegal_transition_is_an_error_and_terminal_states_never_change() {
 fn completing_after_a_cancel_request_ends_cancelled_with_the_summary() {
     let ops = Operations::new();
     let id = running(&ops, "dummy");
-    let info = ops.cancel(&id, "user asked").unwrap();
     // Cancellation of a running operation is a request: it ends when the work returns.
+    assert_eq!(
+        ops.cancel(&id, "user asked").unwrap(),
+        OperationStatus::Running
+    );
+    let info = ops.get(&id).unwrap();
     assert_eq!(info.status, OperationStatus::Running);
     assert_eq!(info.cancel_reason.as_deref(), Some("user asked"));
     assert!(ops.token(&id).unwrap().is_cancelled());
@@ -128,7 +132,11 @@ fn completing_after_a_cancel_request_ends_cancelled_with_the_summary() {
 fn cancel_pending_running_finished_and_unknown() {
     let ops = Operations::new();
     let pending = ops.create(spec("dummy"));
-    let info = ops.cancel(&pending, "not needed").unwrap();
+    assert_eq!(
+        ops.cancel(&pending, "not needed").unwrap(),
+        OperationStatus::Cancelled
+    );
+    let info = ops.get(&pending).unwrap();
     assert_eq!(info.status, OperationStatus::Cancelled);
     assert_eq!(info.cancel_reason.as_deref(), Some("not needed"));
     assert!(info.completed_at.is_some());
@@ -136,10 +144,7 @@ fn cancel_pending_running_finished_and_unknown() {
     assert!(ops.start(&pending).is_err());
 
     let run = running(&ops, "dummy");
-    assert_eq!(
-        ops.cancel(&run, "r").unwrap().status,
-        OperationStatus::Running
-    );
+    assert_eq!(ops.cancel(&run, "r").unwrap(), OperationStatus::Running);
 
     let done = running(&ops, "dummy");
     ops.complete(&done, ()).unwrap();

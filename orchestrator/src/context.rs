@@ -287,7 +287,7 @@ impl OperationContext {
 
     /// A snapshot of the operation's progress.
     pub fn progress_snapshot(&self) -> OperationProgress {
-        self.entry.progress.snapshot()
+        self.entry.progress_snapshot()
     }
 }
 

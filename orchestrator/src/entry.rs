@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -53,7 +53,6 @@ pub(crate) struct Entry {
 struct State {
     started_at: Option<SystemTime>,
     completed_at: Option<SystemTime>,
-    cancel_reason: Option<Arc<str>>,
     recorded: Option<Box<Recorded>>,
 }
 
@@ -75,10 +74,13 @@ pub(crate) enum Ending {
     Failed(String),
     /// Cancelled (aborted after the grace period, or never ran).
     Cancelled,
+    /// Cancelled while still `PENDING`; refused once it started.
+    NeverStarted,
 }
 
 pub(crate) struct NewEntry {
     pub(crate) id: OperationId,
+    pub(crate) created_at: SystemTime,
     pub(crate) kind: OperationType,
     pub(crate) description: Option<Cow<'static, str>>,
     pub(crate) seq: u64,
@@ -97,8 +99,8 @@ impl Entry {
             kind: n.kind,
             description: n.description,
             seq: n.seq,
-            created_at: SystemTime::now(),
-            metadata: (n.metadata != OperationMetadata::default()).then(|| Box::new(n.metadata)),
+            created_at: n.created_at,
+            metadata: (!n.metadata.is_empty()).then(|| Box::new(n.metadata)),
             parent_id: n.parent_id,
             total_steps: AtomicU64::new(n.total_steps),
             token: n.token,
@@ -130,16 +132,13 @@ impl Entry {
 
     /// `PENDING → RUNNING`.
     pub(crate) fn start(&self) -> Result<()> {
-        {
-            let mut st = self.state.lock();
-            let from = self.status();
-            if !from.can_become(OperationStatus::Running) {
-                return Err(self.illegal(from, OperationStatus::Running));
-            }
-            st.started_at = Some(SystemTime::now());
-            self.set_status(OperationStatus::Running);
+        let mut st = self.state.lock();
+        let from = self.status();
+        if !from.can_become(OperationStatus::Running) {
+            return Err(self.illegal(from, OperationStatus::Running));
         }
-        self.progress.mark_running(Instant::now());
+        st.started_at = Some(SystemTime::now());
+        self.set_status(OperationStatus::Running);
         Ok(())
     }
 
@@ -156,23 +155,22 @@ impl Entry {
                 Ending::Errored(_) if cancel_requested => (OperationStatus::Cancelled, None, None),
                 Ending::Errored(e) | Ending::Failed(e) => (OperationStatus::Failed, None, Some(e)),
                 Ending::Cancelled => (OperationStatus::Cancelled, None, None),
+                Ending::NeverStarted if from != OperationStatus::Pending => {
+                    return Err(self.illegal(from, OperationStatus::Cancelled));
+                }
+                Ending::NeverStarted => (OperationStatus::Cancelled, None, None),
             };
             if !from.can_become(to) {
                 return Err(self.illegal(from, to));
             }
             st.completed_at = Some(SystemTime::now());
+            // `null` (a `()` result) reads back the same as no summary: don't box it.
+            let summary = summary.filter(|v| !v.is_null());
             if summary.is_some() || error.is_some() {
                 st.recorded = Some(Box::new(Recorded {
                     error_message: error,
                     result_summary: summary,
                 }));
-            }
-            if to == OperationStatus::Cancelled && st.cancel_reason.is_none() {
-                st.cancel_reason = Some(
-                    self.token
-                        .reason()
-                        .unwrap_or_else(|| Arc::from("cancelled")),
-                );
             }
             self.set_status(to);
             to
@@ -184,28 +182,38 @@ impl Entry {
 
     /// Requests cancellation. A `PENDING` operation ends `CANCELLED` at once; a `RUNNING`
     /// one keeps running until it observes its token (or is aborted after its grace).
+    ///
+    /// The reason lives in the token (the first one given wins), so every holder of
+    /// the token and every snapshot see the same one.
     pub(crate) fn cancel(&self, reason: &Arc<str>) -> Result<OperationStatus> {
-        let pending = {
-            let mut st = self.state.lock();
-            let status = self.status();
-            if status.is_terminal() {
-                return Err(OrchestratorError::AlreadyFinished {
-                    id: self.id.clone(),
-                    status,
-                });
-            }
-            if st.cancel_reason.is_none() {
-                st.cancel_reason = Some(reason.clone());
-            }
-            status == OperationStatus::Pending
-        };
+        let status = self.status();
+        if status.is_terminal() {
+            return Err(OrchestratorError::AlreadyFinished {
+                id: self.id.clone(),
+                status,
+            });
+        }
         self.token.cancel_with_reason(reason.clone());
-        if pending {
-            // Another path may have started or ended it in between; either way the
-            // token is cancelled and the driver records the end.
-            let _ = self.finish(Ending::Cancelled);
+        if status == OperationStatus::Pending {
+            // Only if it is still pending: if it started meanwhile, its driver sees the
+            // token and records the end.
+            let _ = self.finish(Ending::NeverStarted);
         }
         Ok(self.status())
+    }
+
+    /// Why the operation was cancelled: the token's reason (`cancelled` if none was
+    /// given). `None` while not cancelled, and for completed operations (a cancel that
+    /// raced with completion changed nothing).
+    fn cancel_reason(&self, status: OperationStatus) -> Option<String> {
+        if status == OperationStatus::Completed || !self.token.is_cancelled() {
+            return None;
+        }
+        Some(
+            self.token
+                .reason()
+                .map_or_else(|| "cancelled".to_owned(), |r| r.to_string()),
+        )
     }
 
     /// Waits until the operation reaches a terminal state.
@@ -256,14 +264,19 @@ impl Entry {
         }
     }
 
+    pub(crate) fn progress_snapshot(&self) -> OperationProgress {
+        let started_at = self.state.lock().started_at;
+        self.progress.snapshot(started_at)
+    }
+
     pub(crate) fn notify_observer(&self) {
         if let Some(observer) = &self.observer {
-            observer(&self.progress.snapshot());
+            observer(&self.progress_snapshot());
         }
     }
 
     pub(crate) fn info(&self) -> OperationInfo {
-        let (status, started_at, completed_at, error_message, result_summary, cancel_reason) = {
+        let (status, started_at, completed_at, error_message, result_summary) = {
             let st = self.state.lock();
             (
                 self.status(),
@@ -271,7 +284,6 @@ impl Entry {
                 st.completed_at,
                 st.recorded.as_ref().and_then(|r| r.error_message.clone()),
                 st.recorded.as_ref().and_then(|r| r.result_summary.clone()),
-                st.cancel_reason.as_deref().map(str::to_owned),
             )
         };
         OperationInfo {
@@ -282,12 +294,12 @@ impl Entry {
             created_at: self.created_at,
             started_at,
             completed_at,
-            progress: self.progress.snapshot(),
+            progress: self.progress.snapshot(started_at),
             metadata: self.metadata.as_deref().cloned().unwrap_or_default(),
             error_message,
             result_summary,
             parent_id: self.parent_id.clone(),
-            cancel_reason,
+            cancel_reason: self.cancel_reason(status),
         }
     }
 }
@@ -309,6 +321,7 @@ pub(crate) fn unregistered(
 ) -> Arc<Entry> {
     Arc::new(Entry::new(NewEntry {
         id: OperationId::generate(&kind),
+        created_at: SystemTime::now(),
         description: None,
         kind,
         seq: 0,

@@ -4,7 +4,9 @@ use std::fmt;
 
 use tokio::task::JoinHandle;
 
-use crate::{OperationId, OperationInfo, Operations, Outcome, Result, StartedOperation};
+use crate::{
+    OperationId, OperationInfo, OperationStatus, Operations, Outcome, Result, StartedOperation,
+};
 
 /// A spawned managed operation: its id, and its typed outcome once it ends.
 ///
@@ -42,7 +44,7 @@ impl<T, E> OperationHandle<T, E> {
     /// # Errors
     ///
     /// As [`Operations::cancel`].
-    pub fn cancel(&self, reason: &str) -> Result<OperationInfo> {
+    pub fn cancel(&self, reason: &str) -> Result<OperationStatus> {
         self.ops.cancel(&self.id, reason)
     }
 

@@ -81,18 +81,28 @@ impl OperationId {
         let secs = at
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        // Assembled as ASCII bytes and copied once into the shared string.
-        let mut id = Vec::with_capacity(29 + kind.as_str().len());
-        id.extend_from_slice(b"op_");
-        push_slug(&mut id, kind.as_str());
-        id.push(b'_');
-        push_stamp(&mut id, secs);
-        id.push(b'_');
+        // Assembled as ASCII bytes, on the stack for the usual lengths, then copied
+        // once into the shared string.
+        let len = 3 + kind.as_str().len().max(6) + 1 + 15 + 1 + 8;
+        let mut stack = [0u8; 64];
+        let mut heap = Vec::new();
+        let buf: &mut [u8] = if len <= stack.len() {
+            &mut stack
+        } else {
+            heap.resize(len, 0);
+            &mut heap
+        };
+        let mut n = put(buf, 0, b"op_");
+        n = put_slug(buf, n, kind.as_str());
+        n = put(buf, n, b"_");
+        n = put_stamp(buf, n, secs);
+        n = put(buf, n, b"_");
         for shift in (0..8).rev() {
-            id.push(HEX[(suffix >> (shift * 4)) as usize & 0xf]);
+            buf[n] = HEX[(suffix >> (shift * 4)) as usize & 0xf];
+            n += 1;
         }
-        // Every byte pushed above is ASCII.
-        let id = std::str::from_utf8(&id).unwrap_or("op_invalid_19700101_000000_00000000");
+        // Every byte written above is ASCII.
+        let id = std::str::from_utf8(&buf[..n]).unwrap_or("op_invalid_19700101_000000_00000000");
         Self(Arc::from(id))
     }
 
@@ -102,33 +112,44 @@ impl OperationId {
     }
 }
 
-/// Lower-cases a type name into the id alphabet (`[a-z0-9_]`).
-fn push_slug(out: &mut Vec<u8>, kind: &str) {
-    let start = out.len();
-    out.extend(kind.bytes().map(|b| match b {
-        b'a'..=b'z' | b'0'..=b'9' | b'_' => b,
-        b'A'..=b'Z' => b.to_ascii_lowercase(),
-        _ => b'_',
-    }));
-    if out.len() == start {
-        out.extend_from_slice(b"custom");
+/// Writes a type name lower-cased into the id alphabet (`[a-z0-9_]`), or `custom`
+/// for an empty name.
+fn put_slug(buf: &mut [u8], at: usize, kind: &str) -> usize {
+    if kind.is_empty() {
+        return put(buf, at, b"custom");
     }
+    for (slot, b) in buf[at..].iter_mut().zip(kind.bytes()) {
+        *slot = match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'_' => b,
+            b'A'..=b'Z' => b.to_ascii_lowercase(),
+            _ => b'_',
+        };
+    }
+    at + kind.len()
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `YYYYMMDD_HHMMSS` (UTC) for `secs` since the Unix epoch.
-fn push_stamp(out: &mut Vec<u8>, secs: u64) {
+/// Writes `bytes` at `at`; returns the position after them.
+fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> usize {
+    buf[at..at + bytes.len()].copy_from_slice(bytes);
+    at + bytes.len()
+}
+
+/// Writes `YYYYMMDD_HHMMSS` (UTC) for `secs` since the Unix epoch.
+fn put_stamp(buf: &mut [u8], at: usize, secs: u64) -> usize {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days);
     let two = |v: u64| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    let mut n = at;
     for part in [two(y / 100), two(y % 100), two(m), two(d)] {
-        out.extend_from_slice(&part);
+        n = put(buf, n, &part);
     }
-    out.push(b'_');
+    n = put(buf, n, b"_");
     for part in [two(rem / 3600), two(rem / 60 % 60), two(rem % 60)] {
-        out.extend_from_slice(&part);
+        n = put(buf, n, &part);
     }
+    n
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), after Howard
@@ -289,6 +310,11 @@ mod tests {
         }
         let id = OperationId::generate(&OperationType::DataLoad);
         assert!(id.as_str().starts_with("op_data_load_"), "{id}");
+        // Type names longer than the inline buffer take the heap path.
+        let long = OperationType::Custom("a".repeat(100));
+        let id = OperationId::generate(&long);
+        assert_eq!(id.as_str().parse::<OperationId>(), Ok(id.clone()));
+        assert!(id.as_str().len() > 100);
     }
 
     #[test]
@@ -310,9 +336,9 @@ mod tests {
             253_402_300_799,
         ] {
             let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-            let mut ours = Vec::new();
-            push_stamp(&mut ours, secs);
-            let ours = String::from_utf8(ours).unwrap();
+            let mut buf = [0u8; 15];
+            assert_eq!(put_stamp(&mut buf, 0, secs), 15);
+            let ours = String::from_utf8(buf.to_vec()).unwrap();
             let rfc = humantime::format_rfc3339_seconds(at).to_string();
             let expected: String = rfc[..19]
                 .chars()

@@ -75,6 +75,14 @@ pub struct OperationMetadata {
 }
 
 impl OperationMetadata {
+    /// `true` when nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self.symbol.is_none()
+            && self.timeframe.is_none()
+            && self.mode.is_none()
+            && self.parameters.is_empty()
+    }
+
     /// Sets [`symbol`](Self::symbol).
     #[must_use]
     pub fn with_symbol(mut self, symbol: impl Into<String>) -> Self {

@@ -139,8 +139,10 @@ impl Operations {
             parent_id,
             ..
         } = spec;
+        let now = SystemTime::now();
         let entry = Arc::new(Entry::new(NewEntry {
-            id: OperationId::generate(&operation_type),
+            id: OperationId::generate_at(&operation_type, now),
+            created_at: now,
             kind: operation_type,
             description,
             seq: self.shared.seq.fetch_add(1, Ordering::Relaxed),
@@ -381,18 +383,17 @@ impl Operations {
             .flat_map(|s| s.read().values().cloned().collect::<Vec<_>>())
     }
 
-    /// Requests cancellation with `reason` and returns the resulting snapshot: a
-    /// `PENDING` operation is `CANCELLED` at once; a `RUNNING` one keeps its status (with
-    /// `cancel_reason` set) until it returns or its grace period ends.
+    /// Requests cancellation with `reason` and returns the resulting status: a
+    /// `PENDING` operation is `CANCELLED` at once; a `RUNNING` one stays `RUNNING` (with
+    /// `cancel_reason` set) until it returns or its grace period ends. Cheap: no
+    /// snapshot is built (call [`get`](Self::get) for one).
     ///
     /// # Errors
     ///
     /// [`OrchestratorError::NotFound`], or [`OrchestratorError::AlreadyFinished`] when
     /// it already reached a terminal state.
-    pub fn cancel(&self, id: &OperationId, reason: &str) -> Result<OperationInfo> {
-        let entry = self.entry(id)?;
-        entry.cancel(&Arc::from(reason))?;
-        Ok(entry.info())
+    pub fn cancel(&self, id: &OperationId, reason: &str) -> Result<OperationStatus> {
+        self.entry(id)?.cancel(&Arc::from(reason))
     }
 
     /// Requests cancellation of every active operation; returns how many were signalled.

@@ -6,7 +6,7 @@
 //!    build what they store before locking and drop what they replace after unlocking.
 //! 2. Once `sealed` (the operation reached a terminal state), updates are ignored.
 
-use std::time::Instant;
+use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
@@ -26,7 +26,6 @@ struct State {
     items_processed: u64,
     items_total: Option<u64>,
     context: JsonMap,
-    running_since: Option<Instant>,
     sealed: bool,
 }
 
@@ -82,10 +81,6 @@ impl ProgressCell {
         true
     }
 
-    pub(crate) fn mark_running(&self, at: Instant) {
-        self.state.lock().running_since = Some(at);
-    }
-
     /// Freezes the progress; with `complete`, it is shown as 100 %.
     pub(crate) fn seal(&self, complete: bool) {
         let mut s = self.state.lock();
@@ -98,8 +93,10 @@ impl ProgressCell {
         }
     }
 
-    pub(crate) fn snapshot(&self) -> OperationProgress {
-        let (mut p, since, sealed) = {
+    /// A copy of the progress; `running_since` (when the operation started) gives the
+    /// rate for the ETA.
+    pub(crate) fn snapshot(&self, running_since: Option<SystemTime>) -> OperationProgress {
+        let (mut p, sealed) = {
             let s = self.state.lock();
             (
                 OperationProgress {
@@ -112,14 +109,13 @@ impl ProgressCell {
                     context: s.context.clone(),
                     eta_seconds: None,
                 },
-                s.running_since,
                 s.sealed,
             )
         };
         p.percentage = p.percentage.clamp(0.0, 100.0);
         if !sealed && p.percentage > 0.0 && p.percentage < 100.0 {
-            if let Some(since) = since {
-                let elapsed = since.elapsed().as_secs_f64();
+            if let Some(elapsed) = running_since.and_then(|t| t.elapsed().ok()) {
+                let elapsed = elapsed.as_secs_f64();
                 p.eta_seconds = Some(elapsed * (100.0 - p.percentage) / p.percentage);
             }
         }
@@ -146,7 +142,7 @@ mod tests {
             ..Update::default()
         }));
         assert!(!cell.set_context("k".into(), 1.into()));
-        let p = cell.snapshot();
+        let p = cell.snapshot(None);
         assert_eq!((p.percentage, p.current_step.as_str()), (40.0, "a"));
         assert!(p.context.is_empty());
     }
@@ -154,16 +150,19 @@ mod tests {
     #[test]
     fn completion_shows_full_progress_and_eta_from_rate() {
         let cell = ProgressCell::default();
-        cell.mark_running(Instant::now() - std::time::Duration::from_secs(10));
+        let since = SystemTime::now() - std::time::Duration::from_secs(10);
         cell.apply(Update {
             percentage: Some(25.0),
             steps: Some((1, 4)),
             ..Update::default()
         });
-        let eta = cell.snapshot().eta_seconds.expect("eta while running");
+        let eta = cell
+            .snapshot(Some(since))
+            .eta_seconds
+            .expect("eta while running");
         assert!((29.0..40.0).contains(&eta), "{eta}");
         cell.seal(true);
-        let p = cell.snapshot();
+        let p = cell.snapshot(None);
         assert_eq!(
             (p.percentage, p.steps_completed, p.eta_seconds),
             (100.0, 4, None)

@@ -160,7 +160,8 @@ pub(crate) async fn cancel_operation(
     ApiJson(req): ApiJson<CancelRequest>,
 ) -> ApiResult<OperationInfo> {
     let reason = req.reason.as_deref().unwrap_or("cancelled via API");
-    Ok(ops.cancel(&id, reason)?.into())
+    ops.cancel(&id, reason)?;
+    Ok(ops.get(&id)?.into())
 }
 
 /// What `DELETE /operations/{id}` did.
@@ -192,7 +193,7 @@ pub(crate) async fn delete_operation(
     OpId(id): OpId,
 ) -> ApiResult<DeletedOperation> {
     let (deleted, operation) = match ops.cancel(&id, "cancelled via DELETE") {
-        Ok(info) => (false, info),
+        Ok(_) => (false, ops.get(&id)?),
         Err(OrchestratorError::AlreadyFinished { .. }) => (true, ops.delete(&id)?),
         Err(e) => return Err(e.into()),
     };
