@@ -585,7 +585,14 @@ async fn malformed_and_oversized_bodies_are_4xx_with_codes() {
         (
             "/api/v1/dummy/start",
             json,
-            Bytes::from(vec![b'1'; 3 * 1024 * 1024]),
+            Bytes::from(vec![b'1'; 100 * 1024]),
+            413,
+            code::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "/api/v1/data/load",
+            json,
+            Bytes::from(vec![b' '; 300 * 1024]),
             413,
             code::PAYLOAD_TOO_LARGE,
         ),
@@ -620,7 +627,9 @@ async fn malformed_and_oversized_bodies_are_4xx_with_codes() {
     ];
     for (path, ct, body, status, expected) in cases {
         let shown = String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned();
-        let reply = c.send(Method::POST, path, ct, body).await;
+        // A connection each, so one case's connection state cannot leak into the next.
+        let fresh = support::Client::new(server.addr);
+        let reply = fresh.send(Method::POST, path, ct, body).await;
         assert_eq!(reply.error_code(status), expected, "POST {path} {shown:?}");
     }
     // Nothing above touched the operation.
@@ -635,6 +644,10 @@ async fn malformed_and_oversized_bodies_are_4xx_with_codes() {
         .expect("id")
         .parse()
         .expect("valid");
+    c.poll_until(&started, Duration::from_secs(5), |d| {
+        status_of(d) == "RUNNING"
+    })
+    .await;
     c.post_json(&format!("/api/v1/operations/{started}/cancel"), &json!({}))
         .await
         .data();

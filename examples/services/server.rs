@@ -8,7 +8,7 @@ use crate::data::{self, DataService};
 use crate::dummy::{self, DummyService};
 
 /// `/api/v1/operations…`, `/api/v1/openapi.json`, `POST /api/v1/dummy/start` and
-/// `POST /api/v1/data/load`, all over `ops`.
+/// `POST /api/v1/data/load`, all over `ops`; request bodies up to 64 KiB (`ApiJson`).
 pub fn app(ops: Operations) -> Router {
     let api = http::router(ops.clone())
         .merge(dummy::routes(DummyService::new(ops.clone())))

@@ -81,7 +81,11 @@ fn serves_the_api_and_exits_zero_on_sigterm_after_cancelling() {
 
     // A long one is running when SIGTERM arrives.
     let long = start_dummy(addr, r#"{"iterations": 100, "interval_ms": 200}"#);
-    assert_eq!(operation(addr, &long)["status"], "RUNNING");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while operation(addr, &long)["status"] != "RUNNING" {
+        assert!(Instant::now() < deadline, "not RUNNING within 5 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let sent = Instant::now();
     common::signal(&child, "TERM");
     stdout.find(Duration::from_secs(10), |line| {

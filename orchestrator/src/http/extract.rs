@@ -1,9 +1,9 @@
 //! Extractors whose rejections are the error envelope, never axum's plain-text bodies.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use futures::StreamExt as _;
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, code};
@@ -16,13 +16,17 @@ use crate::OperationId;
 /// | empty body (any or no content type)            | parsed as `{}`                |
 /// | non-empty body without `application/json`      | 415 `INVALID_REQUEST`         |
 /// | malformed JSON, wrong field types or values    | 422 `INVALID_REQUEST`         |
-/// | larger than the route's body limit             | 413 `PAYLOAD_TOO_LARGE`       |
+/// | more than `LIMIT` bytes (default 64 KiB)       | 413 `PAYLOAD_TOO_LARGE`       |
 ///
 /// Reading an empty body as `{}` makes a body optional for request types whose fields
 /// all have defaults (`#[serde(default)]`), and gives a clear `missing field` 422 for
-/// the others. The size limit is axum's
-/// [`DefaultBodyLimit`](axum::extract::DefaultBodyLimit) (2 MB unless a layer changes it;
-/// 64 KiB on the routes of [`router`](super::router)).
+/// the others.
+///
+/// The size limit is the `LIMIT` parameter (`ApiJson<T, { 1 << 20 }>` for 1 MiB), not
+/// axum's `DefaultBodyLimit`. A body over the limit is read and discarded up to
+/// [`DRAIN_BYTES`] more before the 413 is answered, so the client reads the answer
+/// instead of a connection reset while it is still sending; a larger one (by its
+/// `Content-Length`, or as it arrives) is answered at once and its connection closed.
 ///
 /// # Examples
 ///
@@ -45,32 +49,22 @@ use crate::OperationId;
 /// let app: Router = Router::new().route("/greet", post(greet));
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ApiJson<T>(pub T);
+pub struct ApiJson<T, const LIMIT: usize = { super::MAX_BODY_BYTES }>(pub T);
 
-impl<T, S> FromRequest<S> for ApiJson<T>
+/// How many bytes past its limit an oversized body is read and discarded before the
+/// 413 is answered (see [`ApiJson`]).
+pub const DRAIN_BYTES: usize = 1024 * 1024;
+
+impl<T, S, const LIMIT: usize> FromRequest<S> for ApiJson<T, LIMIT>
 where
     T: DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let is_json = has_json_content_type(req.headers());
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    code::PAYLOAD_TOO_LARGE,
-                    "the request body is too large",
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    code::INVALID_REQUEST,
-                    format!("could not read the request body: {}", rejection.body_text()),
-                )
-            }
-        })?;
+        let bytes = read_limited(req, LIMIT).await?;
         let body: &[u8] = if bytes.trim_ascii().is_empty() {
             b"{}"
         } else if is_json {
@@ -85,6 +79,50 @@ where
         serde_json::from_slice(body)
             .map(ApiJson)
             .map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// The body, if it has at most `limit` bytes; an oversized one is drained (up to
+/// [`DRAIN_BYTES`] more) before the 413.
+async fn read_limited(req: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let drain_up_to = limit.saturating_add(DRAIN_BYTES);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > drain_up_to as u64) {
+        return Err(too_large());
+    }
+    let mut chunks = req.into_body().into_data_stream();
+    let mut body = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                format!("could not read the request body: {e}"),
+            )
+        })?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limit {
+            body.extend_from_slice(&chunk);
+        } else if seen > drain_up_to {
+            break;
+        }
+    }
+    if seen > limit {
+        Err(too_large())
+    } else {
+        Ok(body)
     }
 }
 

@@ -63,13 +63,13 @@ mod response;
 use std::sync::OnceLock;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, OriginalUri};
+use axum::extract::OriginalUri;
 use axum::http::{Method, StatusCode, Uri};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use extract::{ApiJson, ApiQuery};
+pub use extract::{ApiJson, ApiQuery, DRAIN_BYTES};
 pub use handlers::{CancelRequest, DeletedOperation};
 pub use response::{
     ApiError, ApiResponse, ApiResult, ErrorBody, ErrorResponse, OperationListResponse, code,
@@ -77,7 +77,7 @@ pub use response::{
 
 use crate::Operations;
 
-/// The largest request body the API's own routes accept (the cancel reason).
+/// The largest request body [`ApiJson`] accepts by default (and so the cancel route).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The operations API as a router, ready to [`nest`](Router::nest) under any prefix (or
@@ -102,7 +102,6 @@ pub fn router(ops: Operations) -> Router {
     let (router, _) = api().split_for_parts();
     router
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ops)
 }
 
