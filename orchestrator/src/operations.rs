@@ -104,7 +104,6 @@ impl Operations {
         OperationsBuilder::default()
     }
 
-    #[allow(clippy::needless_pass_by_value)] // consumed by value on purpose: `build(self)`
     pub(crate) fn from_builder(
         b: &OperationsBuilder,
         limits: HashMap<OperationType, Arc<Semaphore>>,
