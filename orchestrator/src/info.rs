@@ -169,6 +169,30 @@ impl OperationInfo {
         let end = self.completed_at.unwrap_or_else(SystemTime::now);
         end.duration_since(start).ok()
     }
+
+    /// [`result_summary`](Self::result_summary) read as a `T`; `None` when there is
+    /// none or it has another shape.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::{OperationSpec, Operations};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Summary { rows: u64 }
+    ///
+    /// let ops = Operations::new();
+    /// let id = ops.create(OperationSpec::new("load"));
+    /// ops.start(&id)?;
+    /// ops.complete(&id, serde_json::json!({"rows": 42}))?;
+    /// let info = ops.get(&id)?;
+    /// assert_eq!(info.result_as::<Summary>().map(|s| s.rows), Some(42));
+    /// assert!(info.result_as::<Vec<u8>>().is_none());
+    /// # Ok::<(), orchestrator::OrchestratorError>(())
+    /// ```
+    pub fn result_as<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        T::deserialize(self.result_summary.as_ref()?).ok()
+    }
 }
 
 /// What starting an operation returns at once: the body of a start endpoint.

@@ -66,6 +66,7 @@
 //! | `derive`   | the [`managed_operation`] attribute macro                      | yes     |
 //! | `terminal` | [`ProgressRenderer`], a terminal progress bar (indicatif)      | no      |
 //! | `http`     | [`http`]: the operations API as an axum router, with OpenAPI   | no      |
+//! | `client`   | [`client`]: the CLI executor, adapters and HTTP client (reqwest, rustls/ring); implies `terminal` | no |
 //!
 //! # Minimum supported Rust version
 //!
@@ -74,6 +75,9 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod builder;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 mod context;
 mod driver;
 mod entry;
@@ -114,7 +118,7 @@ pub use metrics::MetricsPage;
 pub use operations::Operations;
 pub use outcome::{Failure, Outcome};
 #[cfg(feature = "terminal")]
-pub use render::{ProgressRenderer, RenderOptions};
+pub use render::{ProgressDisplay, ProgressRenderer, RenderOptions};
 pub use service::ServiceOrchestrator;
 pub use source::{OperationSource, SourceError};
 pub use spec::OperationSpec;

@@ -1,8 +1,10 @@
 //! A terminal progress bar that follows an operation through an [`OperationSource`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parking_lot::Mutex;
 
 use crate::{OperationId, OperationInfo, OperationSource, SourceError};
 
@@ -14,6 +16,10 @@ pub struct RenderOptions {
     pub poll_interval: Duration,
     /// Draw nothing (for tests and non-interactive use).
     pub hidden: bool,
+    /// Give up after this many consecutive [`SourceError::Unavailable`] reads (default
+    /// `None`: keep retrying at the poll interval). A source that retries on its own,
+    /// like the HTTP client of the `client` feature, is followed with `Some(1)`.
+    pub max_failures: Option<u32>,
 }
 
 impl Default for RenderOptions {
@@ -21,6 +27,7 @@ impl Default for RenderOptions {
         Self {
             poll_interval: Duration::from_millis(100),
             hidden: false,
+            max_failures: None,
         }
     }
 }
@@ -73,43 +80,107 @@ impl ProgressRenderer {
         self
     }
 
+    /// Gives up after `n` consecutive transient failures of the source (see
+    /// [`RenderOptions::max_failures`]).
+    #[must_use]
+    pub const fn with_max_failures(mut self, n: u32) -> Self {
+        self.options.max_failures = Some(n);
+        self
+    }
+
+    /// The options in use.
+    pub const fn options(&self) -> &RenderOptions {
+        &self.options
+    }
+
+    /// A bar drawn as these options say, for [`follow_on`](Self::follow_on): keep a
+    /// clone to print above it while it is followed.
+    pub fn display(&self) -> ProgressDisplay {
+        ProgressDisplay::new(self.options.hidden)
+    }
+
     /// Follows operation `id` until it reaches a terminal state, drawing its progress,
     /// and returns the final record. Transient source failures are retried at the poll
-    /// interval.
+    /// interval (up to [`RenderOptions::max_failures`] in a row).
     ///
     /// # Errors
     ///
-    /// [`SourceError::NotFound`] or [`SourceError::Other`] from the source.
+    /// [`SourceError::NotFound`] or [`SourceError::Other`] from the source;
+    /// [`SourceError::Unavailable`] once `max_failures` reads in a row failed.
     ///
     /// # Cancellation safety
     ///
-    /// Cancel safe: dropping the future clears the bar.
+    /// Cancel safe: dropping the future leaves the bar where it was.
     pub async fn follow<S: OperationSource + ?Sized>(
         &self,
         source: &S,
         id: &OperationId,
     ) -> Result<OperationInfo, SourceError> {
-        let bar = ProgressBar::with_draw_target(
-            Some(1000),
-            if self.options.hidden {
-                ProgressDrawTarget::hidden()
-            } else {
-                ProgressDrawTarget::stderr()
-            },
-        );
-        bar.set_style(style());
-        let bar = ClearOnDrop(bar);
+        self.follow_on(source, id, &self.display()).await
+    }
+
+    /// [`follow`](Self::follow), drawing on `display`; another clone of it can print
+    /// lines above the bar meanwhile ([`ProgressDisplay::println`]) and read the last
+    /// record seen ([`ProgressDisplay::last`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use orchestrator::{OperationSpec, Operations, ProgressRenderer};
+    ///
+    /// let ops = Operations::new();
+    /// let handle = ops.spawn(OperationSpec::new("dummy"), |ctx| async move {
+    ///     ctx.sleep(std::time::Duration::from_secs(5)).await
+    /// })?;
+    /// let renderer = ProgressRenderer::new();
+    /// let display = renderer.display();
+    /// let notes = display.clone();
+    /// let follow = renderer.follow_on(&ops, handle.id(), &display);
+    /// let note = async move {
+    ///     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    ///     notes.println("one second in");
+    ///     std::future::pending::<()>().await
+    /// };
+    /// tokio::select! {
+    ///     info = follow => println!("{}", info?.status),
+    ///     () = note => unreachable!(),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`follow`](Self::follow).
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel safe: dropping the future leaves the bar where it was.
+    pub async fn follow_on<S: OperationSource + ?Sized>(
+        &self,
+        source: &S,
+        id: &OperationId,
+        display: &ProgressDisplay,
+    ) -> Result<OperationInfo, SourceError> {
+        let _guard = AbandonOnDrop(display);
+        let mut failures = 0_u32;
         loop {
             match source.fetch(id).await {
                 Ok(info) => {
-                    update(&bar.0, &info);
+                    failures = 0;
+                    display.update(&info);
                     if info.status.is_terminal() {
-                        bar.0.finish();
+                        display.finish();
                         return Ok(info);
                     }
                 }
                 Err(SourceError::Unavailable(e)) => {
-                    tracing::debug!(operation_id = %id, error = %e, "progress source unavailable; retrying");
+                    failures = failures.saturating_add(1);
+                    if self.options.max_failures.is_some_and(|max| failures >= max) {
+                        return Err(SourceError::Unavailable(e));
+                    }
+                    tracing::debug!(operation_id = %id, error = %e, failures, "progress source unavailable; retrying");
                 }
                 Err(e) => return Err(e),
             }
@@ -118,12 +189,77 @@ impl ProgressRenderer {
     }
 }
 
-struct ClearOnDrop(ProgressBar);
+/// The bar a [`ProgressRenderer`] draws on, shared by its clones: update it with
+/// records, print lines above it, read the last record it showed.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::{OperationSpec, Operations, ProgressRenderer};
+///
+/// let ops = Operations::new();
+/// let id = ops.create(OperationSpec::new("dummy").with_total_steps(10));
+/// let display = ProgressRenderer::new().hidden().display();
+/// display.update(&ops.get(&id)?);
+/// display.println("started");
+/// assert_eq!(display.last().map(|info| info.operation_id), Some(id));
+/// # Ok::<(), orchestrator::OrchestratorError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ProgressDisplay {
+    bar: ProgressBar,
+    last: Arc<Mutex<Option<OperationInfo>>>,
+}
 
-impl Drop for ClearOnDrop {
+impl ProgressDisplay {
+    fn new(hidden: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(
+            Some(1000),
+            if hidden {
+                ProgressDrawTarget::hidden()
+            } else {
+                ProgressDrawTarget::stderr()
+            },
+        );
+        bar.set_style(style());
+        Self {
+            bar,
+            last: Arc::default(),
+        }
+    }
+
+    /// Draws `info`: its description, percentage, steps, current step, elapsed time
+    /// and ETA.
+    pub fn update(&self, info: &OperationInfo) {
+        update(&self.bar, info);
+        *self.last.lock() = Some(info.clone());
+    }
+
+    /// Prints `line` on stderr above the bar (also when the bar is hidden or stderr
+    /// is not a terminal).
+    pub fn println(&self, line: impl AsRef<str>) {
+        self.bar.suspend(|| eprintln!("{}", line.as_ref()));
+    }
+
+    /// The last record drawn, if any.
+    pub fn last(&self) -> Option<OperationInfo> {
+        self.last.lock().clone()
+    }
+
+    /// Leaves the bar drawn as it is and stops redrawing it.
+    pub fn finish(&self) {
+        if !self.bar.is_finished() {
+            self.bar.finish();
+        }
+    }
+}
+
+struct AbandonOnDrop<'a>(&'a ProgressDisplay);
+
+impl Drop for AbandonOnDrop<'_> {
     fn drop(&mut self) {
-        if !self.0.is_finished() {
-            self.0.abandon();
+        if !self.0.bar.is_finished() {
+            self.0.bar.abandon();
         }
     }
 }
@@ -224,5 +360,61 @@ mod tests {
             renderer.follow(&ops, &missing).await,
             Err(SourceError::NotFound(_))
         ));
+    }
+
+    /// Unavailable for the first `fail` reads, then the registry's answer.
+    struct Flaky {
+        ops: Operations,
+        fail: u32,
+        reads: std::sync::atomic::AtomicU32,
+    }
+
+    impl OperationSource for Flaky {
+        async fn fetch(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
+            let n = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n < self.fail {
+                return Err(SourceError::Unavailable(format!("blip {n}")));
+            }
+            self.ops.fetch(id).await
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_tolerated_up_to_max_failures() {
+        let ops = Operations::new();
+        let id = ops.create(OperationSpec::new("dummy"));
+        ops.start(&id).unwrap();
+        ops.complete(&id, 1).unwrap();
+        let flaky = |fail| Flaky {
+            ops: ops.clone(),
+            fail,
+            reads: Default::default(),
+        };
+        let fast = ProgressRenderer::new()
+            .hidden()
+            .with_poll_interval(Duration::from_millis(1));
+        // Unlimited by default.
+        let info = fast.follow(&flaky(5), &id).await.unwrap();
+        assert_eq!(info.status, crate::OperationStatus::Completed);
+        // Two failures in a row are fine with a limit of three…
+        let source = flaky(2);
+        let display = fast.clone().with_max_failures(3).display();
+        let info = fast
+            .clone()
+            .with_max_failures(3)
+            .follow_on(&source, &id, &display)
+            .await
+            .unwrap();
+        assert_eq!(display.last(), Some(info));
+        // …three are not.
+        let err = fast
+            .with_max_failures(3)
+            .follow(&flaky(3), &id)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, SourceError::Unavailable(ref m) if m == "blip 2"),
+            "{err}"
+        );
     }
 }

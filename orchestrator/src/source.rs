@@ -20,6 +20,28 @@ pub trait OperationSource: Send + Sync {
         &self,
         id: &OperationId,
     ) -> impl Future<Output = Result<OperationInfo, SourceError>> + Send;
+
+    /// Asks the source to cancel operation `id`, recording `reason`. Returns once the
+    /// request is accepted, not when the operation has stopped: follow it with
+    /// [`fetch`](Self::fetch) to see it end. An operation that already finished is not
+    /// an error.
+    ///
+    /// The provided implementation refuses: a read-only source cannot cancel.
+    ///
+    /// # Errors
+    ///
+    /// [`SourceError::NotFound`] for an unknown id; [`SourceError::Unavailable`] or
+    /// [`SourceError::Other`] when the request could not be made.
+    fn cancel(
+        &self,
+        id: &OperationId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
+        let _ = reason;
+        std::future::ready(Err(SourceError::Other(format!(
+            "cannot cancel {id}: this source is read-only"
+        ))))
+    }
 }
 
 /// Why an [`OperationSource`] could not report an operation.
@@ -48,5 +70,39 @@ impl OperationSource for Operations {
             other => SourceError::Other(other.to_string()),
         });
         std::future::ready(result)
+    }
+
+    fn cancel(
+        &self,
+        id: &OperationId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
+        let result = match Operations::cancel(self, id, reason) {
+            Ok(_) | Err(OrchestratorError::AlreadyFinished { .. }) => Ok(()),
+            Err(OrchestratorError::NotFound(id)) => Err(SourceError::NotFound(id)),
+            Err(other) => Err(SourceError::Other(other.to_string())),
+        };
+        std::future::ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{OperationSpec, OperationStatus};
+
+    #[tokio::test]
+    async fn the_registry_cancels_through_the_trait_and_ignores_finished_ones() {
+        let ops = Operations::new();
+        let id = ops.create(OperationSpec::new("dummy"));
+        OperationSource::cancel(&ops, &id, "test").await.unwrap();
+        assert_eq!(ops.get(&id).unwrap().status, OperationStatus::Cancelled);
+        // Already finished: still fine.
+        OperationSource::cancel(&ops, &id, "again").await.unwrap();
+        let missing = OperationId::generate(&"dummy".into());
+        assert!(matches!(
+            OperationSource::cancel(&ops, &missing, "x").await,
+            Err(SourceError::NotFound(_))
+        ));
     }
 }

@@ -1,0 +1,534 @@
+//! `OperationExecutor`: start an operation, follow it with the progress bar, cancel it
+//! on request, report how it ended. Knows nothing about any domain.
+
+use std::fmt;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::adapter::{OperationAdapter, default_result_message};
+use super::api::ApiClient;
+use super::error::ClientError;
+use super::trigger::CancelTrigger;
+use crate::{
+    OperationId, OperationInfo, OperationSource, OperationStatus, ProgressDisplay,
+    ProgressRenderer, SourceError,
+};
+
+/// What the executor prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Output {
+    /// The progress bar and notices on stderr (the bar only when stderr is a
+    /// terminal); the result line on stdout (stderr for a failure).
+    #[default]
+    Terminal,
+    /// No bar; the final [`OperationInfo`] as one JSON document on stdout, notices on
+    /// stderr.
+    Json,
+    /// Nothing at all: read the returned [`Execution`].
+    Silent,
+}
+
+/// How a followed operation ended, as a CLI reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExecutorOutcome {
+    /// It ended `COMPLETED`.
+    Completed,
+    /// It ended `FAILED`.
+    Failed,
+    /// It ended `CANCELLED`, or the user stopped waiting after asking it to cancel.
+    Cancelled,
+}
+
+impl ExecutorOutcome {
+    /// The conventional exit code, as [`Outcome::exit_code`](crate::Outcome::exit_code):
+    /// 0 completed, 1 failed, 130 cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::client::ExecutorOutcome;
+    ///
+    /// assert_eq!(ExecutorOutcome::Cancelled.exit_code(), 130);
+    /// ```
+    pub const fn exit_code(self) -> i32 {
+        match self {
+            Self::Completed => 0,
+            Self::Failed => 1,
+            Self::Cancelled => 130,
+        }
+    }
+
+    /// The outcome of a terminal status; `None` for `PENDING` and `RUNNING`.
+    pub const fn from_status(status: OperationStatus) -> Option<Self> {
+        match status {
+            OperationStatus::Completed => Some(Self::Completed),
+            OperationStatus::Failed => Some(Self::Failed),
+            OperationStatus::Cancelled => Some(Self::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+impl From<ExecutorOutcome> for ExitCode {
+    fn from(outcome: ExecutorOutcome) -> Self {
+        match outcome {
+            ExecutorOutcome::Completed => Self::SUCCESS,
+            ExecutorOutcome::Failed => Self::FAILURE,
+            ExecutorOutcome::Cancelled => Self::from(130),
+        }
+    }
+}
+
+/// What following an operation came to.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Execution {
+    /// The operation.
+    pub operation_id: OperationId,
+    /// How it ended.
+    pub outcome: ExecutorOutcome,
+    /// Its final record, straight from the source; the last one seen when the wait was
+    /// cut short (see [`is_settled`](Self::is_settled)); `None` only when it was cut
+    /// short before any record arrived.
+    pub info: Option<OperationInfo>,
+    /// The result line: the adapter's, or [`default_result_message`].
+    pub message: String,
+}
+
+impl Execution {
+    /// The exit code of the [`outcome`](Self::outcome).
+    pub const fn exit_code(&self) -> i32 {
+        self.outcome.exit_code()
+    }
+
+    /// `true` when the operation was seen in a terminal state; `false` when the user
+    /// stopped waiting (second request) or it did not stop within the cancel wait.
+    pub fn is_settled(&self) -> bool {
+        self.info.as_ref().is_some_and(|i| i.status.is_terminal())
+    }
+}
+
+/// Runs operations for a CLI: starts one through an [`OperationAdapter`], follows it
+/// through an [`OperationSource`] with the same [`ProgressRenderer`] bar as anywhere
+/// else, and on a [`CancelTrigger`] request (Ctrl+C) cancels it and follows it to its
+/// end, so the report is the operation's own (`Cancelled after 7 iterations`).
+///
+/// The source is an [`ApiClient`] for an operation on a server, or the in-process
+/// [`Operations`](crate::Operations) registry: one code path for both.
+///
+/// | when                         | what happens                                                         |
+/// | ---------------------------- | -------------------------------------------------------------------- |
+/// | every poll interval (300 ms) | read the operation, redraw the bar                                   |
+/// | a read fails                 | [`ApiClient`] retries it per its [`RetryPolicy`](super::RetryPolicy); once those are used up the run ends with the error |
+/// | the operation vanishes (404) | the run ends with [`ClientError::Vanished`]                          |
+/// | first cancel request         | ask the source to cancel (at most 5 s), keep following it (at most 10 s) |
+/// | second cancel request        | stop waiting at once: [`ExecutorOutcome::Cancelled`]                 |
+///
+/// # Examples
+///
+/// Against a server, with Ctrl+C:
+///
+/// ```no_run
+/// # #[tokio::main]
+/// # async fn main() -> Result<std::process::ExitCode, orchestrator::client::ClientError> {
+/// use orchestrator::client::{ApiClient, CancelTrigger, OperationAdapter, OperationExecutor};
+///
+/// struct Nap;
+/// impl OperationAdapter for Nap {
+///     fn start_path(&self) -> &str { "/nap/start" }
+/// }
+///
+/// let executor = OperationExecutor::new(ApiClient::new("http://127.0.0.1:8000")?)
+///     .with_cancel_trigger(CancelTrigger::ctrl_c().map_err(|e| {
+///         orchestrator::client::ClientError::Setup(e.to_string())
+///     })?);
+/// let run = executor.execute(&Nap).await?;
+/// Ok(run.outcome.into())
+/// # }
+/// ```
+///
+/// In process, following an operation of the local registry:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use orchestrator::client::{ExecutorOutcome, OperationExecutor, Output};
+/// use orchestrator::{OperationSpec, Operations};
+///
+/// let ops = Operations::new();
+/// let handle = ops.spawn(OperationSpec::new("nap"), |ctx| async move {
+///     ctx.sleep(Duration::from_millis(5)).await
+/// })?;
+/// let executor = OperationExecutor::new(ops.clone())
+///     .with_output(Output::Silent)
+///     .with_poll_interval(Duration::from_millis(1));
+/// let run = executor.follow_plain(handle.id()).await?;
+/// assert_eq!(run.outcome, ExecutorOutcome::Completed);
+/// # Ok(()) }
+/// ```
+pub struct OperationExecutor<S> {
+    source: S,
+    poll_interval: Duration,
+    poll_failures: u32,
+    cancel_timeout: Duration,
+    cancel_wait: Duration,
+    cancel_reason: String,
+    output: Output,
+    trigger: Option<tokio::sync::Mutex<CancelTrigger>>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for OperationExecutor<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperationExecutor")
+            .field("source", &self.source)
+            .field("poll_interval", &self.poll_interval)
+            .field("poll_failures", &self.poll_failures)
+            .field("cancel_timeout", &self.cancel_timeout)
+            .field("cancel_wait", &self.cancel_wait)
+            .field("cancel_reason", &self.cancel_reason)
+            .field("output", &self.output)
+            .field("has_trigger", &self.trigger.is_some())
+            .finish()
+    }
+}
+
+/// Why the executor stopped following before the operation ended.
+enum CutShort {
+    /// A second cancel request.
+    Interrupted,
+    /// The operation did not stop within the cancel wait.
+    TimedOut,
+}
+
+impl<S: OperationSource> OperationExecutor<S> {
+    /// An executor following operations through `source`, with the defaults: poll
+    /// every 300 ms, give up at the first failed read (an [`ApiClient`] read has
+    /// already been retried), 5 s for the cancel request, then up to 10 s for the
+    /// operation to stop; [`Output::Terminal`]; no cancel trigger.
+    pub fn new(source: S) -> Self {
+        Self {
+            source,
+            poll_interval: Duration::from_millis(300),
+            poll_failures: 1,
+            cancel_timeout: Duration::from_secs(5),
+            cancel_wait: Duration::from_secs(10),
+            cancel_reason: "cancelled by user".to_owned(),
+            output: Output::Terminal,
+            trigger: None,
+        }
+    }
+
+    /// Reads the operation every `interval` (default 300 ms).
+    #[must_use]
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Ends the run after `n` failed reads in a row (default 1, at least 1). A read
+    /// through an [`ApiClient`] fails only once its retry policy is used up; raise
+    /// this for a source that does not retry by itself.
+    #[must_use]
+    pub fn with_poll_failures(mut self, n: u32) -> Self {
+        self.poll_failures = n.max(1);
+        self
+    }
+
+    /// Gives the cancel request `timeout` to be accepted (default 5 s); it is best
+    /// effort: on a timeout the executor still waits for the operation to stop.
+    #[must_use]
+    pub fn with_cancel_timeout(mut self, timeout: Duration) -> Self {
+        self.cancel_timeout = timeout;
+        self
+    }
+
+    /// After the cancel request, waits at most `wait` for the operation to stop
+    /// (default 10 s) before reporting it cancelled anyway.
+    #[must_use]
+    pub fn with_cancel_wait(mut self, wait: Duration) -> Self {
+        self.cancel_wait = wait;
+        self
+    }
+
+    /// The reason recorded with the cancellation (default `cancelled by user`).
+    #[must_use]
+    pub fn with_cancel_reason(mut self, reason: impl Into<String>) -> Self {
+        self.cancel_reason = reason.into();
+        self
+    }
+
+    /// Prints as `output` says (default [`Output::Terminal`]).
+    #[must_use]
+    pub fn with_output(mut self, output: Output) -> Self {
+        self.output = output;
+        self
+    }
+
+    /// Listens to `trigger` while following: the first request cancels the
+    /// operation, a second stops waiting. Without one (the default), nothing cancels.
+    #[must_use]
+    pub fn with_cancel_trigger(mut self, trigger: CancelTrigger) -> Self {
+        self.trigger = Some(tokio::sync::Mutex::new(trigger));
+        self
+    }
+
+    /// The source operations are followed through.
+    pub const fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// The output mode.
+    pub const fn output(&self) -> Output {
+        self.output
+    }
+
+    /// Follows operation `id` until it ends, drawing it and wording the end with
+    /// `adapter`; prints as the [`Output`] says and returns the result.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Vanished`] when the source no longer knows the operation;
+    /// [`ClientError::Source`] when reading it failed `poll_failures` times in a row
+    /// (through an [`ApiClient`]: `cannot reach …: is the server running?` once its
+    /// retries are used up).
+    pub async fn follow<A: OperationAdapter + ?Sized>(
+        &self,
+        id: &OperationId,
+        adapter: &A,
+    ) -> Result<Execution, ClientError> {
+        let mut trigger = self.lock_trigger().await;
+        self.follow_with(id, adapter, trigger.as_deref_mut()).await
+    }
+
+    /// [`follow`](Self::follow) with the default wording, for any operation.
+    ///
+    /// # Errors
+    ///
+    /// As [`follow`](Self::follow).
+    pub async fn follow_plain(&self, id: &OperationId) -> Result<Execution, ClientError> {
+        self.follow(id, &Plain).await
+    }
+
+    async fn lock_trigger(&self) -> Option<tokio::sync::MutexGuard<'_, CancelTrigger>> {
+        match &self.trigger {
+            Some(trigger) => Some(trigger.lock().await),
+            None => None,
+        }
+    }
+
+    async fn follow_with<A: OperationAdapter + ?Sized>(
+        &self,
+        id: &OperationId,
+        adapter: &A,
+        trigger: Option<&mut CancelTrigger>,
+    ) -> Result<Execution, ClientError> {
+        let mut renderer = ProgressRenderer::new()
+            .with_poll_interval(self.poll_interval)
+            .with_max_failures(self.poll_failures);
+        if self.output != Output::Terminal {
+            renderer = renderer.hidden();
+        }
+        let display = renderer.display();
+        let lens = Lens {
+            source: &self.source,
+            adapter,
+            raw: Mutex::new(None),
+        };
+        let followed = tokio::select! {
+            result = renderer.follow_on(&lens, id, &display) => Ok(result),
+            cut = self.on_cancel_request(id, &display, trigger) => Err(cut),
+        };
+        let last = lens.raw.lock().take();
+        let execution = match followed {
+            Ok(Ok(_formatted)) => {
+                let info =
+                    last.ok_or_else(|| ClientError::Source(format!("no record of {id} was read")))?;
+                let outcome =
+                    ExecutorOutcome::from_status(info.status).unwrap_or(ExecutorOutcome::Failed);
+                let message = adapter
+                    .result_message(&info)
+                    .unwrap_or_else(|| default_result_message(&info));
+                Execution {
+                    operation_id: id.clone(),
+                    outcome,
+                    info: Some(info),
+                    message,
+                }
+            }
+            Ok(Err(e)) => {
+                display.println(format!("{id}: {e}"));
+                return Err(e.into());
+            }
+            Err(cut) => {
+                let lead = match cut {
+                    CutShort::Interrupted => "Stopped waiting".to_owned(),
+                    CutShort::TimedOut => format!(
+                        "Still not stopped {:.0}s after the cancel request",
+                        self.cancel_wait.as_secs_f64()
+                    ),
+                };
+                let message = match &last {
+                    Some(info) if info.status.is_terminal() => adapter
+                        .result_message(info)
+                        .unwrap_or_else(|| default_result_message(info)),
+                    Some(info) => format!("{lead}: {}", default_result_message(info)),
+                    None => format!("{lead}: {id}"),
+                };
+                Execution {
+                    operation_id: id.clone(),
+                    outcome: ExecutorOutcome::Cancelled,
+                    info: last,
+                    message,
+                }
+            }
+        };
+        display.finish();
+        self.report(&execution);
+        Ok(execution)
+    }
+
+    /// Waits for a cancel request, asks the source to cancel, then waits for a second
+    /// request or the end of the cancel wait. Never resolves without a trigger; while
+    /// it runs, the follow keeps polling, so it usually wins.
+    async fn on_cancel_request(
+        &self,
+        id: &OperationId,
+        display: &ProgressDisplay,
+        trigger: Option<&mut CancelTrigger>,
+    ) -> CutShort {
+        let Some(trigger) = trigger else {
+            return std::future::pending().await;
+        };
+        trigger.fired().await;
+        self.notice(
+            display,
+            &format!("Cancelling {id}… (again to stop waiting)"),
+        );
+        let request = tokio::time::timeout(
+            self.cancel_timeout,
+            self.source.cancel(id, &self.cancel_reason),
+        );
+        tokio::select! {
+            sent = request => match sent {
+                Ok(Ok(())) => self.notice(display, "Cancellation requested; waiting for the operation to stop"),
+                Ok(Err(e)) => self.notice(display, &format!("warning: the cancel request failed: {e}")),
+                Err(_) => self.notice(display, &format!(
+                    "warning: no answer to the cancel request within {:.0}s",
+                    self.cancel_timeout.as_secs_f64()
+                )),
+            },
+            () = trigger.fired() => return CutShort::Interrupted,
+        }
+        tokio::select! {
+            () = trigger.fired() => CutShort::Interrupted,
+            () = tokio::time::sleep(self.cancel_wait) => CutShort::TimedOut,
+        }
+    }
+
+    fn notice(&self, display: &ProgressDisplay, line: &str) {
+        if self.output != Output::Silent {
+            display.println(line);
+        }
+    }
+
+    fn report(&self, execution: &Execution) {
+        match self.output {
+            Output::Silent => {}
+            Output::Terminal if execution.outcome == ExecutorOutcome::Failed => {
+                eprintln!("{}", execution.message);
+            }
+            Output::Terminal => println!("{}", execution.message),
+            Output::Json => match execution.info.as_ref().map(serde_json::to_string_pretty) {
+                Some(Ok(json)) => println!("{json}"),
+                Some(Err(e)) => eprintln!("cannot write the record as JSON: {e}"),
+                None => eprintln!("{}", execution.message),
+            },
+        }
+    }
+}
+
+impl OperationExecutor<ApiClient> {
+    /// Starts an operation through `adapter` (`POST {start_path}` with its payload) and
+    /// returns its id without following it: fire and forget.
+    ///
+    /// # Errors
+    ///
+    /// The request's [`ClientError`]; [`ClientError::InvalidResponse`] when the
+    /// adapter finds no id in the answer.
+    pub async fn start<A: OperationAdapter + ?Sized>(
+        &self,
+        adapter: &A,
+    ) -> Result<OperationId, ClientError> {
+        let path = adapter.start_path();
+        let response = self.source.start(path, &adapter.start_payload()).await?;
+        adapter
+            .operation_id(&response)
+            .ok_or_else(|| ClientError::InvalidResponse {
+                url: format!("{}{path}", self.source.url()),
+                reason: format!("no operation id in {response}"),
+            })
+    }
+
+    /// Starts an operation through `adapter`, then [`follow`](Self::follow)s it. A
+    /// cancel request while the start request is under way (say, during the retries
+    /// of an unreachable server) ends it with [`ClientError::Interrupted`].
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start) and [`follow`](Self::follow).
+    pub async fn execute<A: OperationAdapter + ?Sized>(
+        &self,
+        adapter: &A,
+    ) -> Result<Execution, ClientError> {
+        let mut trigger = self.lock_trigger().await;
+        let id = match trigger.as_deref_mut() {
+            Some(t) => tokio::select! {
+                id = self.start(adapter) => id?,
+                () = t.fired() => return Err(ClientError::Interrupted),
+            },
+            None => self.start(adapter).await?,
+        };
+        if self.output != Output::Silent {
+            eprintln!("Started {id}");
+        }
+        self.follow_with(&id, adapter, trigger.as_deref_mut()).await
+    }
+}
+
+/// The adapter of [`OperationExecutor::follow_plain`]: default wording, and it starts
+/// nothing (the executor never asks it to).
+struct Plain;
+
+impl OperationAdapter for Plain {
+    fn start_path(&self) -> &str {
+        ""
+    }
+}
+
+/// The source as the adapter words it: the bar shows the adapter's progress message;
+/// the unformatted record of the last read is kept for the report.
+struct Lens<'a, S: ?Sized, A: ?Sized> {
+    source: &'a S,
+    adapter: &'a A,
+    raw: Mutex<Option<OperationInfo>>,
+}
+
+impl<S, A> OperationSource for Lens<'_, S, A>
+where
+    S: OperationSource + ?Sized,
+    A: OperationAdapter + ?Sized,
+{
+    async fn fetch(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
+        let mut info = self.source.fetch(id).await?;
+        *self.raw.lock() = Some(info.clone());
+        if let Some(message) = self.adapter.progress_message(&info) {
+            info.progress.current_step = message;
+        }
+        Ok(info)
+    }
+}
