@@ -17,15 +17,17 @@
 //! exits 130. A second Ctrl+C exits at once. A file that cannot be read prints
 //! `Failed: cannot read PATH: …` and exits 1.
 //!
-//! `DataService` is in `services/data/`, shared with the `axum_server` example.
+//! `DataService` and its `LoadAdapter` are in `services/data/`, shared with the
+//! `axum_server` and `cli` examples; this is `cli data-load` without the server.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use orchestrator::{OperationStatus, Operations};
-use orchestrator_examples::cli::follow_with_ctrl_c;
-use orchestrator_examples::data::{CsvSource, DEFAULT_ROWS, DataService, LoadSummary, Timeframe};
+use orchestrator::Operations;
+use orchestrator::client::{CancelTrigger, OperationExecutor};
+use orchestrator_examples::data::{CsvSource, DEFAULT_ROWS, DataService, LoadAdapter, Timeframe};
 
 /// Loads OHLCV bars from CSV with a progress bar.
 #[derive(Debug, Parser)]
@@ -72,6 +74,13 @@ async fn main() -> ExitCode {
             source
         }
     };
+    let ctrl_c = match CancelTrigger::ctrl_c() {
+        Ok(trigger) => trigger,
+        Err(e) => {
+            eprintln!("error: cannot listen for Ctrl+C: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let ops = Operations::new();
     let service = DataService::new(ops.clone());
     let started = match service.start_load_csv(source, args.timeframe) {
@@ -81,82 +90,19 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let info = match follow_with_ctrl_c(&ops, &started.operation_id).await {
-        Ok(info) => info,
+    // The `cli data-load` command's adapter and executor, following the in-process
+    // registry instead of a server.
+    let executor = OperationExecutor::new(ops)
+        .with_poll_interval(Duration::from_millis(100))
+        .with_cancel_trigger(ctrl_c);
+    match executor
+        .follow(&started.operation_id, &LoadAdapter::default())
+        .await
+    {
+        Ok(run) => run.outcome.into(),
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let summary = info
-        .result_summary
-        .clone()
-        .and_then(|v| serde_json::from_value::<LoadSummary>(v).ok());
-    match (info.status, summary) {
-        (OperationStatus::Completed, Some(s)) => {
-            print_summary(&s);
-            ExitCode::SUCCESS
-        }
-        (OperationStatus::Cancelled, s) => {
-            println!("Cancelled after {} rows", s.map_or(0, |s| s.rows_loaded));
-            ExitCode::from(130)
-        }
-        _ => {
-            eprintln!(
-                "Failed: {}",
-                info.error_message.as_deref().unwrap_or("unknown error")
-            );
             ExitCode::FAILURE
         }
-    }
-}
-
-fn print_summary(s: &LoadSummary) {
-    let mib = s.bytes_total as f64 / (1024.0 * 1024.0);
-    let rate = s.rows_loaded as f64 / s.parse_seconds.max(1e-9);
-    println!(
-        "Loaded {} rows from {} ({mib:.1} MiB) in {:.2} s ({:.2} M rows/s)",
-        s.rows_loaded,
-        s.path,
-        s.parse_seconds,
-        rate / 1e6
-    );
-    let none = || "-".to_owned();
-    println!(
-        "  first bar     {}",
-        s.first_timestamp.clone().unwrap_or_else(none)
-    );
-    println!(
-        "  last bar      {}",
-        s.last_timestamp.clone().unwrap_or_else(none)
-    );
-    println!(
-        "  gaps          {} ({} missing {} bars), {} out of order",
-        s.gaps, s.missing_bars, s.timeframe, s.out_of_order
-    );
-    let samples: Vec<String> = s
-        .invalid_samples
-        .iter()
-        .map(|r| format!("line {} ({})", r.line, r.reason))
-        .collect();
-    let more = if (s.invalid_rows as usize) > samples.len() {
-        ", …"
-    } else {
-        ""
-    };
-    if samples.is_empty() {
-        println!("  invalid rows  0");
-    } else {
-        println!(
-            "  invalid rows  {}: {}{more}",
-            s.invalid_rows,
-            samples.join(", ")
-        );
-    }
-    if let (Some(lo), Some(hi)) = (s.min_low, s.max_high) {
-        println!(
-            "  price range   {lo:.4} – {hi:.4}, volume {:.0}",
-            s.total_volume
-        );
     }
 }

@@ -1,5 +1,5 @@
 //! The reference `DummyService`: a loop of sleeps, run as a managed operation with a
-//! progress bar and Ctrl+C cancellation.
+//! progress bar and Ctrl+C cancellation, all in one process.
 //!
 //! ```text
 //! cargo run --example dummy_service -- --iterations 3 --interval-ms 50
@@ -9,15 +9,17 @@
 //! the operation through the registry; it stops mid-iteration, prints
 //! `Cancelled after N iterations` and exits 130. A second Ctrl+C exits at once.
 //!
-//! The service itself is in `services/dummy.rs`, shared with the `axum_server` example.
+//! It is the `cli dummy` command without the server: the same `OperationExecutor` and
+//! `DummyAdapter`, following the in-process registry instead of an `ApiClient`. The
+//! service and the adapter are in `services/dummy.rs`.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use orchestrator::{OperationStatus, Operations};
-use orchestrator_examples::cli::follow_with_ctrl_c;
-use orchestrator_examples::dummy::{DummyService, DummySummary};
+use orchestrator::Operations;
+use orchestrator::client::{CancelTrigger, OperationExecutor};
+use orchestrator_examples::dummy::{DummyAdapter, DummyRequest, DummyService};
 
 /// Runs the dummy task with a progress bar.
 #[derive(Debug, Parser)]
@@ -36,6 +38,13 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let ops = Operations::new();
     let service = DummyService::new(ops.clone());
+    let ctrl_c = match CancelTrigger::ctrl_c() {
+        Ok(trigger) => trigger,
+        Err(e) => {
+            eprintln!("error: cannot listen for Ctrl+C: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let started =
         match service.start_dummy_task(args.iterations, Duration::from_millis(args.interval_ms)) {
             Ok(started) => started,
@@ -44,32 +53,17 @@ async fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    let info = match follow_with_ctrl_c(&ops, &started.operation_id).await {
-        Ok(info) => info,
+    let adapter = DummyAdapter(DummyRequest {
+        iterations: args.iterations,
+        interval_ms: args.interval_ms,
+    });
+    let executor = OperationExecutor::new(ops)
+        .with_poll_interval(Duration::from_millis(100))
+        .with_cancel_trigger(ctrl_c);
+    match executor.follow(&started.operation_id, &adapter).await {
+        Ok(run) => run.outcome.into(),
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let completed = info
-        .result_summary
-        .clone()
-        .and_then(|v| serde_json::from_value::<DummySummary>(v).ok())
-        .map_or(0, |s| s.iterations_completed);
-    match info.status {
-        OperationStatus::Completed => {
-            println!("Completed {completed} iterations");
-            ExitCode::SUCCESS
-        }
-        OperationStatus::Cancelled => {
-            println!("Cancelled after {completed} iterations");
-            ExitCode::from(130)
-        }
-        _ => {
-            eprintln!(
-                "Failed: {}",
-                info.error_message.as_deref().unwrap_or("unknown error")
-            );
             ExitCode::FAILURE
         }
     }

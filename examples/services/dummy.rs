@@ -5,10 +5,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
+use orchestrator::client::OperationAdapter;
 use orchestrator::http::{ApiJson, ApiResult};
 use orchestrator::{
-    Cancelled, OperationContext, Operations, ServiceOrchestrator, StartedOperation,
-    managed_operation,
+    Cancelled, OperationContext, OperationInfo, OperationStatus, Operations, ServiceOrchestrator,
+    StartedOperation, managed_operation,
 };
 use serde::{Deserialize, Serialize};
 
@@ -118,4 +119,31 @@ pub fn routes(svc: DummyService) -> Router {
     Router::new()
         .route("/dummy/start", post(start_dummy))
         .with_state(svc)
+}
+
+/// The CLI side of the dummy task: where to start it, with what, and how to word its
+/// end with the task's own count. The executor does the rest (HTTP, polling, the bar,
+/// Ctrl+C), for a server (`cli dummy`) and in process (`dummy_service`) alike.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DummyAdapter(pub DummyRequest);
+
+impl OperationAdapter for DummyAdapter {
+    fn start_path(&self) -> &str {
+        "/dummy/start"
+    }
+
+    fn start_payload(&self) -> serde_json::Value {
+        serde_json::to_value(self.0).unwrap_or_default()
+    }
+
+    fn result_message(&self, info: &OperationInfo) -> Option<String> {
+        let n = info
+            .result_as::<DummySummary>()
+            .map_or(info.progress.steps_completed, |s| s.iterations_completed);
+        match info.status {
+            OperationStatus::Completed => Some(format!("Completed {n} iterations")),
+            OperationStatus::Cancelled => Some(format!("Cancelled after {n} iterations")),
+            _ => None, // the default: `Failed: <the server's message>`
+        }
+    }
 }

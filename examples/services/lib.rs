@@ -1,10 +1,9 @@
 //! The services the reference examples share: `DummyService`, `DataService`, their
-//! start endpoints, the composed HTTP app, and the Ctrl+C handling of the CLIs.
+//! start endpoints, their CLI adapters and the composed HTTP app.
 //!
-//! The examples (`dummy_service`, `data_load`, `axum_server`), the integration tests and
+//! The examples (`dummy_service`, `data_load`, `axum_server`, `cli`), the integration tests and
 //! the data-load bench all use these, so each piece is written once.
 
-pub mod cli;
 pub mod data;
 pub mod dummy;
 pub mod server;

@@ -246,10 +246,11 @@ impl ProgressDisplay {
         self.last.lock().clone()
     }
 
-    /// Leaves the bar drawn as it is and stops redrawing it.
+    /// Leaves the bar drawn as it is (at its last position: a cancelled operation's
+    /// bar stays part-way) and stops redrawing it.
     pub fn finish(&self) {
         if !self.bar.is_finished() {
-            self.bar.finish();
+            self.bar.abandon();
         }
     }
 }

@@ -1,0 +1,357 @@
+//! A command-line client of the operations API: start operations on a server with a
+//! progress bar and Ctrl+C that really stops them there; list, inspect, cancel, wait.
+//!
+//! ```text
+//! cargo run --example axum_server &
+//! cargo run --example cli -- dummy --iterations 20 --interval-ms 200
+//! cargo run --example cli -- data-load --rows 500000 --timeframe 5m
+//! cargo run --example cli -- ops list --status running
+//! cargo run --example cli -- ops status op_dummy_20261122_160501_9f3a1c2e
+//! cargo run --example cli -- ops cancel op_dummy_20261122_160501_9f3a1c2e --reason "not needed"
+//! cargo run --example cli -- --json ops wait op_dummy_20261122_160501_9f3a1c2e
+//! ```
+//!
+//! The server is `--url` (default `http://127.0.0.1:8000`, or `ORCHESTRATOR_URL`).
+//! `dummy` and `data-load` start the operation and follow it: the first Ctrl+C asks
+//! the server to cancel it and waits for it to stop (`Cancelled after 7 iterations`,
+//! exit 130), a second one stops waiting. Exit codes: 0 completed, 1 failed or an
+//! error, 130 cancelled. `--json` prints the final record (or the list) as JSON on
+//! stdout, without the bar; `--detach` prints the new operation's id and returns.
+//!
+//! Each command is a few lines: the executor is the library's, the adapters are in
+//! `services/` next to their services.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use clap::{Args, Parser, Subcommand};
+use orchestrator::client::{
+    ApiClient, CancelTrigger, ClientError, OperationAdapter, OperationExecutor, Output, RetryPolicy,
+};
+use orchestrator::{OperationFilter, OperationId, OperationInfo, OperationStatus, OperationType};
+use orchestrator_examples::data::{LoadAdapter, LoadRequest, Timeframe};
+use orchestrator_examples::dummy::{DummyAdapter, DummyRequest};
+
+/// Runs and controls long operations on an orchestrator server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The server.
+    #[arg(
+        long,
+        global = true,
+        env = "ORCHESTRATOR_URL",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    url: String,
+    /// Print JSON on stdout (the final record, or the list) instead of the bar and text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The first wait before retrying an unreachable server, in milliseconds; each
+    /// further wait doubles it (for tests).
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "ORCHESTRATOR_RETRY_BASE_MS",
+        default_value_t = 1000
+    )]
+    retry_base_ms: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the dummy task: a loop of sleeps.
+    Dummy {
+        /// How many iterations.
+        #[arg(long, default_value_t = 100)]
+        iterations: u64,
+        /// Milliseconds per iteration.
+        #[arg(long, default_value_t = 2000)]
+        interval_ms: u64,
+        #[command(flatten)]
+        start: Start,
+    },
+    /// Load OHLCV bars from a CSV file on the server (or a synthetic one).
+    DataLoad {
+        /// A CSV file on the server; without it, the server generates `--rows` bars.
+        #[arg(long, conflicts_with = "rows")]
+        path: Option<PathBuf>,
+        /// Bars of the synthetic file (server default 2 000 000).
+        #[arg(long)]
+        rows: Option<u64>,
+        /// Timeframe gaps are measured against (30s, 1m, 5m, 1h, 1d, …).
+        #[arg(long)]
+        timeframe: Option<Timeframe>,
+        #[command(flatten)]
+        start: Start,
+    },
+    /// List, inspect, cancel and wait for operations.
+    Ops {
+        #[command(subcommand)]
+        command: Ops,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Start {
+    /// Start the operation, print its id and return without following it.
+    #[arg(long)]
+    detach: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Ops {
+    /// The newest operations, as a table.
+    List {
+        /// Only this status (pending, running, completed, failed, cancelled).
+        #[arg(long)]
+        status: Option<OperationStatus>,
+        /// Only this type (dummy, data_load, …).
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One operation's record.
+    Status {
+        /// The operation id.
+        id: OperationId,
+    },
+    /// Ask the server to cancel an operation.
+    Cancel {
+        /// The operation id.
+        id: OperationId,
+        /// Why (recorded as `cancel_reason`).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Follow an operation with the progress bar until it ends.
+    Wait {
+        /// The operation id.
+        id: OperationId,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            // One line, no backtrace: what went wrong and, where it helps, what to do.
+            eprintln!("{e}");
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
+    let retry = RetryPolicy::new().with_base_delay(Duration::from_millis(cli.retry_base_ms));
+    let client = ApiClient::new(&cli.url)?.with_retry(retry);
+    let output = if cli.json {
+        Output::Json
+    } else {
+        Output::Terminal
+    };
+    match cli.command {
+        Command::Dummy {
+            iterations,
+            interval_ms,
+            start,
+        } => {
+            let adapter = DummyAdapter(DummyRequest {
+                iterations,
+                interval_ms,
+            });
+            execute(client, output, &adapter, start.detach).await
+        }
+        Command::DataLoad {
+            path,
+            rows,
+            timeframe,
+            start,
+        } => {
+            let adapter = LoadAdapter(LoadRequest {
+                path,
+                rows,
+                timeframe,
+                seed: None,
+            });
+            execute(client, output, &adapter, start.detach).await
+        }
+        Command::Ops { command } => ops(client, output, command).await,
+    }
+}
+
+/// Every start command: start, then follow with Ctrl+C wired to cancel (or detach).
+async fn execute(
+    client: ApiClient,
+    output: Output,
+    adapter: &dyn OperationAdapter,
+    detach: bool,
+) -> Result<ExitCode, ClientError> {
+    let executor = OperationExecutor::new(client).with_output(output);
+    if detach {
+        let id = executor.start(adapter).await?;
+        if output == Output::Json {
+            println!("{}", serde_json::json!({ "operation_id": id }));
+        } else {
+            println!("{id}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ctrl_c = CancelTrigger::ctrl_c()
+        .map_err(|e| ClientError::Setup(format!("cannot listen for Ctrl+C: {e}")))?;
+    let run = executor
+        .with_cancel_trigger(ctrl_c)
+        .with_cancel_reason("cancelled from the CLI (Ctrl+C)")
+        .execute(adapter)
+        .await?;
+    Ok(run.outcome.into())
+}
+
+async fn ops(client: ApiClient, output: Output, command: Ops) -> Result<ExitCode, ClientError> {
+    let json = output == Output::Json;
+    match command {
+        Ops::List {
+            status,
+            kind,
+            limit,
+        } => {
+            let mut filter = OperationFilter::new().with_limit(limit);
+            if let Some(status) = status {
+                filter = filter.with_status(status);
+            }
+            if let Some(kind) = kind {
+                filter = filter.with_type(OperationType::parse(&kind));
+            }
+            let page = client.list(&filter).await?;
+            if json {
+                print_json(&serde_json::json!({
+                    "operations": page.operations,
+                    "total_count": page.total_count,
+                    "active_count": page.active_count,
+                }));
+            } else {
+                print_table(&page.operations);
+                println!(
+                    "{} of {} operations shown, {} active",
+                    page.operations.len(),
+                    page.total_count,
+                    page.active_count
+                );
+            }
+        }
+        Ops::Status { id } => {
+            let info = client.operation(&id).await?;
+            if json {
+                print_json(&info);
+            } else {
+                print_record(&info);
+            }
+        }
+        Ops::Cancel { id, reason } => {
+            let info = client.cancel(&id, reason.as_deref()).await?;
+            if json {
+                print_json(&info);
+            } else if info.status.is_terminal() {
+                println!("{id} is {}", info.status);
+            } else {
+                println!("Cancellation requested for {id} (still {})", info.status);
+            }
+        }
+        Ops::Wait { id } => {
+            // No cancel trigger: Ctrl+C stops waiting, the operation goes on.
+            let run = OperationExecutor::new(client)
+                .with_output(output)
+                .follow_plain(&id)
+                .await?;
+            return Ok(run.outcome.into());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(json) => println!("{json}"),
+        Err(e) => eprintln!("cannot write JSON: {e}"),
+    }
+}
+
+fn print_table(operations: &[OperationInfo]) {
+    let width = operations
+        .iter()
+        .map(|i| i.operation_id.as_str().len())
+        .max()
+        .unwrap_or(2)
+        .max(2);
+    println!(
+        "{:<width$}  {:<10}  {:<9}  {:>8}  {:<20}  DESCRIPTION",
+        "ID", "TYPE", "STATUS", "PROGRESS", "CREATED"
+    );
+    for info in operations {
+        println!(
+            "{:<width$}  {:<10}  {:<9}  {:>7.0}%  {:<20}  {}",
+            info.operation_id.as_str(),
+            info.operation_type.as_str(),
+            info.status.as_str(),
+            info.progress.percentage,
+            time(Some(info.created_at)),
+            info.description
+        );
+    }
+}
+
+fn print_record(info: &OperationInfo) {
+    let p = &info.progress;
+    println!(
+        "{}  {}  {}",
+        info.operation_id,
+        info.operation_type.as_str(),
+        info.status
+    );
+    let mut progress = format!("{:.0}%", p.percentage);
+    if p.steps_total > 0 {
+        progress.push_str(&format!(" {}/{}", p.steps_completed, p.steps_total));
+    }
+    if !p.current_step.is_empty() {
+        progress.push_str(&format!(" {}", p.current_step));
+    }
+    let rows = [
+        ("description", info.description.clone()),
+        ("progress", progress),
+        ("created", time(Some(info.created_at))),
+        ("started", time(info.started_at)),
+        ("completed", time(info.completed_at)),
+        (
+            "cancel reason",
+            info.cancel_reason.clone().unwrap_or_default(),
+        ),
+        ("error", info.error_message.clone().unwrap_or_default()),
+        (
+            "result",
+            info.result_summary
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ),
+    ];
+    for (name, value) in rows {
+        if !value.is_empty() {
+            println!("  {name:<14}{value}");
+        }
+    }
+}
+
+fn time(t: Option<SystemTime>) -> String {
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| humantime::format_rfc3339_seconds(t).to_string(),
+    )
+}
