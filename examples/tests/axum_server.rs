@@ -4,36 +4,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Lines, spawn, wait_with_timeout};
-
-/// One HTTP/1.1 request on its own connection; returns status and JSON body.
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a full response");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {raw}"));
-    (status, json)
-}
+use common::{Lines, http, spawn, wait_with_timeout};
 
 fn operation(addr: SocketAddr, id: &str) -> serde_json::Value {
     let (status, body) = http(addr, "GET", &format!("/api/v1/operations/{id}"), "");
