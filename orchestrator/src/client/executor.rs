@@ -360,10 +360,8 @@ impl<S: OperationSource> OperationExecutor<S> {
                     message,
                 }
             }
-            Ok(Err(e)) => {
-                display.println(format!("{id}: {e}"));
-                return Err(e.into());
-            }
+            // The caller says it, once; the bar stays where it stopped.
+            Ok(Err(e)) => return Err(e.into()),
             Err(cut) => {
                 let lead = match cut {
                     CutShort::Interrupted => "Stopped waiting".to_owned(),
