@@ -35,11 +35,19 @@ pub(crate) struct Update {
     pub(crate) percentage: Option<f64>,
     pub(crate) message: Option<String>,
     pub(crate) steps: Option<(u64, u64)>,
+    pub(crate) steps_total: Option<u64>,
     pub(crate) items_processed: Option<u64>,
     pub(crate) items_total: Option<u64>,
 }
 
 impl ProgressCell {
+    /// A cell that shows `0/steps_total` until the first report.
+    pub(crate) fn with_total(steps_total: u64) -> Self {
+        let cell = Self::default();
+        cell.state.lock().steps_total = steps_total;
+        cell
+    }
+
     /// Applies `update`; returns `false` when the cell is sealed.
     pub(crate) fn apply(&self, update: Update) -> bool {
         let old_message;
@@ -53,6 +61,9 @@ impl ProgressCell {
             }
             if let Some((done, total)) = update.steps {
                 s.steps_completed = done;
+                s.steps_total = total;
+            }
+            if let Some(total) = update.steps_total {
                 s.steps_total = total;
             }
             if let Some(n) = update.items_processed {
