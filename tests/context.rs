@@ -1,28 +1,14 @@
 //! What an operation sees through its context: progress, phases, blocking work,
 //! isolation between concurrent operations.
 
+mod support;
+use support::until;
+
 use std::time::{Duration, Instant};
 
 use orchestrator::{
-    Cancelled, OperationContext, OperationId, OperationInfo, OperationSpec, OperationStatus,
-    Operations, ServiceOrchestrator,
+    Cancelled, OperationContext, OperationSpec, OperationStatus, Operations, ServiceOrchestrator,
 };
-
-async fn until(
-    ops: &Operations,
-    id: &OperationId,
-    pred: impl Fn(&OperationInfo) -> bool,
-) -> OperationInfo {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let info = ops.get(id).unwrap();
-        if pred(&info) {
-            return info;
-        }
-        assert!(Instant::now() < deadline, "condition not reached: {info:?}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_and_cancellation_from_spawn_blocking_threads() {

@@ -1,5 +1,8 @@
 //! Managed operations: spawned or inline futures whose result decides the outcome.
 
+mod support;
+use support::until;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,23 +30,6 @@ async fn count(ctx: OperationContext, n: u64, every: Duration) -> Result<Summary
     Ok(Summary {
         iterations_completed: done,
     })
-}
-
-/// Polls until `pred` holds for the operation (bounded: panics after 5 s).
-async fn until(
-    ops: &Operations,
-    id: &OperationId,
-    pred: impl Fn(&OperationInfo) -> bool,
-) -> OperationInfo {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let info = ops.get(id).unwrap();
-        if pred(&info) {
-            return info;
-        }
-        assert!(Instant::now() < deadline, "condition not reached: {info:?}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 async fn wait(ops: &Operations, id: &OperationId) -> OperationInfo {

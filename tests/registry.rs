@@ -22,9 +22,18 @@ fn running(ops: &Operations, kind: &str) -> OperationId {
 #[test]
 fn lifecycle_pending_running_completed() {
     let ops = Operations::new();
-    let id = ops.create(spec("dummy").with_description("dummy task"));
+    let id = ops.create(
+        spec("dummy")
+            .with_description("dummy task")
+            .with_total_steps(7),
+    );
     let info = ops.get(&id).unwrap();
     assert_eq!(info.status, OperationStatus::Pending);
+    // The total is known before the first report, so clients can show `0/7` at once.
+    assert_eq!(
+        (info.progress.steps_completed, info.progress.steps_total),
+        (0, 7)
+    );
     assert_eq!(info.operation_type, OperationType::Dummy);
     assert_eq!(info.description, "dummy task");
     assert!(info.started_at.is_none() && info.completed_at.is_none());

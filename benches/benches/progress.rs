@@ -37,6 +37,15 @@ fn progress(c: &mut criterion::Criterion) {
         });
     });
 
+    // The cancellation check a loop makes per item: an atomic load is the floor.
+    let flag = std::sync::atomic::AtomicBool::new(false);
+    g.bench_function(BenchmarkId::new("is_cancelled", "bare atomic"), |b| {
+        b.iter(|| black_box(&flag).load(Ordering::Acquire));
+    });
+    g.bench_function(BenchmarkId::new("is_cancelled", "operation context"), |b| {
+        b.iter(|| black_box(&ctx).is_cancelled());
+    });
+
     // The same with 8 tasks reading status snapshots in a loop on the runtime's workers.
     let rt = runtime();
     let stop = Arc::new(AtomicBool::new(false));

@@ -141,9 +141,16 @@ impl OperationContext {
     }
 
     /// Sets the number of steps this reporter counts towards (its phase's total, or
-    /// the operation's for the root context).
+    /// the operation's for the root context, which snapshots show at once).
     pub fn set_total_steps(&self, total: u64) {
         self.total().store(total, Ordering::Relaxed);
+        if self.scope.is_none() {
+            // The operation's own total shows at once; a phase's with its first report.
+            self.apply(Update {
+                steps_total: Some(total),
+                ..Update::default()
+            });
+        }
     }
 
     /// Reports that `step` steps (of the total) are done and what is happening now.

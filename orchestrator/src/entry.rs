@@ -104,7 +104,7 @@ impl Entry {
             parent_id: n.parent_id,
             total_steps: AtomicU64::new(n.total_steps),
             token: n.token,
-            progress: ProgressCell::default(),
+            progress: ProgressCell::with_total(n.total_steps),
             observer: n.observer,
             status: AtomicU8::new(OperationStatus::Pending.to_u8()),
             metrics_capacity: u32::try_from(n.metrics_capacity).unwrap_or(u32::MAX),

@@ -1,16 +1,20 @@
 //! A cancellation token with a reason, built on `tokio_util::sync::CancellationToken`.
 //!
 //! Invariants:
-//! 1. The reason of a token is written at most once, *before* the underlying
-//!    tokio-util token is cancelled, so whoever observes the cancellation also sees the
-//!    reason.
-//! 2. A token cancelled by an ancestor reports the reason of the nearest cancelled
+//! 1. The reason of a token is written at most once, and it and the token's `cancelled`
+//!    flag are written *before* the underlying tokio-util token is cancelled, so
+//!    whoever is woken by the cancellation also sees the flag and the reason.
+//! 2. A token is cancelled iff its flag or an ancestor's is set: every cancellation
+//!    goes through this type (the tokio-util token is never handed out to be
+//!    cancelled directly), so `is_cancelled` is a few atomic loads, not a lock.
+//! 3. A token cancelled by an ancestor reports the reason of the nearest cancelled
 //!    ancestor; a token cancelled directly keeps its own reason even if an ancestor is
 //!    cancelled later.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
@@ -42,8 +46,16 @@ pub struct CancellationToken {
 
 #[derive(Default)]
 struct ReasonNode {
+    cancelled: AtomicBool,
     reason: OnceLock<Arc<str>>,
     parent: Option<Arc<ReasonNode>>,
+}
+
+impl ReasonNode {
+    /// This node and its ancestors, nearest first.
+    fn lineage(&self) -> impl Iterator<Item = &ReasonNode> {
+        std::iter::successors(Some(self), |n| n.parent.as_deref())
+    }
 }
 
 impl CancellationToken {
@@ -58,6 +70,7 @@ impl CancellationToken {
         Self {
             inner: self.inner.child_token(),
             reason: Arc::new(ReasonNode {
+                cancelled: AtomicBool::new(false),
                 reason: OnceLock::new(),
                 parent: Some(self.reason.clone()),
             }),
@@ -66,22 +79,27 @@ impl CancellationToken {
 
     /// Cancels this token and its children, without a reason.
     pub fn cancel(&self) {
+        self.reason.cancelled.store(true, Ordering::Release);
         self.inner.cancel();
     }
 
     /// Cancels this token and its children, recording `reason` unless a reason was
     /// already recorded (the first cancellation wins).
     pub fn cancel_with_reason(&self, reason: impl Into<Arc<str>>) {
-        if !self.inner.is_cancelled() {
+        if !self.is_cancelled() {
             let _ = self.reason.reason.set(reason.into());
         }
+        self.reason.cancelled.store(true, Ordering::Release);
         self.inner.cancel();
     }
 
-    /// Whether the token is cancelled. Cheap and synchronous: callable from any thread,
-    /// including blocking-pool threads.
+    /// Whether the token is cancelled. Cheap (an atomic load per level of the token
+    /// tree, two for an operation's token) and synchronous: callable from any thread,
+    /// including blocking-pool threads, as often as every item of a loop.
     pub fn is_cancelled(&self) -> bool {
-        self.inner.is_cancelled()
+        self.reason
+            .lineage()
+            .any(|n| n.cancelled.load(Ordering::Acquire))
     }
 
     /// Why the token was cancelled: its own reason, or that of the nearest cancelled
@@ -90,14 +108,7 @@ impl CancellationToken {
         if !self.is_cancelled() {
             return None;
         }
-        let mut node = Some(&self.reason);
-        while let Some(n) = node {
-            if let Some(r) = n.reason.get() {
-                return Some(r.clone());
-            }
-            node = n.parent.as_ref();
-        }
-        None
+        self.reason.lineage().find_map(|n| n.reason.get().cloned())
     }
 
     /// Completes when the token is cancelled (at once if it already is).
@@ -139,9 +150,10 @@ impl CancellationToken {
         self.inner.run_until_cancelled(fut).await
     }
 
-    /// The underlying tokio-util token, for APIs that take one.
-    pub fn as_tokio_util(&self) -> &tokio_util::sync::CancellationToken {
-        &self.inner
+    /// A tokio-util token that is cancelled when this one is, for APIs that take one.
+    /// Cancelling the returned token does not cancel this one.
+    pub fn to_tokio_util(&self) -> tokio_util::sync::CancellationToken {
+        self.inner.child_token()
     }
 }
 
@@ -231,6 +243,21 @@ mod tests {
         clone.cancel_with_reason("second");
         assert_eq!(clone.reason().as_deref(), Some("first"));
         assert!(token.is_cancelled() && clone.is_cancelled());
+    }
+
+    #[test]
+    fn grandchildren_see_ancestors_and_tokio_util_view_follows() {
+        let root = CancellationToken::new();
+        let grandchild = root.child_token().child_token();
+        let view = grandchild.to_tokio_util();
+        view.cancel();
+        assert!(!grandchild.is_cancelled(), "the view is one-way");
+        let view = grandchild.to_tokio_util();
+        root.cancel_with_reason("root");
+        assert!(grandchild.is_cancelled() && view.is_cancelled());
+        assert_eq!(grandchild.reason().as_deref(), Some("root"));
+        let born_cancelled = grandchild.child_token();
+        assert!(born_cancelled.is_cancelled());
     }
 
     #[test]

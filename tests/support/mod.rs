@@ -243,3 +243,20 @@ impl Sse {
         }
     }
 }
+
+/// Polls the registry until `pred` holds for the operation; panics after 5 s.
+pub async fn until(
+    ops: &Operations,
+    id: &OperationId,
+    pred: impl Fn(&orchestrator::OperationInfo) -> bool,
+) -> orchestrator::OperationInfo {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = ops.get(id).expect("operation is registered");
+        if pred(&info) {
+            return info;
+        }
+        assert!(Instant::now() < deadline, "condition not reached: {info:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
