@@ -88,10 +88,14 @@ impl Driver {
         let _guard = FinishOnDrop(entry.clone());
 
         // Wait PENDING for a slot (FIFO), unless cancelled first.
-        let _permit = tokio::select! {
-            biased;
-            () = token.cancelled() => None,
-            permit = slot.acquire() => permit,
+        let _permit = match slot {
+            Slot::Unlimited => None,
+            Slot::Held(permit) => Some(permit),
+            queued @ Slot::Queued(_) => tokio::select! {
+                biased;
+                () = token.cancelled() => None,
+                permit = queued.acquire() => permit,
+            },
         };
         if token.is_cancelled() || entry.start().is_err() {
             let _ = entry.finish(Ending::Cancelled);
