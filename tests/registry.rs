@@ -193,8 +193,20 @@ fn cancel_all_reaches_every_active_operation() {
     for id in &pending {
         assert_eq!(ops.get(id).unwrap().status, OperationStatus::Cancelled);
     }
-    assert_eq!(ops.get(&done).unwrap().status, OperationStatus::Completed);
-    assert!(!ops.token(&done).unwrap().is_cancelled());
+    // A finished record does not change, whatever happens to its token afterwards.
+    let done_info = ops.get(&done).unwrap();
+    assert_eq!(done_info.status, OperationStatus::Completed);
+    assert_eq!(done_info.cancel_reason, None);
+    let failed = running(&ops, "dummy");
+    ops.fail(&failed, "boom").unwrap();
+    ops.cancel_all("second round");
+    assert_eq!(ops.get(&failed).unwrap().cancel_reason, None);
+
+    // Operations registered after cancel_all are not affected by it.
+    let later = running(&ops, "dummy");
+    assert!(!ops.token(&later).unwrap().is_cancelled());
+    assert_eq!(ops.cancel_all("third round"), 1);
+    assert!(ops.token(&later).unwrap().is_cancelled());
 }
 
 #[test]

@@ -53,6 +53,9 @@ pub(crate) struct Entry {
 struct State {
     started_at: Option<SystemTime>,
     completed_at: Option<SystemTime>,
+    /// The cancel reason as it stood when the operation ended: a finished record does
+    /// not change when its token is cancelled later (by `cancel_all`, say).
+    final_cancel_reason: Option<Arc<str>>,
     recorded: Option<Box<Recorded>>,
 }
 
@@ -172,6 +175,13 @@ impl Entry {
                     result_summary: summary,
                 }));
             }
+            if to != OperationStatus::Completed && self.token.is_cancelled() {
+                st.final_cancel_reason = Some(
+                    self.token
+                        .reason()
+                        .unwrap_or_else(|| Arc::from("cancelled")),
+                );
+            }
             self.set_status(to);
             to
         };
@@ -197,23 +207,25 @@ impl Entry {
         if status == OperationStatus::Pending {
             // Only if it is still pending: if it started meanwhile, its driver sees the
             // token and records the end.
-            let _ = self.finish(Ending::NeverStarted);
+            self.end_if_pending();
         }
         Ok(self.status())
     }
 
-    /// Why the operation was cancelled: the token's reason (`cancelled` if none was
-    /// given). `None` while not cancelled, and for completed operations (a cancel that
-    /// raced with completion changed nothing).
-    fn cancel_reason(&self, status: OperationStatus) -> Option<String> {
-        if status == OperationStatus::Completed || !self.token.is_cancelled() {
-            return None;
-        }
-        Some(
+    /// Ends a cancelled operation that never started (`CANCELLED`); no-op otherwise.
+    pub(crate) fn end_if_pending(&self) {
+        let _ = self.finish(Ending::NeverStarted);
+    }
+
+    /// Why the operation was cancelled: while active, the token's reason (`cancelled`
+    /// if none was given); once ended, the reason as it stood then (never one for a
+    /// completed operation).
+    fn live_cancel_reason(&self) -> Option<String> {
+        self.token.is_cancelled().then(|| {
             self.token
                 .reason()
-                .map_or_else(|| "cancelled".to_owned(), |r| r.to_string()),
-        )
+                .map_or_else(|| "cancelled".to_owned(), |r| r.to_string())
+        })
     }
 
     /// Waits until the operation reaches a terminal state.
@@ -276,7 +288,7 @@ impl Entry {
     }
 
     pub(crate) fn info(&self) -> OperationInfo {
-        let (status, started_at, completed_at, error_message, result_summary) = {
+        let (status, started_at, completed_at, error_message, result_summary, final_reason) = {
             let st = self.state.lock();
             (
                 self.status(),
@@ -284,6 +296,7 @@ impl Entry {
                 st.completed_at,
                 st.recorded.as_ref().and_then(|r| r.error_message.clone()),
                 st.recorded.as_ref().and_then(|r| r.result_summary.clone()),
+                st.final_cancel_reason.as_deref().map(str::to_owned),
             )
         };
         OperationInfo {
@@ -299,7 +312,11 @@ impl Entry {
             error_message,
             result_summary,
             parent_id: self.parent_id.clone(),
-            cancel_reason: self.cancel_reason(status),
+            cancel_reason: if status.is_terminal() {
+                final_reason
+            } else {
+                self.live_cancel_reason()
+            },
         }
     }
 }

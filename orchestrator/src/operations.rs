@@ -6,6 +6,11 @@
 //!    or clone an `Arc<Entry>` out; entry locks are never taken while a shard lock is
 //!    held, except the status atomic read by `list` and `cleanup`.
 //! 2. Per-entry rules are in `entry.rs`.
+//! 3. `register` holds the root's read lock from creating the operation's child token
+//!    until the entry is in its shard; `cancel_all` swaps the root under the write lock
+//!    and only then scans the shards. So every operation under a root being cancelled
+//!    is in the map when the scan runs. (Order: root, then shard; nothing takes the
+//!    root while holding a shard.)
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -63,7 +68,8 @@ pub struct Operations {
 pub(crate) struct Shared {
     shards: [RwLock<HashMap<OperationId, Arc<Entry>, BuildIdHasher>>; SHARDS],
     seq: AtomicU64,
-    root: CancellationToken,
+    /// Replaced by `cancel_all` (which cancels the old one), never by `shutdown`.
+    root: RwLock<CancellationToken>,
     pub(crate) grace_period: Duration,
     retention: Duration,
     sweep_interval: Option<Duration>,
@@ -112,7 +118,7 @@ impl Operations {
             shared: Arc::new(Shared {
                 shards: std::array::from_fn(|_| RwLock::new(HashMap::default())),
                 seq: AtomicU64::new(0),
-                root: CancellationToken::new(),
+                root: RwLock::new(CancellationToken::new()),
                 grace_period: b.grace_period,
                 retention: b.retention,
                 sweep_interval: b.sweep_interval,
@@ -123,10 +129,12 @@ impl Operations {
         }
     }
 
-    /// The root token: the parent of every operation's token. Cancelling it (see
+    /// The current root token: the parent of every operation's token registered from
+    /// now on. [`cancel_all`](Self::cancel_all) cancels it (reaching every operation
+    /// under it at once) and puts a fresh root in its place; cancelling it yourself (see
     /// [`shutdown`](Self::shutdown)) cancels every current and future operation.
-    pub fn root_token(&self) -> &CancellationToken {
-        &self.shared.root
+    pub fn root_token(&self) -> CancellationToken {
+        self.shared.root.read().clone()
     }
 
     pub(crate) fn register(&self, spec: OperationSpec) -> Arc<Entry> {
@@ -139,8 +147,11 @@ impl Operations {
             ..
         } = spec;
         let now = SystemTime::now();
+        let id = OperationId::generate_at(&operation_type, now);
+        // Held until the entry is in the map (rule 3).
+        let root = self.shared.root.read();
         let entry = Arc::new(Entry::new(NewEntry {
-            id: OperationId::generate_at(&operation_type, now),
+            id,
             created_at: now,
             kind: operation_type,
             description,
@@ -148,7 +159,7 @@ impl Operations {
             metadata,
             parent_id,
             total_steps,
-            token: self.shared.root.child_token(),
+            token: root.child_token(),
             metrics_capacity: self.shared.max_metrics,
             observer: None,
         }));
@@ -395,20 +406,45 @@ impl Operations {
         self.entry(id)?.cancel(&Arc::from(reason))
     }
 
-    /// Requests cancellation of every active operation; returns how many were signalled.
+    /// Requests cancellation of every active operation with `reason` (operations
+    /// already cancelled keep their first reason); returns how many active operations
+    /// it reached. Operations registered afterwards are not affected.
+    ///
+    /// It cancels the root token, which reaches every operation token in one pass,
+    /// and puts a fresh root in its place; pending operations end `CANCELLED` at once.
     pub fn cancel_all(&self, reason: &str) -> usize {
-        let reason = Arc::from(reason);
-        self.entries()
-            .filter(|e| e.status().is_active() && e.cancel(&reason).is_ok())
-            .count()
+        let old = std::mem::take(&mut *self.shared.root.write());
+        self.cancel_under(&old, reason)
     }
 
     /// Cancels the root token and every active operation: operations registered from
     /// now on start cancelled. For process shutdown.
     pub fn shutdown(&self, reason: &str) -> usize {
-        let n = self.cancel_all(reason);
-        self.shared.root.cancel_with_reason(reason);
-        n
+        let root = self.root_token();
+        self.cancel_under(&root, reason)
+    }
+
+    fn cancel_under(&self, root: &CancellationToken, reason: &str) -> usize {
+        // Count first: cancelled operations end (and stop being active) right away.
+        let mut reached = 0;
+        let mut pending = Vec::new();
+        for shard in &self.shared.shards {
+            for entry in shard.read().values() {
+                let status = entry.status();
+                if status.is_active() && entry.token.is_child_of(root) {
+                    reached += 1;
+                    if status == OperationStatus::Pending {
+                        pending.push(entry.clone());
+                    }
+                }
+            }
+        }
+        root.cancel_with_reason(reason);
+        // Hand-driven pending operations have no driver to notice their token.
+        for entry in pending {
+            entry.end_if_pending();
+        }
+        reached
     }
 
     /// Removes a finished operation and returns its final record.

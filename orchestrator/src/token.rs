@@ -77,6 +77,14 @@ impl CancellationToken {
         }
     }
 
+    /// Whether `parent` is this token's parent.
+    pub(crate) fn is_child_of(&self, parent: &Self) -> bool {
+        self.reason
+            .parent
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, &parent.reason))
+    }
+
     /// Cancels this token and its children, without a reason.
     pub fn cancel(&self) {
         self.reason.cancelled.store(true, Ordering::Release);
