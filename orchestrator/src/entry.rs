@@ -271,7 +271,7 @@ impl Entry {
     }
 
     pub(crate) fn set_context(&self, key: String, value: serde_json::Value) {
-        if !self.status().is_terminal() && self.progress.set_context(key, value) {
+        if self.progress.set_context(key, value) {
             self.notify_observer();
         }
     }

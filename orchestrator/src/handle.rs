@@ -1,9 +1,11 @@
 //! The handle returned when a managed operation is spawned.
 
 use std::fmt;
+use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+use crate::entry::Entry;
 use crate::{
     OperationId, OperationInfo, OperationStatus, Operations, Outcome, Result, StartedOperation,
 };
@@ -14,19 +16,19 @@ use crate::{
 /// and stays observable and cancellable through the registry.
 #[must_use = "dropping the handle detaches the operation; keep it to await the outcome"]
 pub struct OperationHandle<T, E> {
-    id: OperationId,
+    entry: Arc<Entry>,
     ops: Operations,
     join: JoinHandle<Outcome<T, E>>,
 }
 
 impl<T, E> OperationHandle<T, E> {
-    pub(crate) fn new(id: OperationId, ops: Operations, join: JoinHandle<Outcome<T, E>>) -> Self {
-        Self { id, ops, join }
+    pub(crate) fn new(entry: Arc<Entry>, ops: Operations, join: JoinHandle<Outcome<T, E>>) -> Self {
+        Self { entry, ops, join }
     }
 
     /// The operation's id.
     pub fn id(&self) -> &OperationId {
-        &self.id
+        &self.entry.id
     }
 
     /// A snapshot of the operation.
@@ -36,7 +38,7 @@ impl<T, E> OperationHandle<T, E> {
     /// [`OrchestratorError::NotFound`](crate::OrchestratorError::NotFound) if it was
     /// deleted meanwhile.
     pub fn info(&self) -> Result<OperationInfo> {
-        self.ops.get(&self.id)
+        self.ops.get(self.id())
     }
 
     /// Requests cancellation (see [`Operations::cancel`]).
@@ -45,16 +47,12 @@ impl<T, E> OperationHandle<T, E> {
     ///
     /// As [`Operations::cancel`].
     pub fn cancel(&self, reason: &str) -> Result<OperationStatus> {
-        self.ops.cancel(&self.id, reason)
+        self.ops.cancel(self.id(), reason)
     }
 
     /// The `started` record for an API response.
     pub fn started(&self) -> StartedOperation {
-        let description = self
-            .ops
-            .entry(&self.id)
-            .map_or_else(|_| self.id.to_string(), |e| e.description().into_owned());
-        StartedOperation::new(self.id.clone(), &description)
+        StartedOperation::new(self.entry.id.clone(), &self.entry.description())
     }
 
     /// Waits for the operation to end and returns its typed outcome.
@@ -72,7 +70,7 @@ impl<T, E> OperationHandle<T, E> {
 impl<T, E> fmt::Debug for OperationHandle<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OperationHandle")
-            .field("id", &self.id)
+            .field("id", self.id())
             .finish_non_exhaustive()
     }
 }

@@ -255,9 +255,9 @@ impl Operations {
             tokio::runtime::Handle::try_current().map_err(|_| OrchestratorError::NoRuntime)?;
         self.ensure_sweeper(&runtime);
         let driver = self.driver(spec);
-        let id = driver.entry.id.clone();
+        let entry = driver.entry.clone();
         let join = runtime.spawn(driver.run(f));
-        Ok(OperationHandle::new(id, self.clone(), join))
+        Ok(OperationHandle::new(entry, self.clone(), join))
     }
 
     /// Registers a managed operation and runs it inline, in the calling task: it is
@@ -373,7 +373,11 @@ impl Operations {
 
     /// How many operations are `PENDING` or `RUNNING`.
     pub fn active_count(&self) -> usize {
-        self.entries().filter(|e| e.status().is_active()).count()
+        self.shared
+            .shards
+            .iter()
+            .map(|s| s.read().values().filter(|e| e.status().is_active()).count())
+            .sum()
     }
 
     /// How many operations are registered.
@@ -384,13 +388,6 @@ impl Operations {
     /// `true` when no operation is registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn entries(&self) -> impl Iterator<Item = Arc<Entry>> + '_ {
-        self.shared
-            .shards
-            .iter()
-            .flat_map(|s| s.read().values().cloned().collect::<Vec<_>>())
     }
 
     /// Requests cancellation with `reason` and returns the resulting status: a
