@@ -77,7 +77,7 @@ async fn main() -> ExitCode {
     });
     // Cancel first, so long-polls and event streams end with the operations; then
     // stop accepting and let in-flight requests finish.
-    let cancelled = ops.shutdown("server shutting down");
+    let cancelled = ops.shutdown("server shutting down").await.cancelled;
     println!("shutting down: cancelled {cancelled} operations");
     settle(&ops, Duration::from_secs(args.grace_secs)).await;
     let _ = stop.send(());

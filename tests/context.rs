@@ -223,3 +223,27 @@ async fn wait_wakes_on_the_terminal_transition() {
         .unwrap();
     assert_eq!(info.status, OperationStatus::Completed);
 }
+
+#[test]
+fn a_step_past_the_total_is_clamped_to_it() {
+    let ops = Operations::new();
+    let id = ops
+        .create(OperationSpec::new("dummy").with_total_steps(100))
+        .unwrap();
+    ops.start(&id).unwrap();
+    let ctx = ops.context(&id).unwrap();
+    ctx.progress(150, "overshot");
+    let p = ops.get(&id).unwrap().progress;
+    assert_eq!((p.steps_completed, p.steps_total), (100, 100));
+    assert_eq!(p.percentage, 100.0);
+    // The same inside a phase: its own steps are clamped to its own total.
+    let phase = ctx.phase(0.0..50.0).with_total_steps(10);
+    phase.progress(25, "phase overshot");
+    let p = ops.get(&id).unwrap().progress;
+    assert_eq!((p.steps_completed, p.steps_total), (10, 10));
+    assert_eq!(p.percentage, 50.0);
+    // With no total, a step is shown as given.
+    let free = OperationContext::detached();
+    free.progress(7, "no total");
+    assert_eq!(free.progress_snapshot().steps_completed, 7);
+}

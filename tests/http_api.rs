@@ -74,7 +74,7 @@ async fn start_get_wait_list_metrics_and_openapi_succeed() {
 async fn metrics_are_paged_by_cursor() {
     let ops = Operations::new();
     let server = serve(ops.clone()).await;
-    let id = ops.create(OperationSpec::new("training"));
+    let id = ops.create(OperationSpec::new("training")).unwrap();
     ops.start(&id).expect("start");
     let ctx = ops.context(&id).expect("context");
     for epoch in 1..=3 {
@@ -113,7 +113,7 @@ fn populate(ops: &Operations) -> Vec<(OperationId, &'static str, &'static str)> 
     ];
     plan.iter()
         .map(|&(kind, status)| {
-            let id = ops.create(OperationSpec::new(kind));
+            let id = ops.create(OperationSpec::new(kind)).unwrap();
             match status {
                 "PENDING" => {}
                 "RUNNING" => ops.start(&id).expect("start"),
@@ -705,7 +705,9 @@ async fn openapi_document_and_router_agree() {
         "served document = http::openapi()"
     );
 
-    let id = ops.create(OperationSpec::new(OperationType::Dummy));
+    let id = ops
+        .create(OperationSpec::new(OperationType::Dummy))
+        .unwrap();
     let paths = doc["paths"].as_object().expect("paths");
     let mut routed = Vec::new();
     for (template, item) in paths {
@@ -830,7 +832,7 @@ async fn the_router_mounts_under_any_prefix() {
         .nest("/internal/ops", orchestrator::http::router(ops.clone()))
         .fallback(orchestrator::http::not_found);
     let server = support::serve_app(app).await;
-    let id = ops.create(OperationSpec::new("dummy"));
+    let id = ops.create(OperationSpec::new("dummy")).unwrap();
     let reply = server
         .client
         .get(&format!("/internal/ops/operations/{id}"))

@@ -14,7 +14,7 @@ fn spec(kind: &str) -> OperationSpec {
 }
 
 fn running(ops: &Operations, kind: &str) -> OperationId {
-    let id = ops.create(spec(kind));
+    let id = ops.create(spec(kind)).unwrap();
     ops.start(&id).unwrap();
     id
 }
@@ -22,11 +22,13 @@ fn running(ops: &Operations, kind: &str) -> OperationId {
 #[test]
 fn lifecycle_pending_running_completed() {
     let ops = Operations::new();
-    let id = ops.create(
-        spec("dummy")
-            .with_description("dummy task")
-            .with_total_steps(7),
-    );
+    let id = ops
+        .create(
+            spec("dummy")
+                .with_description("dummy task")
+                .with_total_steps(7),
+        )
+        .unwrap();
     let info = ops.get(&id).unwrap();
     assert_eq!(info.status, OperationStatus::Pending);
     // The total is known before the first report, so clients can show `0/7` at once.
@@ -61,7 +63,7 @@ fn every_illegal_transition_is_an_error_and_terminal_states_never_change() {
     };
 
     // PENDING cannot complete (it never ran).
-    let pending = ops.create(spec("dummy"));
+    let pending = ops.create(spec("dummy")).unwrap();
     assert!(is_illegal(ops.complete(&pending, 1)));
     assert_eq!(ops.get(&pending).unwrap().status, OperationStatus::Pending);
 
@@ -140,7 +142,7 @@ fn completing_after_a_cancel_request_ends_cancelled_with_the_summary() {
 #[test]
 fn cancel_pending_running_finished_and_unknown() {
     let ops = Operations::new();
-    let pending = ops.create(spec("dummy"));
+    let pending = ops.create(spec("dummy")).unwrap();
     assert_eq!(
         ops.cancel(&pending, "not needed").unwrap(),
         OperationStatus::Cancelled
@@ -176,7 +178,9 @@ fn cancel_pending_running_finished_and_unknown() {
 fn cancel_all_reaches_every_active_operation() {
     let ops = Operations::new();
     let active: Vec<_> = (0..50).map(|_| running(&ops, "dummy")).collect();
-    let pending: Vec<_> = (0..10).map(|_| ops.create(spec("dummy"))).collect();
+    let pending: Vec<_> = (0..10)
+        .map(|_| ops.create(spec("dummy")).unwrap())
+        .collect();
     let done = running(&ops, "dummy");
     ops.complete(&done, ()).unwrap();
 
@@ -209,12 +213,25 @@ fn cancel_all_reaches_every_active_operation() {
     assert!(ops.token(&later).unwrap().is_cancelled());
 }
 
-#[test]
-fn shutdown_cancels_operations_created_afterwards() {
-    let ops = Operations::new();
+#[tokio::test]
+async fn shutdown_cancels_operations_created_afterwards() {
+    let ops = Operations::builder()
+        .with_grace_period(Duration::from_millis(10))
+        .with_shutdown_drain(Duration::from_millis(10))
+        .build();
     let before = running(&ops, "dummy");
-    ops.shutdown("process exit");
-    let after = ops.create(spec("dummy"));
+    let report = ops.shutdown("process exit").await;
+    // Driven by hand, so nothing but its owner can end it: reported as left behind.
+    assert_eq!(report.cancelled, 1);
+    assert_eq!(
+        report
+            .left_running
+            .iter()
+            .map(|i| &i.operation_id)
+            .collect::<Vec<_>>(),
+        [&before]
+    );
+    let after = ops.create(spec("dummy")).unwrap();
     assert!(ops.token(&before).unwrap().is_cancelled());
     let token = ops.token(&after).unwrap();
     assert!(token.is_cancelled());
@@ -230,7 +247,7 @@ fn concurrent_creates_get_unique_well_formed_ids() {
                 let ops = ops.clone();
                 s.spawn(move || {
                     (0..125)
-                        .map(|_| ops.create(spec("dummy")))
+                        .map(|_| ops.create(spec("dummy")).unwrap())
                         .collect::<Vec<_>>()
                 })
             })
@@ -255,7 +272,7 @@ fn list_filters_orders_pages_and_counts() {
     let mut created = Vec::new();
     for i in 0..30 {
         let kind = if i % 3 == 0 { "training" } else { "dummy" };
-        let id = ops.create(spec(kind));
+        let id = ops.create(spec(kind)).unwrap();
         if i % 2 == 0 {
             ops.start(&id).unwrap();
         }
@@ -349,7 +366,7 @@ fn cleanup_removes_only_finished_operations_older_than_retention() {
     let old_failed = running(&ops, "dummy");
     ops.fail(&old_failed, "x").unwrap();
     let still_running = running(&ops, "dummy");
-    let still_pending = ops.create(spec("dummy"));
+    let still_pending = ops.create(spec("dummy")).unwrap();
     std::thread::sleep(Duration::from_millis(30));
     let fresh_done = running(&ops, "dummy");
     ops.complete(&fresh_done, ()).unwrap();
@@ -367,24 +384,56 @@ fn cleanup_removes_only_finished_operations_older_than_retention() {
     assert!(ops.get(&still_running).is_ok() && ops.get(&still_pending).is_ok());
 }
 
-#[tokio::test(start_paused = true)]
+/// Polls `done` every few milliseconds for at most 5 s.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within 5 s: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[tokio::test]
 async fn background_sweeper_applies_the_retention() {
     let ops = Operations::builder()
         .with_retention(Duration::from_millis(0))
-        .with_sweep_interval(Duration::from_secs(60))
+        .with_sweep_interval(Duration::from_millis(20))
         .build();
     let handle = ops
         .spawn(spec("dummy"), |_ctx| async { Ok::<_, String>(()) })
         .unwrap();
     let id = handle.id().clone();
     assert!(handle.outcome().await.is_completed());
-    assert!(ops.get(&id).is_ok());
-    // The sweeper's first sweep is one interval after it starts.
-    tokio::time::sleep(Duration::from_secs(61)).await;
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    assert!(matches!(ops.get(&id), Err(OrchestratorError::NotFound(_))));
+    eventually("the finished operation is swept", || {
+        matches!(ops.get(&id), Err(OrchestratorError::NotFound(_)))
+    });
+}
+
+/// The sweeper used to be a task on the first runtime that ran an operation: the
+/// temporary runtime of `run_sync` took it down for good, and finished records were
+/// never removed again.
+#[test]
+fn the_sweeper_outlives_the_runtime_of_run_sync() {
+    let ops = Operations::builder()
+        .with_retention(Duration::from_millis(0))
+        .with_sweep_interval(Duration::from_millis(20))
+        .build();
+    let first = ops
+        .run_sync(spec("dummy"), |_ctx| async { Ok::<_, String>(1) })
+        .unwrap();
+    assert!(first.is_completed());
+    // The runtime of that run is gone; records of later runs are still swept.
+    let id = ops.create(spec("dummy")).unwrap();
+    ops.start(&id).unwrap();
+    ops.complete(&id, ()).unwrap();
+    eventually(
+        "a record finished after run_sync's runtime is gone is swept",
+        || matches!(ops.get(&id), Err(OrchestratorError::NotFound(_))),
+    );
+    assert!(ops.is_empty());
 }
 
 #[test]

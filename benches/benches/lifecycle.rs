@@ -57,7 +57,9 @@ fn lifecycle(c: &mut criterion::Criterion) {
                 let ops = Operations::builder().without_sweeper().build();
                 let start = Instant::now();
                 for _ in 0..iters {
-                    let id = ops.create(OperationSpec::new(OperationType::Dummy));
+                    let id = ops
+                        .create(OperationSpec::new(OperationType::Dummy))
+                        .expect("create");
                     ops.start(&id).expect("start");
                     ops.complete(&id, ()).expect("complete");
                 }

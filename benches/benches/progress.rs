@@ -26,7 +26,9 @@ fn progress(c: &mut criterion::Criterion) {
     });
 
     let ops = Operations::builder().without_sweeper().build();
-    let id = ops.create(OperationSpec::new("bench").with_total_steps(u64::MAX));
+    let id = ops
+        .create(OperationSpec::new("bench").with_total_steps(u64::MAX))
+        .expect("create");
     ops.start(&id).expect("start");
     let ctx = ops.context(&id).expect("context");
     g.bench_function(BenchmarkId::new("update", "operation context"), |b| {

@@ -12,11 +12,13 @@ fn populated(n: usize) -> (Operations, Vec<OperationId>) {
     let ops = Operations::builder().without_sweeper().build();
     let ids: Vec<_> = (0..n)
         .map(|i| {
-            let id = ops.create(OperationSpec::new(if i % 2 == 0 {
-                "dummy"
-            } else {
-                "training"
-            }));
+            let id = ops
+                .create(OperationSpec::new(if i % 2 == 0 {
+                    "dummy"
+                } else {
+                    "training"
+                }))
+                .expect("create");
             if i % 4 != 0 {
                 ops.start(&id).expect("start");
             }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::ledger::Limits;
 use crate::{OperationType, Operations};
 
 /// Builds an [`Operations`] registry with non-default settings.
@@ -20,6 +21,8 @@ use crate::{OperationType, Operations};
 ///     .with_retention(Duration::from_secs(3600))
 ///     .with_grace_period(Duration::from_millis(500))
 ///     .with_concurrency_limit(OperationType::Training, 1)
+///     .with_max_active(500)
+///     .with_max_retained(2_000)
 ///     .build();
 /// assert_eq!(ops.list(&Default::default()).total_count, 0);
 /// ```
@@ -29,8 +32,9 @@ pub struct OperationsBuilder {
     pub(crate) retention: Duration,
     pub(crate) sweep_interval: Option<Duration>,
     pub(crate) grace_period: Duration,
-    pub(crate) max_metrics: usize,
-    pub(crate) limits: HashMap<OperationType, usize>,
+    pub(crate) shutdown_drain: Duration,
+    pub(crate) limits: Limits,
+    pub(crate) concurrency: HashMap<OperationType, usize>,
 }
 
 impl Default for OperationsBuilder {
@@ -39,8 +43,9 @@ impl Default for OperationsBuilder {
             retention: Duration::from_secs(24 * 60 * 60),
             sweep_interval: Some(Duration::from_secs(10 * 60)),
             grace_period: Duration::from_secs(2),
-            max_metrics: 10_000,
-            limits: HashMap::new(),
+            shutdown_drain: Duration::from_secs(5),
+            limits: Limits::default(),
+            concurrency: HashMap::new(),
         }
     }
 }
@@ -73,24 +78,73 @@ impl OperationsBuilder {
         self
     }
 
+    /// How long [`Operations::shutdown`] waits, after the grace period, for cancelled
+    /// operations to end before it reports what is left (default 5 s).
+    pub const fn with_shutdown_drain(mut self, drain: Duration) -> Self {
+        self.shutdown_drain = drain;
+        self
+    }
+
     /// At most `max` metric records are kept per operation; older ones are dropped
     /// first (default 10 000).
     pub const fn with_max_metrics_per_operation(mut self, max: usize) -> Self {
-        self.max_metrics = max;
+        self.limits.max_metrics = max;
+        self
+    }
+
+    /// At most `max` operations are active (`PENDING` or `RUNNING`, abandoned ones
+    /// included) at once; creating or starting one more fails with
+    /// [`OrchestratorError::TooManyOperations`](crate::OrchestratorError::TooManyOperations)
+    /// (429 over HTTP) and registers nothing (default 10 000).
+    pub const fn with_max_active(mut self, max: usize) -> Self {
+        self.limits.max_active = max;
+        self
+    }
+
+    /// At most `max` finished operations are kept; when one more finishes, the one that
+    /// finished first is removed (default 10 000). This is on top of the age-based
+    /// [retention](Self::with_retention).
+    pub const fn with_max_retained(mut self, max: usize) -> Self {
+        self.limits.max_retained = max;
+        self
+    }
+
+    /// While `max` or more operations are abandoned (cancelled, but with
+    /// `spawn_blocking` work that ignored it still running; see
+    /// [`OperationContext::spawn_blocking`](crate::OperationContext::spawn_blocking)), new
+    /// operations are refused with
+    /// [`OrchestratorError::AbandonedWorkLimit`](crate::OrchestratorError::AbandonedWorkLimit)
+    /// (503 over HTTP) instead of queueing behind stuck threads (default 64; Tokio's
+    /// blocking pool has 512 threads unless configured otherwise).
+    pub const fn with_max_abandoned(mut self, max: usize) -> Self {
+        self.limits.max_abandoned = max;
+        self
+    }
+
+    /// Metric records whose JSON is larger than `bytes` are refused (default 64 KiB).
+    pub const fn with_max_metric_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_metric_bytes = bytes;
+        self
+    }
+
+    /// Cancel reasons longer than `bytes` are refused by [`Operations::cancel`]
+    /// (default 1 KiB); `cancel_all` and `shutdown` truncate theirs instead.
+    pub const fn with_max_cancel_reason(mut self, bytes: usize) -> Self {
+        self.limits.max_cancel_reason = bytes;
         self
     }
 
     /// At most `limit` operations of `kind` run at once; further starts wait `PENDING`
     /// and run in FIFO order. A limit of 0 is treated as 1.
     pub fn with_concurrency_limit(mut self, kind: impl Into<OperationType>, limit: usize) -> Self {
-        self.limits.insert(kind.into(), limit.max(1));
+        self.concurrency.insert(kind.into(), limit.max(1));
         self
     }
 
     /// Builds the registry. Needs no runtime.
     pub fn build(self) -> Operations {
         let limits = self
-            .limits
+            .concurrency
             .iter()
             .map(|(k, &n)| (k.clone(), Arc::new(Semaphore::new(n))))
             .collect();

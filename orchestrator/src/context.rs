@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use crate::entry::{self, Entry};
 use crate::progress_cell::Update;
-use crate::{CancellationToken, Cancelled, OperationId, OperationProgress, OperationType};
+use crate::{
+    CancellationToken, Cancelled, OperationId, OperationProgress, OperationType, OrchestratorError,
+};
 
 /// The handle a managed operation uses to report progress and observe cancellation.
 ///
@@ -156,10 +158,25 @@ impl OperationContext {
     /// Reports that `step` steps (of the total) are done and what is happening now.
     /// The percentage follows from the total and, in a phase, maps into its range.
     /// Ignored after the operation ended.
+    ///
+    /// A `step` beyond the total is clamped to it (`150` of `100` shows `100/100`,
+    /// 100 %), as a percentage beyond 100 is; with no total set, the step is shown as
+    /// given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::OperationContext;
+    ///
+    /// let ctx = OperationContext::detached().with_total_steps(100);
+    /// ctx.progress(150, "past the end");
+    /// let p = ctx.progress_snapshot();
+    /// assert_eq!((p.steps_completed, p.steps_total, p.percentage), (100, 100, 100.0));
+    /// ```
     pub fn progress(&self, step: u64, message: impl Into<String>) {
         let total = self.total().load(Ordering::Relaxed);
-        let percentage =
-            (total > 0).then(|| self.map(step.min(total) as f64 * 100.0 / total as f64));
+        let step = if total > 0 { step.min(total) } else { step };
+        let percentage = (total > 0).then(|| self.map(step as f64 * 100.0 / total as f64));
         self.apply(Update {
             percentage,
             message: Some(message.into()),
@@ -240,20 +257,71 @@ impl OperationContext {
     }
 
     /// Appends a metric record (e.g. `{"epoch": 3, "loss": 0.12}`), readable through
-    /// [`Operations::metrics`](crate::Operations::metrics). Records that fail to
-    /// serialise are logged and skipped.
+    /// [`Operations::metrics`](crate::Operations::metrics). A record that fails to
+    /// serialise, or whose JSON is larger than the registry's limit (64 KiB by default,
+    /// see [`OperationsBuilder::with_max_metric_bytes`](crate::OperationsBuilder::with_max_metric_bytes)),
+    /// is logged and skipped; call [`try_metric`](Self::try_metric) to handle that
+    /// yourself.
     pub fn metric(&self, record: impl Serialize) {
-        match serde_json::to_value(record) {
-            Ok(v) => self.entry.push_metric(v),
-            Err(e) => {
-                tracing::warn!(operation_id = %self.entry.id, error = %e, "metric record is not serialisable");
-            }
+        if let Err(e) = self.try_metric(record) {
+            tracing::warn!(operation_id = %self.entry.id, error = %e, "metric record skipped");
         }
+    }
+
+    /// Appends a metric record like [`metric`](Self::metric), or says why it could not.
+    ///
+    /// # Errors
+    ///
+    /// [`OrchestratorError::Serialize`] if `record` cannot be serialised,
+    /// [`OrchestratorError::MetricTooLarge`] if its JSON exceeds the registry's limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::{OperationContext, OrchestratorError};
+    ///
+    /// let ctx = OperationContext::detached();
+    /// ctx.try_metric(serde_json::json!({"epoch": 1, "loss": 0.5}))?;
+    /// let huge = "x".repeat(100 * 1024);
+    /// assert!(matches!(
+    ///     ctx.try_metric(serde_json::json!({"blob": huge})),
+    ///     Err(OrchestratorError::MetricTooLarge { .. })
+    /// ));
+    /// # Ok::<(), OrchestratorError>(())
+    /// ```
+    pub fn try_metric(&self, record: impl Serialize) -> Result<(), OrchestratorError> {
+        let value = serde_json::to_value(record)?;
+        let mut size = ByteCount(0);
+        serde_json::to_writer(&mut size, &value)?;
+        self.entry.push_metric(value, size.0)
     }
 
     /// Runs `f` on Tokio's blocking pool with a clone of this context, for CPU-bound or
     /// blocking work: progress and cancellation work from that thread as they do here.
     /// A panic in `f` is resumed in the caller (so the operation ends `FAILED`).
+    ///
+    /// # Cancellation
+    ///
+    /// A thread cannot be stopped from outside: cancellation reaches `f` only through
+    /// the context, so check [`is_cancelled`](Self::is_cancelled) (or
+    /// [`checkpoint`](Self::checkpoint)) between chunks of work, often enough that the
+    /// operation stops within its grace period. What happens when `f` does not:
+    ///
+    /// - the operation's async part is dropped when its grace period ends, but the
+    ///   operation is **not** recorded as ended while `f` still runs: it stays
+    ///   `RUNNING`, with [`OperationInfo::abandoned`](crate::OperationInfo::abandoned)
+    ///   set, counts as active, and keeps its concurrency slot (so a limit of 1 never
+    ///   runs two at once). When `f` returns, the operation ends `CANCELLED` (or
+    ///   `FAILED` after a deadline) and the slot goes to the next one.
+    /// - the registry refuses new operations while too many are abandoned
+    ///   ([`OperationsBuilder::with_max_abandoned`](crate::OperationsBuilder::with_max_abandoned)),
+    ///   so stuck work cannot silently fill Tokio's blocking pool.
+    /// - [`Operations::shutdown`](crate::Operations::shutdown) reports such work as left
+    ///   behind instead of waiting for it for ever.
+    ///
+    /// The same holds for an `async fn` that never reaches an `.await` (a long loop
+    /// with no yield point): Tokio cannot interrupt it at all, not even to drop it, so
+    /// keep CPU-bound loops in `spawn_blocking` and check the context there.
     ///
     /// # Errors
     ///
@@ -285,7 +353,15 @@ impl OperationContext {
         R: Send + 'static,
     {
         let ctx = self.clone();
-        match tokio::task::spawn_blocking(move || f(ctx)).await {
+        // Counted from now until `f` returns (or is dropped unrun), whatever happens to
+        // this future: the registry knows the work runs even if nobody awaits it.
+        let guard = self.entry.blocking_started();
+        match tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            f(ctx)
+        })
+        .await
+        {
             Ok(r) => Ok(r),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => Err(Cancelled),
@@ -295,6 +371,20 @@ impl OperationContext {
     /// A snapshot of the operation's progress.
     pub fn progress_snapshot(&self) -> OperationProgress {
         self.entry.progress_snapshot()
+    }
+}
+
+/// Counts the bytes of a serialisation without keeping them.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -85,10 +85,15 @@ impl Driver {
         let token = &entry.token;
         // If this future is dropped before the end is recorded (runtime shutdown, a
         // caller dropping an inline run), the operation must not stay active forever.
-        let _guard = FinishOnDrop(entry.clone());
+        // It also holds the concurrency slot, which is released only after the end is
+        // recorded (or, for abandoned blocking work, when that work returns).
+        let mut guard = FinishOnDrop {
+            entry: entry.clone(),
+            permit: None,
+        };
 
         // Wait PENDING for a slot (FIFO), unless cancelled first.
-        let _permit = match slot {
+        guard.permit = match slot {
             Slot::Unlimited => None,
             Slot::Held(permit) => Some(permit),
             queued @ Slot::Queued(_) => tokio::select! {
@@ -148,6 +153,26 @@ impl Driver {
             }
         };
 
+        // Blocking closures cannot be stopped: until every one has returned, the
+        // operation is not over (it keeps its slot and stays RUNNING, marked abandoned
+        // if its async part was dropped).
+        if entry.blocking_count() > 0 {
+            match &ended {
+                Ended::Aborted => {
+                    entry.abandon(&format!(
+                        "ignored cancellation for {}",
+                        humantime::format_duration(grace)
+                    ));
+                }
+                Ended::DeadlineExceeded => {
+                    entry.token.cancel_with_reason("deadline exceeded");
+                    entry.abandon("deadline exceeded");
+                }
+                Ended::Returned(_) | Ended::Panicked(_) => {}
+            }
+            entry.blocking_idle().await;
+        }
+
         let (ending, outcome) = match ended {
             Ended::Returned(Ok(value)) => {
                 let summary = serde_json::to_value(&value)
@@ -202,15 +227,20 @@ impl Driver {
     }
 }
 
-struct FinishOnDrop(Arc<Entry>);
+struct FinishOnDrop {
+    entry: Arc<Entry>,
+    permit: Option<OwnedSemaphorePermit>,
+}
 
 impl Drop for FinishOnDrop {
     fn drop(&mut self) {
-        if self.0.status().is_active() {
-            self.0
+        if self.entry.status().is_active() {
+            self.entry
                 .token
                 .cancel_with_reason("operation dropped before it finished");
-            let _ = self.0.finish(Ending::Cancelled);
+            // Blocking work still running records the end (and frees the slot) itself.
+            self.entry
+                .finish_or_defer(Ending::Cancelled, self.permit.take());
         }
     }
 }

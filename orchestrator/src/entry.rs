@@ -7,17 +7,26 @@
 //!    while `state` is held, except `ProgressCell::seal`, which is taken after the state
 //!    lock when a terminal transition commits (progress never takes the state lock, so
 //!    this order cannot deadlock).
-//! 3. A terminal transition happens exactly once; waiters are woken after it commits.
+//! 3. A terminal transition happens exactly once; waiters are woken after it commits,
+//!    and the registry's ledger is told after it commits (no lock held).
+//! 4. `blocking` counts the operation's running `spawn_blocking` closures. A driver
+//!    that drops the async part while some still run either waits for them (the
+//!    operation stays `RUNNING`, marked abandoned) or, when it is itself dropped, leaves
+//!    its ending in `state.deferred`: the closure that brings the count to zero records
+//!    it. The check of the count and the store of the deferred ending happen under the
+//!    state lock, and the last closure takes the state lock after its decrement, so the
+//!    ending is recorded exactly once.
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 
-use crate::info::{OperationInfo, OperationProgress};
+use crate::info::{AbandonedWork, OperationInfo, OperationProgress};
+use crate::ledger::{Ledger, Limits};
 use crate::metrics::{MetricsLog, MetricsPage};
 use crate::progress_cell::ProgressCell;
 use crate::{
@@ -43,7 +52,10 @@ pub(crate) struct Entry {
     pub(crate) progress: ProgressCell,
     pub(crate) observer: Option<ProgressObserver>,
     status: AtomicU8,
-    metrics_capacity: u32,
+    /// Running `spawn_blocking` closures (rule 4).
+    blocking: AtomicU32,
+    /// The registry's counts and limits; `None` for a detached entry.
+    ledger: Option<Arc<Ledger>>,
     state: Mutex<State>,
     metrics: Mutex<Option<Box<MetricsLog>>>,
     finished: Notify,
@@ -57,6 +69,18 @@ struct State {
     /// not change when its token is cancelled later (by `cancel_all`, say).
     final_cancel_reason: Option<Arc<str>>,
     recorded: Option<Box<Recorded>>,
+    /// Set while the async part is gone but blocking work still runs.
+    abandoned: Option<Box<Abandoned>>,
+}
+
+#[derive(Debug)]
+struct Abandoned {
+    since: SystemTime,
+    message: String,
+    /// The ending to record when the last blocking closure returns, if nobody waits
+    /// for it (the driver itself was dropped), and the concurrency slot to keep until
+    /// then.
+    deferred: Option<(Ending, Option<OwnedSemaphorePermit>)>,
 }
 
 /// What a finished operation returned.
@@ -91,7 +115,7 @@ pub(crate) struct NewEntry {
     pub(crate) parent_id: Option<OperationId>,
     pub(crate) total_steps: u64,
     pub(crate) token: CancellationToken,
-    pub(crate) metrics_capacity: usize,
+    pub(crate) ledger: Option<Arc<Ledger>>,
     pub(crate) observer: Option<ProgressObserver>,
 }
 
@@ -110,7 +134,8 @@ impl Entry {
             progress: ProgressCell::with_total(n.total_steps),
             observer: n.observer,
             status: AtomicU8::new(OperationStatus::Pending.to_u8()),
-            metrics_capacity: u32::try_from(n.metrics_capacity).unwrap_or(u32::MAX),
+            blocking: AtomicU32::new(0),
+            ledger: n.ledger,
             state: Mutex::new(State::default()),
             metrics: Mutex::new(None),
             finished: Notify::new(),
@@ -119,6 +144,12 @@ impl Entry {
 
     pub(crate) fn status(&self) -> OperationStatus {
         OperationStatus::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    fn limits(&self) -> Limits {
+        self.ledger
+            .as_ref()
+            .map_or_else(Limits::default, |l| l.limits)
     }
 
     fn set_status(&self, st: OperationStatus) {
@@ -182,12 +213,106 @@ impl Entry {
                         .unwrap_or_else(|| Arc::from("cancelled")),
                 );
             }
+            let was_abandoned = st.abandoned.take().is_some();
             self.set_status(to);
-            to
+            (to, was_abandoned)
         };
+        let (status, was_abandoned) = status;
         self.progress.seal(status == OperationStatus::Completed);
+        if let Some(ledger) = &self.ledger {
+            ledger.finished(&self.id, was_abandoned);
+        }
         self.finished.notify_waiters();
         Ok(status)
+    }
+
+    /// A `spawn_blocking` closure of this operation starts; the guard says when it
+    /// returned (or unwound, or was dropped unrun).
+    pub(crate) fn blocking_started(self: &Arc<Self>) -> BlockingGuard {
+        self.blocking.fetch_add(1, Ordering::AcqRel);
+        BlockingGuard(self.clone())
+    }
+
+    /// How many `spawn_blocking` closures of this operation are running.
+    pub(crate) fn blocking_count(&self) -> u32 {
+        self.blocking.load(Ordering::Acquire)
+    }
+
+    /// Marks the operation abandoned (rule 4): its async part is gone while blocking
+    /// work still runs. No-op once it ended or when no blocking work runs.
+    pub(crate) fn abandon(&self, message: &str) {
+        let mut st = self.state.lock();
+        if self.status().is_terminal() || st.abandoned.is_some() || self.blocking_count() == 0 {
+            return;
+        }
+        st.abandoned = Some(Box::new(Abandoned {
+            since: SystemTime::now(),
+            message: message.to_owned(),
+            deferred: None,
+        }));
+        drop(st);
+        if let Some(ledger) = &self.ledger {
+            ledger.abandoned();
+        }
+        tracing::warn!(
+            operation_id = %self.id,
+            blocking_tasks = self.blocking_count(),
+            "{message}; its blocking work is still running, so it stays RUNNING until that returns"
+        );
+    }
+
+    /// Records `ending` now if no blocking work runs, or else when the last blocking
+    /// closure returns (keeping `permit` until then). For a driver that is dropped and
+    /// cannot wait.
+    pub(crate) fn finish_or_defer(&self, ending: Ending, permit: Option<OwnedSemaphorePermit>) {
+        {
+            let mut st = self.state.lock();
+            if self.blocking_count() > 0 && !self.status().is_terminal() {
+                let abandoned = st.abandoned.get_or_insert_with(|| {
+                    if let Some(ledger) = &self.ledger {
+                        ledger.abandoned();
+                    }
+                    Box::new(Abandoned {
+                        since: SystemTime::now(),
+                        message: "operation dropped before it finished".to_owned(),
+                        deferred: None,
+                    })
+                });
+                abandoned.deferred = Some((ending, permit));
+                return;
+            }
+        }
+        drop(permit);
+        let _ = self.finish(ending);
+    }
+
+    /// Waits until no blocking closure of this operation runs.
+    pub(crate) async fn blocking_idle(&self) {
+        loop {
+            let notified = self.finished.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.blocking_count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn last_blocking_returned(&self) {
+        let deferred = self
+            .state
+            .lock()
+            .abandoned
+            .as_mut()
+            .and_then(|a| a.deferred.take());
+        // Wakes a driver waiting in `blocking_idle` (and, harmlessly, `finished` waiters,
+        // which check the status again).
+        self.finished.notify_waiters();
+        if let Some((ending, permit)) = deferred {
+            let _ = self.finish(ending);
+            drop(permit);
+        }
     }
 
     /// Requests cancellation. A `PENDING` operation ends `CANCELLED` at once; a `RUNNING`
@@ -248,11 +373,25 @@ impl Entry {
         self.state.lock().completed_at.is_some_and(|t| t < cutoff)
     }
 
-    pub(crate) fn push_metric(&self, record: serde_json::Value) {
+    /// Appends a metric record of `size` bytes (as JSON), unless it exceeds the limit.
+    pub(crate) fn push_metric(&self, record: serde_json::Value, size: usize) -> Result<()> {
+        let limits = self.limits();
+        if size > limits.max_metric_bytes {
+            return Err(OrchestratorError::MetricTooLarge {
+                size,
+                limit: limits.max_metric_bytes,
+            });
+        }
         self.metrics
             .lock()
-            .get_or_insert_with(|| Box::new(MetricsLog::new(self.metrics_capacity as usize)))
+            .get_or_insert_with(|| Box::new(MetricsLog::new(limits.max_metrics)))
             .push(record);
+        Ok(())
+    }
+
+    /// The longest cancel reason accepted, in bytes.
+    pub(crate) fn max_cancel_reason(&self) -> usize {
+        self.limits().max_cancel_reason
     }
 
     pub(crate) fn metrics(&self, cursor: u64) -> MetricsPage {
@@ -288,7 +427,15 @@ impl Entry {
     }
 
     pub(crate) fn info(&self) -> OperationInfo {
-        let (status, started_at, completed_at, error_message, result_summary, final_reason) = {
+        let (
+            status,
+            started_at,
+            completed_at,
+            error_message,
+            result_summary,
+            final_reason,
+            abandoned,
+        ) = {
             let st = self.state.lock();
             (
                 self.status(),
@@ -297,6 +444,11 @@ impl Entry {
                 st.recorded.as_ref().and_then(|r| r.error_message.clone()),
                 st.recorded.as_ref().and_then(|r| r.result_summary.clone()),
                 st.final_cancel_reason.as_deref().map(str::to_owned),
+                st.abandoned.as_ref().map(|a| AbandonedWork {
+                    since: a.since,
+                    blocking_tasks: self.blocking_count(),
+                    message: a.message.clone(),
+                }),
             )
         };
         OperationInfo {
@@ -317,6 +469,18 @@ impl Entry {
             } else {
                 self.live_cancel_reason()
             },
+            abandoned,
+        }
+    }
+}
+
+/// Held by a running `spawn_blocking` closure (rule 4).
+pub(crate) struct BlockingGuard(Arc<Entry>);
+
+impl Drop for BlockingGuard {
+    fn drop(&mut self) {
+        if self.0.blocking.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.last_blocking_returned();
         }
     }
 }
@@ -346,7 +510,7 @@ pub(crate) fn unregistered(
         parent_id: None,
         total_steps,
         token: CancellationToken::new(),
-        metrics_capacity: 10_000,
+        ledger: None,
         observer,
     }))
 }

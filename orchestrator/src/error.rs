@@ -67,6 +67,48 @@ pub enum OrchestratorError {
     /// A value could not be serialised to JSON (result summaries, metrics, context).
     #[error("could not serialise to JSON: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// The registry already has as many active operations as it allows (see
+    /// [`OperationsBuilder::with_max_active`](crate::OperationsBuilder::with_max_active)).
+    /// Nothing was registered; retry once some have ended.
+    #[error("too many active operations ({active}; at most {limit}); retry once some have ended")]
+    TooManyOperations {
+        /// Active operations when the new one was refused.
+        active: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Too many operations were abandoned with blocking work still running (see
+    /// [`OperationsBuilder::with_max_abandoned`](crate::OperationsBuilder::with_max_abandoned)),
+    /// so new operations are refused until some of that work returns. Nothing was
+    /// registered.
+    #[error(
+        "{abandoned} cancelled operations still run blocking work that ignored cancellation \
+         (at most {limit}); new operations are refused until some of it returns"
+    )]
+    AbandonedWorkLimit {
+        /// Abandoned operations when the new one was refused.
+        abandoned: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A cancel reason is longer than the registry accepts (1 KiB by default, see
+    /// [`OperationsBuilder::with_max_cancel_reason`](crate::OperationsBuilder::with_max_cancel_reason)).
+    #[error("the cancel reason has {len} bytes; at most {limit} are accepted")]
+    CancelReasonTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A metric record's JSON is larger than the registry accepts (64 KiB by default,
+    /// see [`OperationsBuilder::with_max_metric_bytes`](crate::OperationsBuilder::with_max_metric_bytes)).
+    #[error("the metric record has {size} bytes of JSON; at most {limit} are accepted")]
+    MetricTooLarge {
+        /// Its size in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// `Result` with [`OrchestratorError`] as the default error.

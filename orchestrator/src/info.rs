@@ -160,6 +160,30 @@ pub struct OperationInfo {
     /// Why it was cancelled; set as soon as cancellation is requested.
     #[serde(default)]
     pub cancel_reason: Option<String>,
+    /// Set while the operation is *abandoned*: its async part was dropped (cancelled
+    /// and past its grace period, or past its deadline) but blocking work it started
+    /// with [`OperationContext::spawn_blocking`](crate::OperationContext::spawn_blocking)
+    /// is still running on a thread that Tokio cannot stop. The operation stays
+    /// `RUNNING` (and keeps its concurrency slot) until that work returns; then it ends
+    /// and this is cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandoned: Option<AbandonedWork>,
+}
+
+/// Blocking work that outlived its operation's cancellation (see
+/// [`OperationInfo::abandoned`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct AbandonedWork {
+    /// When the async part was dropped.
+    #[serde(with = "crate::timefmt")]
+    #[cfg_attr(feature = "http", schema(value_type = String, format = DateTime))]
+    pub since: SystemTime,
+    /// How many `spawn_blocking` closures of the operation are still running.
+    pub blocking_tasks: u32,
+    /// Why the async part was dropped, e.g. `ignored cancellation for 2s`.
+    pub message: String,
 }
 
 impl OperationInfo {
@@ -182,7 +206,7 @@ impl OperationInfo {
     /// struct Summary { rows: u64 }
     ///
     /// let ops = Operations::new();
-    /// let id = ops.create(OperationSpec::new("load"));
+    /// let id = ops.create(OperationSpec::new("load"))?;
     /// ops.start(&id)?;
     /// ops.complete(&id, serde_json::json!({"rows": 42}))?;
     /// let info = ops.get(&id)?;

@@ -91,6 +91,7 @@ mod id;
 mod id_hash;
 mod info;
 mod kind;
+mod ledger;
 mod metrics;
 mod observed;
 mod operations;
@@ -99,9 +100,11 @@ mod progress_cell;
 #[cfg(feature = "terminal")]
 mod render;
 mod service;
+mod shutdown;
 mod source;
 mod spec;
 mod status;
+mod sweeper;
 mod sync_run;
 mod timefmt;
 mod token;
@@ -112,7 +115,9 @@ pub use error::{Cancelled, OrchestratorError, Result};
 pub use filter::{OperationFilter, OperationList};
 pub use handle::OperationHandle;
 pub use id::{InvalidOperationId, OperationId};
-pub use info::{JsonMap, OperationInfo, OperationMetadata, OperationProgress, StartedOperation};
+pub use info::{
+    AbandonedWork, JsonMap, OperationInfo, OperationMetadata, OperationProgress, StartedOperation,
+};
 pub use kind::OperationType;
 pub use metrics::MetricsPage;
 pub use operations::Operations;
@@ -120,6 +125,7 @@ pub use outcome::{Failure, Outcome};
 #[cfg(feature = "terminal")]
 pub use render::{ProgressDisplay, ProgressRenderer, RenderOptions};
 pub use service::ServiceOrchestrator;
+pub use shutdown::ShutdownReport;
 pub use source::{OperationSource, SourceError};
 pub use spec::OperationSpec;
 pub use status::{InvalidStatus, OperationStatus};

@@ -11,11 +11,14 @@
 //!    and only then scans the shards. So every operation under a root being cancelled
 //!    is in the map when the scan runs. (Order: root, then shard; nothing takes the
 //!    root while holding a shard.)
+//! 4. The ledger (`ledger.rs`) counts active and retained operations with atomics; its
+//!    queue of finished ids is never locked while a shard lock is held, nor the
+//!    reverse: eviction pops ids from the queue, then removes them shard by shard.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use parking_lot::RwLock;
@@ -26,9 +29,10 @@ use crate::builder::OperationsBuilder;
 use crate::driver::{Driver, Slot};
 use crate::entry::{Ending, Entry, NewEntry};
 use crate::id_hash::BuildIdHasher;
+use crate::ledger::{Ledger, Refusal};
 use crate::metrics::MetricsPage;
 use crate::{
-    CancellationToken, OperationContext, OperationFilter, OperationHandle, OperationId,
+    CancellationToken, Failure, OperationContext, OperationFilter, OperationHandle, OperationId,
     OperationInfo, OperationList, OperationSpec, OperationStatus, OperationType, OrchestratorError,
     Outcome, Result,
 };
@@ -71,10 +75,12 @@ pub(crate) struct Shared {
     /// Replaced by `cancel_all` (which cancels the old one), never by `shutdown`.
     root: RwLock<CancellationToken>,
     pub(crate) grace_period: Duration,
-    retention: Duration,
+    pub(crate) shutdown_drain: Duration,
+    pub(crate) retention: Duration,
     sweep_interval: Option<Duration>,
     sweeper_started: AtomicBool,
-    max_metrics: usize,
+    pub(crate) sweeper: crate::sweeper::Stop,
+    pub(crate) ledger: Arc<Ledger>,
     limits: HashMap<OperationType, Arc<Semaphore>>,
 }
 
@@ -100,7 +106,9 @@ fn shard_of(id: &str) -> usize {
 }
 
 impl Operations {
-    /// A registry with default settings (24 h retention, 2 s grace, no limits).
+    /// A registry with default settings: 24 h retention, 2 s grace, at most 10 000
+    /// active and 10 000 retained finished operations, no per-type concurrency limit
+    /// (see [`OperationsBuilder`] for each).
     pub fn new() -> Self {
         OperationsBuilder::default().build()
     }
@@ -120,10 +128,12 @@ impl Operations {
                 seq: AtomicU64::new(0),
                 root: RwLock::new(CancellationToken::new()),
                 grace_period: b.grace_period,
+                shutdown_drain: b.shutdown_drain,
                 retention: b.retention,
                 sweep_interval: b.sweep_interval,
                 sweeper_started: AtomicBool::new(false),
-                max_metrics: b.max_metrics,
+                sweeper: crate::sweeper::Stop::default(),
+                ledger: Arc::new(Ledger::new(b.limits)),
                 limits,
             }),
         }
@@ -137,7 +147,20 @@ impl Operations {
         self.shared.root.read().clone()
     }
 
-    pub(crate) fn register(&self, spec: OperationSpec) -> Arc<Entry> {
+    /// Registers a new `PENDING` entry, unless a limit refuses it.
+    pub(crate) fn register(&self, spec: OperationSpec) -> Result<Arc<Entry>> {
+        let ledger = &self.shared.ledger;
+        if ledger.over_retained() {
+            self.evict_excess();
+        }
+        ledger.admit().map_err(|refusal| match refusal {
+            Refusal::Active { active, limit } => {
+                OrchestratorError::TooManyOperations { active, limit }
+            }
+            Refusal::Abandoned { abandoned, limit } => {
+                OrchestratorError::AbandonedWorkLimit { abandoned, limit }
+            }
+        })?;
         let OperationSpec {
             operation_type,
             description,
@@ -160,13 +183,36 @@ impl Operations {
             parent_id,
             total_steps,
             token: root.child_token(),
-            metrics_capacity: self.shared.max_metrics,
+            ledger: Some(ledger.clone()),
             observer: None,
         }));
         self.shared.shards[shard_of(entry.id.as_str())]
             .write()
             .insert(entry.id.clone(), entry.clone());
-        entry
+        Ok(entry)
+    }
+
+    /// Removes the oldest finished operations beyond the retained limit.
+    fn evict_excess(&self) {
+        self.shared.ledger.evict_excess(|id| {
+            let mut shard = self.shared.shards[shard_of(id.as_str())].write();
+            // Ids are never reused, so a present entry is the one that finished.
+            shard.remove(id.as_str()).is_some()
+        });
+    }
+
+    /// Bookkeeping after `n` finished operations were removed by id or by age.
+    fn removed(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let ledger = &self.shared.ledger;
+        ledger.removed(n);
+        ledger.compact(|id| {
+            self.shared.shards[shard_of(id.as_str())]
+                .read()
+                .contains_key(id.as_str())
+        });
     }
 
     pub(crate) fn entry(&self, id: &OperationId) -> Result<Arc<Entry>> {
@@ -180,8 +226,14 @@ impl Operations {
     /// Registers an operation `PENDING` without running anything: for work driven by
     /// hand (see [`start`](Self::start), [`complete`](Self::complete),
     /// [`fail`](Self::fail), [`context`](Self::context)) or tracked elsewhere.
-    pub fn create(&self, spec: OperationSpec) -> OperationId {
-        self.register(spec).id.clone()
+    ///
+    /// # Errors
+    ///
+    /// [`OrchestratorError::TooManyOperations`] or
+    /// [`OrchestratorError::AbandonedWorkLimit`] when a limit is reached (nothing is
+    /// registered).
+    pub fn create(&self, spec: OperationSpec) -> Result<OperationId> {
+        Ok(self.register(spec)?.id.clone())
     }
 
     /// `PENDING → RUNNING` for an operation driven by hand.
@@ -243,7 +295,10 @@ impl Operations {
     ///
     /// # Errors
     ///
-    /// [`OrchestratorError::NoRuntime`] outside a Tokio runtime (nothing is registered).
+    /// [`OrchestratorError::NoRuntime`] outside a Tokio runtime;
+    /// [`OrchestratorError::TooManyOperations`] or
+    /// [`OrchestratorError::AbandonedWorkLimit`] when a limit is reached. Nothing is
+    /// registered then.
     pub fn spawn<F, Fut, T, E>(&self, spec: OperationSpec, f: F) -> Result<OperationHandle<T, E>>
     where
         F: FnOnce(OperationContext) -> Fut + Send + 'static,
@@ -253,8 +308,8 @@ impl Operations {
     {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| OrchestratorError::NoRuntime)?;
-        self.ensure_sweeper(&runtime);
-        let driver = self.driver(spec);
+        self.ensure_sweeper();
+        let driver = self.driver(spec)?;
         let entry = driver.entry.clone();
         let join = runtime.spawn(driver.run(f));
         Ok(OperationHandle::new(entry, self.clone(), join))
@@ -262,7 +317,8 @@ impl Operations {
 
     /// Registers a managed operation and runs it inline, in the calling task: it is
     /// listed, observable and cancellable like a spawned one, and its typed outcome is
-    /// returned.
+    /// returned. When a limit refuses it, the outcome is
+    /// [`Failure::Refused`](crate::Failure::Refused) and nothing is registered.
     ///
     /// # Examples
     ///
@@ -285,25 +341,26 @@ impl Operations {
         T: Serialize,
         E: std::fmt::Display,
     {
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            self.ensure_sweeper(&runtime);
+        self.ensure_sweeper();
+        match self.driver(spec) {
+            Ok(driver) => driver.run(f).await,
+            Err(e) => Outcome::Failed(Failure::Refused(e)),
         }
-        self.driver(spec).run(f).await
     }
 
-    fn driver(&self, spec: OperationSpec) -> Driver {
+    fn driver(&self, spec: OperationSpec) -> Result<Driver> {
         let grace = spec.grace_period.unwrap_or(self.shared.grace_period);
         let deadline = spec.deadline;
         let slot = match self.shared.limits.get(&spec.operation_type) {
             Some(sem) => Slot::queue(sem.clone()),
             None => Slot::Unlimited,
         };
-        Driver {
-            entry: self.register(spec),
+        Ok(Driver {
+            entry: self.register(spec)?,
             grace,
             deadline,
             slot,
-        }
+        })
     }
 
     /// A snapshot of one operation.
@@ -371,13 +428,17 @@ impl Operations {
         }
     }
 
-    /// How many operations are `PENDING` or `RUNNING`.
+    /// How many operations are `PENDING` or `RUNNING` (abandoned ones included: see
+    /// [`abandoned_count`](Self::abandoned_count)).
     pub fn active_count(&self) -> usize {
-        self.shared
-            .shards
-            .iter()
-            .map(|s| s.read().values().filter(|e| e.status().is_active()).count())
-            .sum()
+        self.shared.ledger.active()
+    }
+
+    /// How many operations are abandoned: cancelled, their async part dropped after
+    /// the grace period, with `spawn_blocking` work that ignored the cancellation still
+    /// running (see [`OperationInfo::abandoned`]). They stay `RUNNING` until it returns.
+    pub fn abandoned_count(&self) -> usize {
+        self.shared.ledger.abandoned_count()
     }
 
     /// How many operations are registered.
@@ -397,10 +458,33 @@ impl Operations {
     ///
     /// # Errors
     ///
-    /// [`OrchestratorError::NotFound`], or [`OrchestratorError::AlreadyFinished`] when
-    /// it already reached a terminal state.
+    /// [`OrchestratorError::NotFound`], [`OrchestratorError::AlreadyFinished`] when it
+    /// already reached a terminal state, [`OrchestratorError::CancelReasonTooLong`]
+    /// when `reason` is longer than the registry accepts (1 KiB by default).
     pub fn cancel(&self, id: &OperationId, reason: &str) -> Result<OperationStatus> {
-        self.entry(id)?.cancel(&Arc::from(reason))
+        let entry = self.entry(id)?;
+        let limit = entry.max_cancel_reason();
+        if reason.len() > limit {
+            return Err(OrchestratorError::CancelReasonTooLong {
+                len: reason.len(),
+                limit,
+            });
+        }
+        entry.cancel(&Arc::from(reason))
+    }
+
+    /// `reason`, cut at a character boundary to the registry's cancel-reason limit.
+    pub(crate) fn bounded_reason<'a>(&self, reason: &'a str) -> &'a str {
+        let mut end = self
+            .shared
+            .ledger
+            .limits
+            .max_cancel_reason
+            .min(reason.len());
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        &reason[..end]
     }
 
     /// Requests cancellation of every active operation with `reason` (operations
@@ -409,19 +493,14 @@ impl Operations {
     ///
     /// It cancels the root token, which reaches every operation token in one pass,
     /// and puts a fresh root in its place; pending operations end `CANCELLED` at once.
+    /// A `reason` longer than the registry's limit is truncated.
     pub fn cancel_all(&self, reason: &str) -> usize {
         let old = std::mem::take(&mut *self.shared.root.write());
         self.cancel_under(&old, reason)
     }
 
-    /// Cancels the root token and every active operation: operations registered from
-    /// now on start cancelled. For process shutdown.
-    pub fn shutdown(&self, reason: &str) -> usize {
-        let root = self.root_token();
-        self.cancel_under(&root, reason)
-    }
-
-    fn cancel_under(&self, root: &CancellationToken, reason: &str) -> usize {
+    pub(crate) fn cancel_under(&self, root: &CancellationToken, reason: &str) -> usize {
+        let reason = self.bounded_reason(reason);
         // Count first: cancelled operations end (and stop being active) right away.
         let mut reached = 0;
         let mut pending = Vec::new();
@@ -466,6 +545,7 @@ impl Operations {
             .remove(id.as_str())
             .ok_or_else(|| OrchestratorError::NotFound(id.clone()))?;
         drop(shard);
+        self.removed(1);
         Ok(entry.info())
     }
 
@@ -482,7 +562,23 @@ impl Operations {
             shard.retain(|_, e| !e.completed_before(cutoff));
             removed += before - shard.len();
         }
+        self.removed(removed);
         removed
+    }
+
+    /// Entries of every active operation.
+    pub(crate) fn active_entries(&self) -> Vec<Arc<Entry>> {
+        let mut active = Vec::new();
+        for shard in &self.shared.shards {
+            active.extend(
+                shard
+                    .read()
+                    .values()
+                    .filter(|e| e.status().is_active())
+                    .cloned(),
+            );
+        }
+        active
     }
 
     /// Metric records of an operation after `cursor` (see [`MetricsPage`]).
@@ -494,27 +590,26 @@ impl Operations {
         Ok(self.entry(id)?.metrics(cursor))
     }
 
-    fn ensure_sweeper(&self, runtime: &tokio::runtime::Handle) {
+    /// Starts the background sweeper with the first managed operation. It runs on a
+    /// thread of its own, not on a runtime: a runtime that goes away (the temporary one
+    /// of [`run_sync`](Self::run_sync), a test's) must not take the sweeper with it.
+    fn ensure_sweeper(&self) {
         let Some(interval) = self.shared.sweep_interval else {
             return;
         };
-        if self.shared.sweeper_started.swap(true, Ordering::AcqRel) {
+        if self.shared.sweeper_started.load(Ordering::Acquire)
+            || self.shared.sweeper_started.swap(true, Ordering::AcqRel)
+        {
             return;
         }
-        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
-        runtime.spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticker.tick().await;
-            loop {
-                ticker.tick().await;
-                let Some(shared) = weak.upgrade() else { break };
-                let ops = Operations { shared };
-                let removed = ops.cleanup(ops.shared.retention);
-                if removed > 0 {
-                    tracing::debug!(removed, "swept finished operations");
-                }
-            }
-        });
+        crate::sweeper::start(Arc::downgrade(&self.shared), interval);
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 }

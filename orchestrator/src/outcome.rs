@@ -38,6 +38,10 @@ pub enum Failure<E> {
     Panicked(String),
     /// It ran past its deadline and was stopped.
     DeadlineExceeded,
+    /// It never ran: the registry refused it (a limit was reached, see
+    /// [`OrchestratorError::TooManyOperations`](crate::OrchestratorError::TooManyOperations)),
+    /// so there is no record of it.
+    Refused(crate::OrchestratorError),
 }
 
 impl<E: fmt::Display> fmt::Display for Failure<E> {
@@ -46,6 +50,7 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
             Self::Error(e) => e.fmt(f),
             Self::Panicked(msg) => write!(f, "panicked: {msg}"),
             Self::DeadlineExceeded => f.write_str("deadline exceeded"),
+            Self::Refused(e) => write!(f, "not started: {e}"),
         }
     }
 }

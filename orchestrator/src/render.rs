@@ -198,7 +198,7 @@ impl ProgressRenderer {
 /// use orchestrator::{OperationSpec, Operations, ProgressRenderer};
 ///
 /// let ops = Operations::new();
-/// let id = ops.create(OperationSpec::new("dummy").with_total_steps(10));
+/// let id = ops.create(OperationSpec::new("dummy").with_total_steps(10))?;
 /// let display = ProgressRenderer::new().hidden().display();
 /// display.update(&ops.get(&id)?);
 /// display.println("started");
@@ -321,7 +321,9 @@ mod tests {
     #[tokio::test]
     async fn status_line_shows_percent_steps_message_elapsed_and_eta() {
         let ops = Operations::new();
-        let id = ops.create(OperationSpec::new("dummy").with_total_steps(100));
+        let id = ops
+            .create(OperationSpec::new("dummy").with_total_steps(100))
+            .unwrap();
         ops.start(&id).unwrap();
         ops.context(&id).unwrap().progress(42, "Iteration 42/100");
         let line = status_line(&ops.get(&id).unwrap());
@@ -383,7 +385,7 @@ mod tests {
     #[tokio::test]
     async fn transient_failures_are_tolerated_up_to_max_failures() {
         let ops = Operations::new();
-        let id = ops.create(OperationSpec::new("dummy"));
+        let id = ops.create(OperationSpec::new("dummy")).unwrap();
         ops.start(&id).unwrap();
         ops.complete(&id, 1).unwrap();
         let flaky = |fail| Flaky {

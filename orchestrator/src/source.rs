@@ -94,7 +94,7 @@ mod tests {
     #[tokio::test]
     async fn the_registry_cancels_through_the_trait_and_ignores_finished_ones() {
         let ops = Operations::new();
-        let id = ops.create(OperationSpec::new("dummy"));
+        let id = ops.create(OperationSpec::new("dummy")).unwrap();
         OperationSource::cancel(&ops, &id, "test").await.unwrap();
         assert_eq!(ops.get(&id).unwrap().status, OperationStatus::Cancelled);
         // Already finished: still fine.

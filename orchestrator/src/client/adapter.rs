@@ -93,7 +93,7 @@ pub trait OperationAdapter: Send + Sync {
 /// use orchestrator::client::default_result_message;
 ///
 /// let ops = Operations::new();
-/// let id = ops.create(OperationSpec::new("dummy").with_description("dummy task"));
+/// let id = ops.create(OperationSpec::new("dummy").with_description("dummy task"))?;
 /// ops.start(&id)?;
 /// ops.fail(&id, "disk full")?;
 /// assert_eq!(default_result_message(&ops.get(&id)?), "Failed: disk full");

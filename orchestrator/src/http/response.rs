@@ -36,6 +36,12 @@ pub mod code {
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     /// 500: a fault of the server, never of the request.
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+    /// 429: the registry has as many active operations as it allows; retry later
+    /// (`Retry-After` says when).
+    pub const TOO_MANY_OPERATIONS: &str = "TOO_MANY_OPERATIONS";
+    /// 503: too many cancelled operations still run blocking work that ignored the
+    /// cancellation, so new operations are refused until some of it returns.
+    pub const ABANDONED_WORK_LIMIT: &str = "ABANDONED_WORK_LIMIT";
 }
 
 /// What a handler of the operations API returns: the envelope or an error envelope.
@@ -118,9 +124,10 @@ impl<T: Serialize> IntoResponse for ApiResponse<T> {
 /// use orchestrator::{OperationFilter, OperationSpec, Operations};
 ///
 /// let ops = Operations::new();
-/// ops.create(OperationSpec::new("dummy"));
+/// ops.create(OperationSpec::new("dummy"))?;
 /// let page = OperationListResponse::from(ops.list(&OperationFilter::new().with_limit(10)));
 /// assert_eq!((page.data.len(), page.total_count, page.active_count), (1, 1, 1));
+/// # Ok::<(), orchestrator::OrchestratorError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[non_exhaustive]
@@ -309,6 +316,16 @@ impl From<OrchestratorError> for ApiError {
             OrchestratorError::StillActive { .. } => (StatusCode::CONFLICT, code::OPERATION_ACTIVE),
             OrchestratorError::IllegalTransition { .. } => {
                 (StatusCode::CONFLICT, code::ILLEGAL_TRANSITION)
+            }
+            OrchestratorError::TooManyOperations { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, code::TOO_MANY_OPERATIONS)
+            }
+            OrchestratorError::AbandonedWorkLimit { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, code::ABANDONED_WORK_LIMIT)
+            }
+            OrchestratorError::CancelReasonTooLong { .. }
+            | OrchestratorError::MetricTooLarge { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, code::INVALID_REQUEST)
             }
             OrchestratorError::NoRuntime
             | OrchestratorError::Runtime(_)

@@ -1,0 +1,154 @@
+//! What every entry of a registry shares with it: the counts behind its resource
+//! limits, and the order in which operations finished (for evicting the oldest).
+//!
+//! Locking rules:
+//! 1. The counters are atomics, read and written without a lock.
+//! 2. `finished` is locked only to push or pop ids; no other lock is taken while it is
+//!    held (eviction pops the ids first, then removes them from the shards).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::OperationId;
+
+/// The registry-wide counts and limits an [`Entry`](crate::entry::Entry) updates when
+/// it ends.
+#[derive(Debug)]
+pub(crate) struct Ledger {
+    /// `PENDING` and `RUNNING` operations (abandoned ones included).
+    active: AtomicUsize,
+    /// Operations whose async part was dropped while blocking work still runs.
+    abandoned: AtomicUsize,
+    /// Finished operations still in the map.
+    retained: AtomicUsize,
+    /// Ids in the order their operations finished; may hold ids already removed
+    /// (deleted, swept), which eviction skips.
+    finished: Mutex<VecDeque<OperationId>>,
+    pub(crate) limits: Limits,
+}
+
+/// The resource limits of a registry (see [`OperationsBuilder`](crate::OperationsBuilder)).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_active: usize,
+    pub(crate) max_retained: usize,
+    pub(crate) max_abandoned: usize,
+    pub(crate) max_metrics: usize,
+    pub(crate) max_metric_bytes: usize,
+    pub(crate) max_cancel_reason: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_active: 10_000,
+            max_retained: 10_000,
+            max_abandoned: 64,
+            max_metrics: 10_000,
+            max_metric_bytes: 64 * 1024,
+            max_cancel_reason: 1024,
+        }
+    }
+}
+
+/// Why a new operation was refused.
+pub(crate) enum Refusal {
+    Active { active: usize, limit: usize },
+    Abandoned { abandoned: usize, limit: usize },
+}
+
+impl Ledger {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Self {
+            active: AtomicUsize::new(0),
+            abandoned: AtomicUsize::new(0),
+            retained: AtomicUsize::new(0),
+            finished: Mutex::new(VecDeque::new()),
+            limits,
+        }
+    }
+
+    /// Counts a new active operation, unless a limit refuses it.
+    pub(crate) fn admit(&self) -> Result<(), Refusal> {
+        let abandoned = self.abandoned.load(Ordering::Acquire);
+        if abandoned >= self.limits.max_abandoned {
+            return Err(Refusal::Abandoned {
+                abandoned,
+                limit: self.limits.max_abandoned,
+            });
+        }
+        let before = self.active.fetch_add(1, Ordering::AcqRel);
+        if before >= self.limits.max_active {
+            self.active.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::Active {
+                active: before,
+                limit: self.limits.max_active,
+            });
+        }
+        Ok(())
+    }
+
+    /// An operation reached its terminal state (exactly once per operation).
+    pub(crate) fn finished(&self, id: &OperationId, was_abandoned: bool) {
+        if was_abandoned {
+            self.abandoned.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.finished.lock().push_back(id.clone());
+        self.retained.fetch_add(1, Ordering::AcqRel);
+        self.active.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn abandoned(&self) {
+        self.abandoned.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Finished operations were removed from the map (deleted or swept).
+    pub(crate) fn removed(&self, n: usize) {
+        self.retained.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    pub(crate) fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn abandoned_count(&self) -> usize {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    /// More finished operations are retained than the limit allows.
+    pub(crate) fn over_retained(&self) -> bool {
+        self.retained.load(Ordering::Acquire) > self.limits.max_retained
+    }
+
+    /// Evicts finished operations, oldest first, until at most `max_retained` stay:
+    /// `remove` is called for each queued id and says whether it was still in the map.
+    pub(crate) fn evict_excess(&self, mut remove: impl FnMut(&OperationId) -> bool) {
+        while self.over_retained() {
+            let Some(id) = self.finished.lock().pop_front() else {
+                break;
+            };
+            if remove(&id) {
+                self.retained.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// After removals by id or age, drops queued ids of operations that are gone
+    /// (`contains` says which are still there) once they outnumber the retained ones,
+    /// so the queue stays bounded.
+    pub(crate) fn compact(&self, contains: impl Fn(&OperationId) -> bool) {
+        let queued = self.finished.lock().len();
+        if queued <= 2 * self.retained.load(Ordering::Acquire) + 1024 {
+            return;
+        }
+        // Filter outside the lock; ids pushed meanwhile stay behind the kept ones.
+        let old = std::mem::take(&mut *self.finished.lock());
+        let kept: Vec<OperationId> = old.into_iter().filter(|id| contains(id)).collect();
+        let mut queue = self.finished.lock();
+        for id in kept.into_iter().rev() {
+            queue.push_front(id);
+        }
+    }
+}
