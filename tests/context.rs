@@ -247,3 +247,135 @@ fn a_step_past_the_total_is_clamped_to_it() {
     free.progress(7, "no total");
     assert_eq!(free.progress_snapshot().steps_completed, 7);
 }
+
+#[tokio::test]
+async fn a_completed_run_shows_its_whole_steps_not_its_last_phase() {
+    let ops = Operations::new();
+    // No total of its own: the whole run is the sum of its phases' steps.
+    let handle = ops
+        .spawn(
+            OperationSpec::new("training"),
+            |ctx: OperationContext| async move {
+                let prepare = ctx.phase(0.0..10.0).named("prepare").with_total_steps(1);
+                prepare.progress(1, "prepared");
+                let train = ctx.phase(10.0..90.0).named("train").with_total_steps(10);
+                for epoch in 1..=10 {
+                    train.progress(epoch, format!("epoch {epoch}/10"));
+                }
+                let save = ctx.phase(90.0..100.0).named("save").with_total_steps(2);
+                save.progress(2, "saved");
+                assert_eq!(ctx.progress_snapshot().phase.as_deref(), Some("save"));
+                Ok::<_, String>(())
+            },
+        )
+        .unwrap();
+    let info = ops.wait(handle.id()).await.unwrap();
+    assert_eq!(info.status, OperationStatus::Completed);
+    let p = info.progress;
+    assert_eq!((p.steps_completed, p.steps_total), (13, 13));
+    assert_eq!(p.percentage, 100.0);
+    assert_eq!(p.current_step, "saved");
+
+    // With a total of its own (the macro's `total_steps`), that is the whole run.
+    let handle = ops
+        .spawn(
+            OperationSpec::new("training").with_total_steps(10),
+            |ctx: OperationContext| async move {
+                let train = ctx.phase(0.0..90.0).named("train").with_total_steps(10);
+                train.progress(10, "epoch 10/10");
+                let running = ctx.progress_snapshot();
+                assert_eq!(running.phase.as_deref(), Some("train"));
+                assert_eq!((running.steps_completed, running.steps_total), (10, 10));
+                ctx.phase(90.0..100.0)
+                    .with_total_steps(2)
+                    .progress(2, "saved");
+                Ok::<_, String>(())
+            },
+        )
+        .unwrap();
+    let p = ops.wait(handle.id()).await.unwrap().progress;
+    assert_eq!((p.steps_completed, p.steps_total), (10, 10));
+}
+
+#[tokio::test]
+async fn the_eta_follows_the_current_phase_not_a_fast_first_one() {
+    let ctx = OperationContext::detached();
+    // A fast first half...
+    ctx.phase(0.0..50.0)
+        .with_total_steps(1)
+        .progress(1, "prepared");
+    // ...then a slow one: one step of ten takes at least 100 ms.
+    let train = ctx.phase(50.0..100.0).named("train").with_total_steps(10);
+    train.progress(0, "epoch 0/10");
+    assert_eq!(
+        ctx.progress_snapshot().eta_seconds,
+        None,
+        "no rate yet in this phase"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    train.progress(1, "epoch 1/10");
+    let p = ctx.progress_snapshot();
+    assert_eq!(p.percentage, 55.0);
+    // 45 % left at 5 % per >= 100 ms: at least 0.9 s. The whole run's average rate
+    // (55 % in ~0.1 s) would say under 0.1 s.
+    let eta = p.eta_seconds.expect("an ETA once the phase progressed");
+    assert!(eta >= 0.85, "eta {eta}");
+}
+
+#[tokio::test]
+async fn a_partial_result_survives_cancel_through_question_mark_and_failure() {
+    let ops = Operations::new();
+    let handle = ops
+        .spawn(
+            OperationSpec::new("training"),
+            |ctx: OperationContext| async move {
+                for epoch in 1..=1000u32 {
+                    ctx.set_partial_result(serde_json::json!({ "epochs_completed": epoch }));
+                    if epoch == 3 {
+                        ctx.token().cancel_with_reason("enough");
+                    }
+                    ctx.sleep(Duration::from_millis(1)).await?;
+                }
+                Ok::<_, Cancelled>("all done")
+            },
+        )
+        .unwrap();
+    let info = ops.wait(handle.id()).await.unwrap();
+    assert_eq!(info.status, OperationStatus::Cancelled);
+    assert_eq!(
+        info.result_summary,
+        Some(serde_json::json!({ "epochs_completed": 3 }))
+    );
+
+    let handle = ops
+        .spawn(
+            OperationSpec::new("training"),
+            |ctx: OperationContext| async move {
+                ctx.set_partial_result(serde_json::json!({ "rows": 10 }));
+                Err::<(), _>("disk full")
+            },
+        )
+        .unwrap();
+    let info = ops.wait(handle.id()).await.unwrap();
+    assert_eq!(info.status, OperationStatus::Failed);
+    assert_eq!(info.error_message.as_deref(), Some("disk full"));
+    assert_eq!(info.result_summary, Some(serde_json::json!({ "rows": 10 })));
+
+    // A returned value replaces it; while running it is visible.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = ops
+        .spawn(
+            OperationSpec::new("training"),
+            |ctx: OperationContext| async move {
+                ctx.set_partial_result(1);
+                let _ = rx.await;
+                Ok::<_, String>(2)
+            },
+        )
+        .unwrap();
+    let running = until(&ops, handle.id(), |i| i.result_summary.is_some()).await;
+    assert_eq!(running.result_summary, Some(1.into()));
+    tx.send(()).unwrap();
+    let info = ops.wait(handle.id()).await.unwrap();
+    assert_eq!(info.result_summary, Some(2.into()));
+}

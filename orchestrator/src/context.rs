@@ -2,13 +2,13 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::entry::{self, Entry};
-use crate::progress_cell::Update;
+use crate::progress_cell::{Reporter, Update};
 use crate::{
     CancellationToken, Cancelled, OperationId, OperationProgress, OperationType, OrchestratorError,
 };
@@ -49,13 +49,18 @@ pub struct OperationContext {
     scope: Option<Arc<Scope>>,
 }
 
-/// The slice of the overall 0–100 % a reporter maps into, and its step total.
+/// The slice of the overall 0–100 % a reporter maps into, its step total and name.
 #[derive(Debug)]
 struct Scope {
+    /// Unique per phase in the process (0 is the root reporter).
+    id: usize,
     lo: f64,
     hi: f64,
     total: AtomicU64,
+    name: Option<Arc<str>>,
 }
+
+static NEXT_PHASE: AtomicUsize = AtomicUsize::new(1);
 
 impl OperationContext {
     pub(crate) fn new(entry: Arc<Entry>) -> Self {
@@ -145,13 +150,15 @@ impl OperationContext {
     /// Sets the number of steps this reporter counts towards (its phase's total, or
     /// the operation's for the root context, which snapshots show at once).
     pub fn set_total_steps(&self, total: u64) {
-        self.total().store(total, Ordering::Relaxed);
+        let old = self.total().swap(total, Ordering::Relaxed);
         if self.scope.is_none() {
             // The operation's own total shows at once; a phase's with its first report.
             self.apply(Update {
                 steps_total: Some(total),
                 ..Update::default()
             });
+        } else {
+            self.entry.progress.phase_total_changed(old, total);
         }
     }
 
@@ -214,7 +221,11 @@ impl OperationContext {
         self.entry.set_context(key.into(), value.into());
     }
 
-    fn apply(&self, update: Update) {
+    fn apply<'a>(&'a self, mut update: Update<'a>) {
+        update.phase = self.scope.as_deref().map(|s| Reporter {
+            id: s.id,
+            name: s.name.as_ref(),
+        });
         if self.entry.progress.apply(update) {
             self.entry.notify_observer();
         }
@@ -241,9 +252,48 @@ impl OperationContext {
         Self {
             entry: self.entry.clone(),
             scope: Some(Arc::new(Scope {
+                id: NEXT_PHASE.fetch_add(1, Ordering::Relaxed),
                 lo: self.map(start),
                 hi: self.map(end),
                 total: AtomicU64::new(0),
+                name: None,
+            })),
+        }
+    }
+
+    /// Names this reporter's phase, shown as
+    /// [`OperationProgress::phase`](crate::OperationProgress::phase) while it reports
+    /// (`prepare`, `train`, `save`…). On the operation's own context it names a phase
+    /// over its whole range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::OperationContext;
+    ///
+    /// let ctx = OperationContext::detached();
+    /// let train = ctx.phase(10.0..90.0).named("train").with_total_steps(4);
+    /// train.progress(1, "epoch 1/4");
+    /// assert_eq!(ctx.progress_snapshot().phase.as_deref(), Some("train"));
+    /// ```
+    #[must_use]
+    pub fn named(self, name: impl Into<Arc<str>>) -> Self {
+        let phase = if self.scope.is_some() {
+            self
+        } else {
+            self.phase(0.0..100.0)
+        };
+        let Some(scope) = phase.scope.as_deref() else {
+            return phase;
+        };
+        Self {
+            entry: phase.entry.clone(),
+            scope: Some(Arc::new(Scope {
+                id: scope.id,
+                lo: scope.lo,
+                hi: scope.hi,
+                total: AtomicU64::new(scope.total.load(Ordering::Relaxed)),
+                name: Some(name.into()),
             })),
         }
     }
@@ -294,6 +344,45 @@ impl OperationContext {
         let mut size = ByteCount(0);
         serde_json::to_writer(&mut size, &value)?;
         self.entry.push_metric(value, size.0)
+    }
+
+    /// Publishes the result so far (e.g. `{"epochs_completed": 3, "loss": 0.2}`): it is
+    /// the record's `result_summary` while the operation runs, and stays its summary
+    /// when the operation ends without returning a value — cancelled through `?` on
+    /// [`checkpoint`](Self::checkpoint) or [`sleep`](Self::sleep), failed, aborted. A
+    /// value the operation returns replaces it. A value that fails to serialise is
+    /// logged and skipped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use orchestrator::{Cancelled, OperationContext, OperationSpec, OperationStatus, Operations};
+    ///
+    /// async fn train(ctx: OperationContext, epochs: u32) -> Result<u32, Cancelled> {
+    ///     for epoch in 1..=epochs {
+    ///         ctx.checkpoint()?; // cancelled: the partial result below is kept
+    ///         ctx.set_partial_result(serde_json::json!({ "epochs_completed": epoch }));
+    ///         if epoch == 2 { ctx.token().cancel(); }
+    ///     }
+    ///     Ok(epochs)
+    /// }
+    ///
+    /// let ops = Operations::new();
+    /// let handle = ops.spawn(OperationSpec::new("training"), |ctx| train(ctx, 10)).unwrap();
+    /// let info = ops.wait(handle.id()).await.unwrap();
+    /// assert_eq!(info.status, OperationStatus::Cancelled);
+    /// assert_eq!(info.result_summary, Some(serde_json::json!({ "epochs_completed": 2 })));
+    /// # }
+    /// ```
+    pub fn set_partial_result(&self, result: impl Serialize) {
+        match serde_json::to_value(result) {
+            Ok(v) => self.entry.set_partial_result(v),
+            Err(e) => {
+                tracing::warn!(operation_id = %self.entry.id, error = %e, "partial result is not serialisable");
+            }
+        }
     }
 
     /// Runs `f` on Tokio's blocking pool with a clone of this context, for CPU-bound or

@@ -198,8 +198,10 @@ impl Entry {
                 return Err(self.illegal(from, to));
             }
             st.completed_at = Some(SystemTime::now());
+            // Without a returned value, the partial result published so far stands.
+            let partial = st.recorded.take().and_then(|r| r.result_summary);
             // `null` (a `()` result) reads back the same as no summary: don't box it.
-            let summary = summary.filter(|v| !v.is_null());
+            let summary = summary.filter(|v| !v.is_null()).or(partial);
             if summary.is_some() || error.is_some() {
                 st.recorded = Some(Box::new(Recorded {
                     error_message: error,
@@ -224,6 +226,26 @@ impl Entry {
         }
         self.finished.notify_waiters();
         Ok(status)
+    }
+
+    /// Publishes the result so far: shown while running, and kept as the summary when
+    /// the operation ends without returning a value (cancelled, failed). Ignored once
+    /// it ended.
+    pub(crate) fn set_partial_result(&self, value: serde_json::Value) {
+        let old = {
+            let mut st = self.state.lock();
+            if self.status().is_terminal() {
+                return;
+            }
+            let recorded = st.recorded.get_or_insert_with(|| {
+                Box::new(Recorded {
+                    error_message: None,
+                    result_summary: None,
+                })
+            });
+            recorded.result_summary.replace(value)
+        };
+        drop(old);
     }
 
     /// A `spawn_blocking` closure of this operation starts; the guard says when it

@@ -30,9 +30,10 @@ pub struct OperationProgress {
     pub percentage: f64,
     /// What the operation is doing now, e.g. `Iteration 3/100`.
     pub current_step: String,
-    /// Steps done (of the innermost phase that reported last).
+    /// Steps done, of the phase that reported last while running; once `COMPLETED`,
+    /// of the whole operation (its own total, or else the sum of its phases' totals).
     pub steps_completed: u64,
-    /// Total steps (of the innermost phase that reported last); `0` when unknown.
+    /// Total steps, counted as `steps_completed` is; `0` when unknown.
     pub steps_total: u64,
     /// Items (rows, samples, bytes, …) processed so far.
     pub items_processed: u64,
@@ -41,7 +42,14 @@ pub struct OperationProgress {
     /// Free-form domain context (`{"symbol": "AAPL", "epoch": 3}`).
     #[cfg_attr(feature = "http", schema(value_type = Object))]
     pub context: JsonMap,
-    /// Estimated seconds to completion, derived from the rate so far.
+    /// The name of the phase that reported last (see
+    /// [`OperationContext::named`](crate::OperationContext::named)), e.g. `train`;
+    /// `None` for the operation's own reports and unnamed phases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Estimated seconds to completion: the remaining percentage at the rate of the
+    /// current phase (a fast first phase does not make a slow second one look short).
+    /// `None` until the current phase has made progress.
     pub eta_seconds: Option<f64>,
 }
 

@@ -8,6 +8,8 @@
 //!    and build their owned snapshot after unlocking. So a reader never makes a writer
 //!    wait for more than a few copies, and the reverse.
 //! 2. Once `sealed` (the operation reached a terminal state), updates are ignored.
+//! 3. The clock is read under the lock only when the reporting phase changes (to
+//!    restart the rate the ETA is taken from), never on an ordinary update.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -32,6 +34,16 @@ struct State {
     /// Copy-on-write: readers share it, a writer clones it only while a reader holds it.
     context: Option<Arc<JsonMap>>,
     sealed: bool,
+    /// The phase that reported last: its identity and name.
+    phase_id: usize,
+    phase: Option<Arc<str>>,
+    /// Where the current phase's rate is measured from: when it first reported and
+    /// the percentage then. `None`: from the start of the run, at 0 %.
+    origin: Option<(SystemTime, f64)>,
+    /// The operation's own step total (the root reporter's).
+    root_total: u64,
+    /// The sum of its phases' step totals.
+    phases_total: u64,
 }
 
 /// Messages up to this many bytes are copied out under the lock without allocating.
@@ -39,33 +51,66 @@ const INLINE_MESSAGE: usize = 96;
 
 /// One progress report; `None` fields are left as they are.
 #[derive(Debug, Default)]
-pub(crate) struct Update {
+pub(crate) struct Update<'a> {
     pub(crate) percentage: Option<f64>,
     pub(crate) message: Option<String>,
     pub(crate) steps: Option<(u64, u64)>,
     pub(crate) steps_total: Option<u64>,
     pub(crate) items_processed: Option<u64>,
     pub(crate) items_total: Option<u64>,
+    /// Who reports: `None` for the operation's own (root) reporter.
+    pub(crate) phase: Option<Reporter<'a>>,
+}
+
+/// A phase that reports: its identity (stable while it lives) and name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reporter<'a> {
+    pub(crate) id: usize,
+    pub(crate) name: Option<&'a Arc<str>>,
 }
 
 impl ProgressCell {
     /// A cell that shows `0/steps_total` until the first report.
     pub(crate) fn with_total(steps_total: u64) -> Self {
         let cell = Self::default();
-        cell.state.lock().steps_total = steps_total;
+        {
+            let mut s = cell.state.lock();
+            s.steps_total = steps_total;
+            s.root_total = steps_total;
+        }
         cell
     }
 
     /// Applies `update`; returns `false` when the cell is sealed.
-    pub(crate) fn apply(&self, update: Update) -> bool {
+    pub(crate) fn apply(&self, update: Update<'_>) -> bool {
         let old_message;
+        let old_phase;
         {
             let mut s = self.state.lock();
             if s.sealed {
                 return false;
             }
+            let id = update.phase.map_or(0, |r| r.id);
+            let restart = id != s.phase_id;
+            old_phase = restart.then(|| {
+                s.phase_id = id;
+                std::mem::replace(&mut s.phase, update.phase.and_then(|r| r.name.cloned()))
+            });
+            if update.phase.is_none() {
+                if let Some((_, total)) = update.steps {
+                    s.root_total = total;
+                }
+                if let Some(total) = update.steps_total {
+                    s.root_total = total;
+                }
+            }
             if let Some(p) = update.percentage {
                 s.percentage = p;
+            }
+            if restart {
+                // Another phase reports: its rate is measured from this report on, so
+                // the ETA follows the work now being done (rule 3).
+                s.origin = Some((SystemTime::now(), s.percentage));
             }
             if let Some((done, total)) = update.steps {
                 s.steps_completed = done;
@@ -85,7 +130,15 @@ impl ProgressCell {
                 .map(|m| std::mem::replace(&mut s.current_step, m));
         }
         drop(old_message);
+        drop(old_phase);
         true
+    }
+
+    /// A phase's step total changed from `old` to `new`: keeps the sum of the phases'
+    /// totals, the whole run's steps when the operation has no total of its own.
+    pub(crate) fn phase_total_changed(&self, old: u64, new: u64) {
+        let mut s = self.state.lock();
+        s.phases_total = s.phases_total.saturating_sub(old).saturating_add(new);
     }
 
     pub(crate) fn set_context(&self, key: String, value: serde_json::Value) -> bool {
@@ -100,23 +153,30 @@ impl ProgressCell {
         true
     }
 
-    /// Freezes the progress; with `complete`, it is shown as 100 %.
+    /// Freezes the progress; with `complete`, it is shown as 100 %, with the whole
+    /// run's steps (the operation's own total, or else the sum of its phases').
     pub(crate) fn seal(&self, complete: bool) {
         let mut s = self.state.lock();
         s.sealed = true;
         if complete {
             s.percentage = 100.0;
-            if s.steps_total > 0 {
-                s.steps_completed = s.steps_total;
-            }
+            let whole = if s.root_total > 0 {
+                s.root_total
+            } else if s.phases_total > 0 {
+                s.phases_total
+            } else {
+                s.steps_total
+            };
+            s.steps_total = whole;
+            s.steps_completed = whole;
         }
     }
 
-    /// A copy of the progress; `running_since` (when the operation started) gives the
-    /// rate for the ETA.
+    /// A copy of the progress; `running_since` (when the operation started) is where
+    /// the rate for the ETA is measured from until a phase reports.
     pub(crate) fn snapshot(&self, running_since: Option<SystemTime>) -> OperationProgress {
         let mut inline = [0u8; INLINE_MESSAGE];
-        let (mut p, message_len, context, sealed) = {
+        let (mut p, message_len, context, sealed, phase, origin) = {
             let s = self.state.lock();
             let message = s.current_step.as_bytes();
             let (current_step, message_len) = match inline.get_mut(..message.len()) {
@@ -135,13 +195,17 @@ impl ProgressCell {
                     items_processed: s.items_processed,
                     items_total: s.items_total,
                     context: JsonMap::new(),
+                    phase: None,
                     eta_seconds: None,
                 },
                 message_len,
                 s.context.clone(),
                 s.sealed,
+                s.phase.clone(),
+                s.origin,
             )
         };
+        p.phase = phase.map(|name| name.to_string());
         if message_len > 0 {
             // A copy of a `String`'s bytes: always valid UTF-8.
             p.current_step = String::from_utf8_lossy(&inline[..message_len]).into_owned();
@@ -150,10 +214,16 @@ impl ProgressCell {
             p.context = JsonMap::clone(&context);
         }
         p.percentage = p.percentage.clamp(0.0, 100.0);
-        if !sealed && p.percentage > 0.0 && p.percentage < 100.0 {
-            if let Some(elapsed) = running_since.and_then(|t| t.elapsed().ok()) {
-                let elapsed = elapsed.as_secs_f64();
-                p.eta_seconds = Some(elapsed * (100.0 - p.percentage) / p.percentage);
+        if !sealed && p.percentage < 100.0 {
+            let (since, from) = match origin {
+                Some((t, pct)) => (Some(t), pct),
+                None => (running_since, 0.0),
+            };
+            let done = p.percentage - from;
+            if let Some(elapsed) = since.and_then(|t| t.elapsed().ok()) {
+                if done > 0.0 {
+                    p.eta_seconds = Some(elapsed.as_secs_f64() * (100.0 - p.percentage) / done);
+                }
             }
         }
         p
