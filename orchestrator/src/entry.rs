@@ -16,10 +16,14 @@
 //!    it. The check of the count and the store of the deferred ending happen under the
 //!    state lock, and the last closure takes the state lock after its decrement, so the
 //!    ending is recorded exactly once.
+//! 5. Every change bumps the progress cell's version under its lock, then, only if a
+//!    watch is registered (`watchers > 0`), wakes `changes`. A watch registers before
+//!    it first reads the version, and enables its wake-up before each read, so it never
+//!    misses a change; an unwatched operation pays one atomic load per change.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use parking_lot::Mutex;
@@ -54,6 +58,10 @@ pub(crate) struct Entry {
     status: AtomicU8,
     /// Running `spawn_blocking` closures (rule 4).
     blocking: AtomicU32,
+    /// Live [`OperationWatch`](crate::OperationWatch)es (rule 5).
+    watchers: AtomicU32,
+    /// Woken on every change while `watchers > 0`; allocated by the first watch.
+    changes: OnceLock<Box<Notify>>,
     /// The registry's counts and limits; `None` for a detached entry.
     ledger: Option<Arc<Ledger>>,
     state: Mutex<State>,
@@ -135,6 +143,8 @@ impl Entry {
             observer: n.observer,
             status: AtomicU8::new(OperationStatus::Pending.to_u8()),
             blocking: AtomicU32::new(0),
+            watchers: AtomicU32::new(0),
+            changes: OnceLock::new(),
             ledger: n.ledger,
             state: Mutex::new(State::default()),
             metrics: Mutex::new(None),
@@ -173,6 +183,8 @@ impl Entry {
         }
         st.started_at = Some(SystemTime::now());
         self.set_status(OperationStatus::Running);
+        drop(st);
+        self.changed();
         Ok(())
     }
 
@@ -225,6 +237,7 @@ impl Entry {
             ledger.finished(&self.id, was_abandoned);
         }
         self.finished.notify_waiters();
+        self.wake_watchers();
         Ok(status)
     }
 
@@ -246,6 +259,7 @@ impl Entry {
             recorded.result_summary.replace(value)
         };
         drop(old);
+        self.changed();
     }
 
     /// A `spawn_blocking` closure of this operation starts; the guard says when it
@@ -276,6 +290,7 @@ impl Entry {
         if let Some(ledger) = &self.ledger {
             ledger.abandoned();
         }
+        self.changed();
         tracing::warn!(
             operation_id = %self.id,
             blocking_tasks = self.blocking_count(),
@@ -351,6 +366,7 @@ impl Entry {
             });
         }
         self.token.cancel_with_reason(reason.clone());
+        self.changed();
         if status == OperationStatus::Pending {
             // Only if it is still pending: if it started meanwhile, its driver sees the
             // token and records the end.
@@ -442,10 +458,68 @@ impl Entry {
         self.progress.snapshot(started_at)
     }
 
+    /// After a progress change: tells the observer and the watches.
     pub(crate) fn notify_observer(&self) {
         if let Some(observer) = &self.observer {
             observer(&self.progress_snapshot());
         }
+        self.wake_watchers();
+    }
+
+    /// Something other than progress changed: bumps the version, wakes the watches.
+    fn changed(&self) {
+        self.progress.bump();
+        self.wake_watchers();
+    }
+
+    fn wake_watchers(&self) {
+        if self.watchers.load(Ordering::Relaxed) > 0 {
+            if let Some(changes) = self.changes.get() {
+                changes.notify_waiters();
+            }
+        }
+    }
+
+    /// Registers a watch (rule 5); undone by `unwatch`.
+    pub(crate) fn watch(&self) {
+        self.changes.get_or_init(|| Box::new(Notify::new()));
+        self.watchers.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_watched(&self) -> bool {
+        self.watchers.load(Ordering::Relaxed) > 0
+    }
+
+    /// Its token was cancelled from outside `cancel` (the registry's root): the
+    /// record's cancel reason changed.
+    pub(crate) fn cancel_requested(&self) {
+        self.changed();
+    }
+
+    pub(crate) fn unwatch(&self) {
+        self.watchers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Waits until the version differs from `seen`; returns the new version.
+    pub(crate) async fn changed_since(&self, seen: u64) -> u64 {
+        let Some(changes) = self.changes.get() else {
+            // Never watched: nothing will wake us (callers register first).
+            return self.progress.version();
+        };
+        loop {
+            let notified = changes.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = self.progress.version();
+            if now != seen {
+                return now;
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn version(&self) -> u64 {
+        self.progress.version()
     }
 
     pub(crate) fn info(&self) -> OperationInfo {

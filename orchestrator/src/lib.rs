@@ -108,6 +108,7 @@ mod sweeper;
 mod sync_run;
 mod timefmt;
 mod token;
+mod watch;
 
 pub use builder::OperationsBuilder;
 pub use context::OperationContext;
@@ -130,6 +131,7 @@ pub use source::{OperationSource, SourceError};
 pub use spec::OperationSpec;
 pub use status::{InvalidStatus, OperationStatus};
 pub use token::{CancellationToken, WaitForCancellation, WaitForCancellationOwned};
+pub use watch::OperationWatch;
 
 /// Marks an `async fn` as a managed operation and generates `start_<name>`,
 /// `run_<name>` and `run_<name>_sync`.

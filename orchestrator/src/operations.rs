@@ -504,6 +504,7 @@ impl Operations {
         // Count first: cancelled operations end (and stop being active) right away.
         let mut reached = 0;
         let mut pending = Vec::new();
+        let mut watched = Vec::new();
         for shard in &self.shared.shards {
             for entry in shard.read().values() {
                 let status = entry.status();
@@ -511,6 +512,8 @@ impl Operations {
                     reached += 1;
                     if status == OperationStatus::Pending {
                         pending.push(entry.clone());
+                    } else if entry.is_watched() {
+                        watched.push(entry.clone());
                     }
                 }
             }
@@ -519,6 +522,9 @@ impl Operations {
         // Hand-driven pending operations have no driver to notice their token.
         for entry in pending {
             entry.end_if_pending();
+        }
+        for entry in watched {
+            entry.cancel_requested();
         }
         reached
     }

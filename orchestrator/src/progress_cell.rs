@@ -44,6 +44,9 @@ struct State {
     root_total: u64,
     /// The sum of its phases' step totals.
     phases_total: u64,
+    /// Bumped on every change of the record (progress here; status, cancel request and
+    /// partial result through `bump`), so watchers can tell whether anything changed.
+    version: u64,
 }
 
 /// Messages up to this many bytes are copied out under the lock without allocating.
@@ -107,6 +110,7 @@ impl ProgressCell {
             if let Some(p) = update.percentage {
                 s.percentage = p;
             }
+            s.version += 1;
             if restart {
                 // Another phase reports: its rate is measured from this report on, so
                 // the ETA follows the work now being done (rule 3).
@@ -134,6 +138,16 @@ impl ProgressCell {
         true
     }
 
+    /// The version of the record (see `State::version`).
+    pub(crate) fn version(&self) -> u64 {
+        self.state.lock().version
+    }
+
+    /// Something outside the progress changed (status, cancel request, result).
+    pub(crate) fn bump(&self) {
+        self.state.lock().version += 1;
+    }
+
     /// A phase's step total changed from `old` to `new`: keeps the sum of the phases'
     /// totals, the whole run's steps when the operation has no total of its own.
     pub(crate) fn phase_total_changed(&self, old: u64, new: u64) {
@@ -147,6 +161,7 @@ impl ProgressCell {
             if s.sealed {
                 return false;
             }
+            s.version += 1;
             Arc::make_mut(s.context.get_or_insert_with(Default::default)).insert(key, value)
         };
         drop(old);
@@ -158,6 +173,7 @@ impl ProgressCell {
     pub(crate) fn seal(&self, complete: bool) {
         let mut s = self.state.lock();
         s.sealed = true;
+        s.version += 1;
         if complete {
             s.percentage = 100.0;
             let whole = if s.root_total > 0 {

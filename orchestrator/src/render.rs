@@ -3,10 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use parking_lot::Mutex;
 
 use crate::{OperationId, OperationInfo, OperationSource, SourceError};
+
+/// How often a followed operation that reports nothing is redrawn (its elapsed time).
+const CLOCK_REFRESH: Duration = Duration::from_secs(1);
 
 /// Settings of a [`ProgressRenderer`].
 #[derive(Debug, Clone)]
@@ -111,7 +115,7 @@ impl ProgressRenderer {
     /// # Cancellation safety
     ///
     /// Cancel safe: dropping the future leaves the bar where it was.
-    pub async fn follow<S: OperationSource + ?Sized>(
+    pub async fn follow<S: OperationSource>(
         &self,
         source: &S,
         id: &OperationId,
@@ -157,34 +161,52 @@ impl ProgressRenderer {
     /// # Cancellation safety
     ///
     /// Cancel safe: dropping the future leaves the bar where it was.
-    pub async fn follow_on<S: OperationSource + ?Sized>(
+    pub async fn follow_on<S: OperationSource>(
         &self,
         source: &S,
         id: &OperationId,
         display: &ProgressDisplay,
     ) -> Result<OperationInfo, SourceError> {
         let _guard = AbandonOnDrop(display);
+        let updates = source.updates(id, self.options.poll_interval);
+        let mut updates = std::pin::pin!(updates);
         let mut failures = 0_u32;
+        let mut last: Option<OperationInfo> = None;
         loop {
-            match source.fetch(id).await {
-                Ok(info) => {
+            let next = tokio::select! {
+                next = updates.next() => next,
+                // Nothing changed: redraw the last record, so its elapsed time moves.
+                () = tokio::time::sleep(CLOCK_REFRESH) => {
+                    if let Some(info) = &last {
+                        display.update(info);
+                    }
+                    continue;
+                }
+            };
+            match next {
+                Some(Ok(info)) => {
                     failures = 0;
                     display.update(&info);
                     if info.status.is_terminal() {
                         display.finish();
                         return Ok(info);
                     }
+                    last = Some(info);
                 }
-                Err(SourceError::Unavailable(e)) => {
+                Some(Err(SourceError::Unavailable(e))) => {
                     failures = failures.saturating_add(1);
                     if self.options.max_failures.is_some_and(|max| failures >= max) {
                         return Err(SourceError::Unavailable(e));
                     }
                     tracing::debug!(operation_id = %id, error = %e, failures, "progress source unavailable; retrying");
                 }
-                Err(e) => return Err(e),
+                Some(Err(e)) => return Err(e),
+                None => {
+                    return Err(SourceError::Other(format!(
+                        "the updates of {id} ended before it did"
+                    )));
+                }
             }
-            tokio::time::sleep(self.options.poll_interval).await;
         }
     }
 }

@@ -1,6 +1,10 @@
 //! Where an operation's state can be read from: the local registry or a remote service.
 
 use std::future::Future;
+use std::time::Duration;
+
+use futures::Stream;
+use futures::stream;
 
 use crate::{OperationId, OperationInfo, Operations, OrchestratorError};
 
@@ -20,6 +24,34 @@ pub trait OperationSource: Send + Sync {
         &self,
         id: &OperationId,
     ) -> impl Future<Output = Result<OperationInfo, SourceError>> + Send;
+
+    /// The operation's records as it changes, ending after the terminal one: what
+    /// progress displays follow. Failures are items too (a display decides how many it
+    /// tolerates); the stream goes on after [`SourceError::Unavailable`] and ends after
+    /// any other error.
+    ///
+    /// The provided implementation polls [`fetch`](Self::fetch) every `poll`; sources
+    /// that can push override it (the [`Operations`] registry wakes on each change, at
+    /// most once per `poll`, and costs nothing while the operation is idle).
+    fn updates<'a>(
+        &'a self,
+        id: &'a OperationId,
+        poll: Duration,
+    ) -> impl Stream<Item = Result<OperationInfo, SourceError>> + Send + 'a {
+        stream::unfold(Some(true), move |state| async move {
+            let first = state?;
+            if !first {
+                tokio::time::sleep(poll).await;
+            }
+            let item = self.fetch(id).await;
+            let more = match &item {
+                Ok(info) => !info.status.is_terminal(),
+                Err(SourceError::Unavailable(_)) => true,
+                Err(_) => false,
+            };
+            Some((item, more.then_some(false)))
+        })
+    }
 
     /// Asks the source to cancel operation `id`, recording `reason`. Returns once the
     /// request is accepted, not when the operation has stopped: follow it with
@@ -61,15 +93,47 @@ pub enum SourceError {
 }
 
 impl OperationSource for Operations {
+    fn updates<'a>(
+        &'a self,
+        id: &'a OperationId,
+        poll: Duration,
+    ) -> impl Stream<Item = Result<OperationInfo, SourceError>> + Send + 'a {
+        enum Step {
+            Start,
+            Watching(crate::OperationWatch, tokio::time::Instant),
+            Done,
+        }
+        stream::unfold(Step::Start, move |step| async move {
+            let mut watch = match step {
+                Step::Done => return None,
+                Step::Start => match self.watch(id) {
+                    Ok(watch) => watch,
+                    Err(e) => return Some((Err(source_error(e)), Step::Done)),
+                },
+                Step::Watching(mut watch, last) => {
+                    watch.changed().await;
+                    // Coalesce: at most one record per `poll`.
+                    tokio::time::sleep_until(last + poll).await;
+                    watch
+                }
+            };
+            // Take the version before the record, so a change in between is not lost.
+            watch.mark_seen();
+            let info = watch.info();
+            let next = if info.status.is_terminal() {
+                Step::Done
+            } else {
+                Step::Watching(watch, tokio::time::Instant::now())
+            };
+            Some((Ok(info), next))
+        })
+    }
+
     fn fetch(
         &self,
         id: &OperationId,
     ) -> impl Future<Output = Result<OperationInfo, SourceError>> + Send {
-        let result = self.get(id).map_err(|e| match e {
-            OrchestratorError::NotFound(id) => SourceError::NotFound(id),
-            other => SourceError::Other(other.to_string()),
-        });
-        std::future::ready(result)
+        std::future::ready(self.get(id).map_err(source_error))
     }
 
     fn cancel(
@@ -83,6 +147,13 @@ impl OperationSource for Operations {
             Err(other) => Err(SourceError::Other(other.to_string())),
         };
         std::future::ready(result)
+    }
+}
+
+fn source_error(e: OrchestratorError) -> SourceError {
+    match e {
+        OrchestratorError::NotFound(id) => SourceError::NotFound(id),
+        other => SourceError::Other(other.to_string()),
     }
 }
 
