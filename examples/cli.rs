@@ -228,7 +228,7 @@ async fn ops(client: ApiClient, output: Output, command: Ops) -> Result<ExitCode
                 filter = filter.with_status(status);
             }
             if let Some(kind) = kind {
-                filter = filter.with_type(OperationType::parse(&kind));
+                filter = filter.with_type(OperationType::from(kind.as_str()));
             }
             let page = client.list(&filter).await?;
             if json {

@@ -706,7 +706,7 @@ async fn openapi_document_and_router_agree() {
     );
 
     let id = ops
-        .create(OperationSpec::new(OperationType::Dummy))
+        .create(OperationSpec::new(OperationType::DUMMY))
         .unwrap();
     let paths = doc["paths"].as_object().expect("paths");
     let mut routed = Vec::new();

@@ -118,7 +118,7 @@ async fn start_registers_spawns_and_completes() {
     assert_eq!(started.status, "started");
 
     let info = svc.ops.get(&started.operation_id).unwrap();
-    assert_eq!(info.operation_type, OperationType::Dummy);
+    assert_eq!(info.operation_type, OperationType::DUMMY);
     assert_eq!(info.description, "dummy task");
 
     let info = wait_terminal(&svc.ops, &started.operation_id).await;
@@ -185,7 +185,7 @@ async fn run_reports_errors_as_failed() {
     let info = &list.operations[0];
     assert_eq!(info.status, OperationStatus::Failed);
     assert_eq!(info.error_message.as_deref(), Some("disk full"));
-    assert_eq!(info.operation_type, OperationType::parse("failing"));
+    assert_eq!(info.operation_type, OperationType::from("failing"));
     // The default description is the fn name with spaces.
     assert_eq!(info.description, "fail with");
 }
@@ -242,7 +242,7 @@ async fn free_fn_form_starts_runs_and_runs_sync() {
     assert_eq!(info.status, OperationStatus::Completed);
     assert_eq!(info.result_summary, Some(json!(10)));
     assert_eq!(info.progress.steps_total, 4);
-    assert_eq!(info.operation_type, OperationType::DataLoad);
+    assert_eq!(info.operation_type, OperationType::DATA_LOAD);
     assert_eq!(info.description, "sum values");
 
     let outcome = run_sum_values(&ops, vec![5, 6]).await;

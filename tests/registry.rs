@@ -36,7 +36,7 @@ fn lifecycle_pending_running_completed() {
         (info.progress.steps_completed, info.progress.steps_total),
         (0, 7)
     );
-    assert_eq!(info.operation_type, OperationType::Dummy);
+    assert_eq!(info.operation_type, OperationType::DUMMY);
     assert_eq!(info.description, "dummy task");
     assert!(info.started_at.is_none() && info.completed_at.is_none());
 
@@ -167,7 +167,7 @@ fn cancel_pending_running_finished_and_unknown() {
         })
     ));
 
-    let unknown = OperationId::generate(&OperationType::Dummy);
+    let unknown = OperationId::generate(&OperationType::DUMMY);
     assert!(matches!(
         ops.cancel(&unknown, "x"),
         Err(OrchestratorError::NotFound(id)) if id == unknown
@@ -310,13 +310,13 @@ fn list_filters_orders_pages_and_counts() {
             .is_empty()
     );
 
-    let training = ops.list(&OperationFilter::new().with_type(OperationType::Training));
+    let training = ops.list(&OperationFilter::new().with_type(OperationType::TRAINING));
     assert_eq!(training.total_count, 10);
     assert!(
         training
             .operations
             .iter()
-            .all(|i| i.operation_type == OperationType::Training)
+            .all(|i| i.operation_type == OperationType::TRAINING)
     );
 
     let completed = ops.list(&OperationFilter::new().with_status(OperationStatus::Completed));
@@ -468,7 +468,7 @@ fn metrics_cursor_semantics_and_bound() {
     assert!(ops.metrics(&id, next.cursor).unwrap().metrics.is_empty());
     assert_eq!(ops.metrics(&id, next.cursor).unwrap().cursor, 10);
 
-    let unknown = OperationId::generate(&OperationType::Training);
+    let unknown = OperationId::generate(&OperationType::TRAINING);
     assert!(ops.metrics(&unknown, 0).is_err());
 }
 

@@ -36,7 +36,7 @@ fn lifecycle(c: &mut criterion::Criterion) {
                     let start = Instant::now();
                     for _ in 0..iters {
                         let handle = on_worker
-                            .spawn(OperationSpec::new(OperationType::Dummy), |_ctx| async {
+                            .spawn(OperationSpec::new(OperationType::DUMMY), |_ctx| async {
                                 Ok::<_, Infallible>(())
                             })
                             .expect("spawn");
@@ -58,7 +58,7 @@ fn lifecycle(c: &mut criterion::Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     let id = ops
-                        .create(OperationSpec::new(OperationType::Dummy))
+                        .create(OperationSpec::new(OperationType::DUMMY))
                         .expect("create");
                     ops.start(&id).expect("start");
                     ops.complete(&id, ()).expect("complete");

@@ -35,7 +35,7 @@ impl Service {
 
     fn start_noop_by_hand(&self, n: u64) -> orchestrator::Result<orchestrator::StartedOperation> {
         let this = self.clone();
-        let spec = OperationSpec::new(OperationType::Dummy)
+        let spec = OperationSpec::new(OperationType::DUMMY)
             .with_description("noop")
             .with_total_steps(n);
         self.start_managed_operation(spec, move |ctx| async move { this.noop(ctx, n).await })

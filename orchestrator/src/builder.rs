@@ -20,7 +20,7 @@ use crate::{OperationType, Operations};
 /// let ops = Operations::builder()
 ///     .with_retention(Duration::from_secs(3600))
 ///     .with_grace_period(Duration::from_millis(500))
-///     .with_concurrency_limit(OperationType::Training, 1)
+///     .with_concurrency_limit(OperationType::TRAINING, 1)
 ///     .with_max_active(500)
 ///     .with_max_retained(2_000)
 ///     .build();

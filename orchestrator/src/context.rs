@@ -90,7 +90,7 @@ impl OperationContext {
     /// recorded (see [`progress_snapshot`](Self::progress_snapshot)) and its token can be
     /// cancelled by hand.
     pub fn detached() -> Self {
-        let entry = entry::unregistered(OperationType::Custom("DETACHED".into()), 0, None);
+        let entry = entry::unregistered(OperationType::DETACHED, 0, None);
         let _ = entry.start();
         Self::new(entry)
     }

@@ -631,7 +631,7 @@ mod size_probe {
         eprintln!("Token {}", size_of::<crate::CancellationToken>());
         let ops = crate::Operations::new();
         let f = crate::driver::Driver {
-            entry: super::unregistered(crate::OperationType::Dummy, 0, None),
+            entry: super::unregistered(crate::OperationType::DUMMY, 0, None),
             grace: std::time::Duration::ZERO,
             deadline: None,
             slot: crate::driver::Slot::Unlimited,

@@ -14,7 +14,7 @@ use crate::{OperationInfo, OperationStatus, OperationType};
 ///
 /// let filter = OperationFilter::new()
 ///     .with_status(OperationStatus::Running)
-///     .with_type(OperationType::Training)
+///     .with_type(OperationType::TRAINING)
 ///     .with_limit(20);
 /// assert_eq!(filter.limit, 20);
 /// ```

@@ -63,8 +63,8 @@ impl OperationId {
     /// ```
     /// use orchestrator::{OperationId, OperationType};
     ///
-    /// let a = OperationId::generate(&OperationType::Dummy);
-    /// let b = OperationId::generate(&OperationType::Dummy);
+    /// let a = OperationId::generate(&OperationType::DUMMY);
+    /// let b = OperationId::generate(&OperationType::DUMMY);
     /// assert_ne!(a, b);
     /// assert!(a.as_str().starts_with("op_dummy_"));
     /// ```
@@ -301,26 +301,26 @@ mod tests {
     #[test]
     fn generated_ids_are_well_formed() {
         for kind in [
-            OperationType::Dummy,
-            OperationType::DataLoad,
-            OperationType::Custom("Feature Build".into()),
+            OperationType::DUMMY,
+            OperationType::DATA_LOAD,
+            OperationType::from("Feature Build"),
         ] {
             let id = OperationId::generate(&kind);
             assert_eq!(id.as_str().parse::<OperationId>(), Ok(id.clone()), "{id}");
         }
-        let id = OperationId::generate(&OperationType::DataLoad);
+        let id = OperationId::generate(&OperationType::DATA_LOAD);
         assert!(id.as_str().starts_with("op_data_load_"), "{id}");
         // Type names longer than the inline buffer take the heap path.
-        let long = OperationType::Custom("a".repeat(100));
+        let long = OperationType::from("a".repeat(64));
         let id = OperationId::generate(&long);
         assert_eq!(id.as_str().parse::<OperationId>(), Ok(id.clone()));
-        assert!(id.as_str().len() > 100);
+        assert!(id.as_str().len() > 64 + 25);
     }
 
     #[test]
     fn stamp_uses_utc_date_and_time() {
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_363_201);
-        let id = OperationId::generate_at(&OperationType::Dummy, at);
+        let id = OperationId::generate_at(&OperationType::DUMMY, at);
         assert!(id.as_str().starts_with("op_dummy_20261122_"), "{id}");
         assert_eq!(id.as_str().len(), "op_dummy_20261122_160001_9f3a1c2e".len());
     }
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn serde_round_trip_and_validation() {
-        let id = OperationId::generate(&OperationType::Training);
+        let id = OperationId::generate(&OperationType::TRAINING);
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(serde_json::from_str::<OperationId>(&json).unwrap(), id);
         assert!(serde_json::from_str::<OperationId>("\"nope\"").is_err());

@@ -50,7 +50,7 @@ mod tests {
     fn spreads_generated_ids_over_buckets() {
         let mut buckets = [0u32; 64];
         for _ in 0..64_000 {
-            let id = OperationId::generate(&OperationType::Dummy);
+            let id = OperationId::generate(&OperationType::DUMMY);
             buckets[(BuildIdHasher.hash_one(&id) & 63) as usize] += 1;
         }
         // 1000 expected per bucket; a poor hash would leave buckets empty.

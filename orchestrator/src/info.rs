@@ -234,7 +234,7 @@ impl OperationInfo {
 /// ```
 /// use orchestrator::{OperationId, OperationType, StartedOperation};
 ///
-/// let started = StartedOperation::new(OperationId::generate(&OperationType::Dummy), "dummy task");
+/// let started = StartedOperation::new(OperationId::generate(&OperationType::DUMMY), "dummy task");
 /// assert_eq!(started.status, "started");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

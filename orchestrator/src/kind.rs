@@ -1,83 +1,173 @@
 //! The kind of an operation.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// What kind of work an operation does. Serialised as an upper-case name:
-/// `DUMMY`, `DATA_LOAD`, `TRAINING`, `BACKTEST`, or the upper-cased custom name.
+/// What kind of work an operation does: a validated name, one representation only.
+///
+/// A kind is 1–64 characters of `[a-z0-9_]` starting with a letter, compared
+/// case-insensitively with `-` and spaces read as `_`: `"report"`, `"REPORT"`,
+/// `"Report"` and [`OperationType::new("report")`](Self::new) are the same key
+/// everywhere (concurrency limits, list filters, ids). It is serialised upper-case
+/// (`"DATA_LOAD"`) and appears lower-case in operation ids (`op_data_load_…`).
+///
+/// The constants name the kinds of the reference services; they are conveniences, not
+/// a closed set: any valid name is a kind.
 ///
 /// # Examples
 ///
 /// ```
 /// use orchestrator::OperationType;
 ///
-/// assert_eq!(OperationType::from("data_load"), OperationType::DataLoad);
-/// assert_eq!(OperationType::from("feature-build").as_str(), "FEATURE_BUILD");
-/// assert_eq!(serde_json::to_string(&OperationType::Backtest)?, "\"BACKTEST\"");
-/// # Ok::<(), serde_json::Error>(())
+/// assert_eq!(OperationType::from("data_load"), OperationType::DATA_LOAD);
+/// assert_eq!(OperationType::new("Feature-Build")?.as_str(), "FEATURE_BUILD");
+/// assert!(OperationType::new("a/b").is_err());
+/// assert_eq!(serde_json::to_string(&OperationType::BACKTEST)?, "\"BACKTEST\"");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub enum OperationType {
-    /// The reference `DummyService` operation.
-    Dummy,
-    /// Loading data (for example OHLCV bars).
-    DataLoad,
-    /// Training a model.
-    Training,
-    /// Running a backtest.
-    Backtest,
-    /// A user-defined kind, stored upper-case (`FEATURE_BUILD`).
-    Custom(String),
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OperationType(Cow<'static, str>);
+
+/// Why a string is not a valid [`OperationType`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid operation type {input:?}: {reason}")]
+pub struct InvalidOperationType {
+    input: String,
+    reason: &'static str,
 }
 
-impl OperationType {
-    /// The wire name, e.g. `"DATA_LOAD"`.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Dummy => "DUMMY",
-            Self::DataLoad => "DATA_LOAD",
-            Self::Training => "TRAINING",
-            Self::Backtest => "BACKTEST",
-            Self::Custom(name) => name,
+impl InvalidOperationType {
+    fn new(input: &str, reason: &'static str) -> Self {
+        // Bounded even for hostile input.
+        Self {
+            input: input.chars().take(MAX_LEN + 8).collect(),
+            reason,
         }
     }
+}
 
-    /// Parses a name, case-insensitively; `-` and spaces count as `_`. Unknown names
-    /// become [`OperationType::Custom`].
-    pub fn parse(name: &str) -> Self {
-        for known in [Self::Dummy, Self::DataLoad, Self::Training, Self::Backtest] {
-            if known.as_str().eq_ignore_ascii_case(name) {
+/// The longest kind name accepted.
+const MAX_LEN: usize = 64;
+
+impl OperationType {
+    /// The reference `DummyService` operation.
+    pub const DUMMY: Self = Self(Cow::Borrowed("DUMMY"));
+    /// Loading data (for example OHLCV bars).
+    pub const DATA_LOAD: Self = Self(Cow::Borrowed("DATA_LOAD"));
+    /// Training a model.
+    pub const TRAINING: Self = Self(Cow::Borrowed("TRAINING"));
+    /// Running a backtest.
+    pub const BACKTEST: Self = Self(Cow::Borrowed("BACKTEST"));
+    /// Operations of detached contexts (`OperationContext::detached`).
+    pub(crate) const DETACHED: Self = Self(Cow::Borrowed("DETACHED"));
+
+    /// Validates a kind name: case-insensitive, `-` and spaces read as `_`, then
+    /// 1–64 characters of `[a-z0-9_]` starting with a letter. For names from outside
+    /// (a request, a config file).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidOperationType`] saying what is wrong with it.
+    pub fn new(name: &str) -> Result<Self, InvalidOperationType> {
+        let trimmed = name.trim();
+        if trimmed.is_empty() {
+            return Err(InvalidOperationType::new(name, "it is empty"));
+        }
+        if trimmed.len() > MAX_LEN {
+            return Err(InvalidOperationType::new(
+                name,
+                "it is longer than 64 characters",
+            ));
+        }
+        let mut upper = String::with_capacity(trimmed.len());
+        for c in trimmed.chars() {
+            upper.push(match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '_' => c.to_ascii_uppercase(),
+                '-' | ' ' => '_',
+                _ => {
+                    return Err(InvalidOperationType::new(
+                        name,
+                        "only letters, digits, `_`, `-` and spaces are allowed",
+                    ));
+                }
+            });
+        }
+        if !upper.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(InvalidOperationType::new(
+                name,
+                "it must start with a letter",
+            ));
+        }
+        Ok(Self::known(upper))
+    }
+
+    /// The same name for a known kind, so that its constant and a parsed name share
+    /// one string.
+    fn known(upper: String) -> Self {
+        for known in [Self::DUMMY, Self::DATA_LOAD, Self::TRAINING, Self::BACKTEST] {
+            if known.0 == upper.as_str() {
                 return known;
             }
         }
-        let upper: String = name
+        Self(Cow::Owned(upper))
+    }
+
+    /// Like [`new`](Self::new), but never fails: characters that are not allowed
+    /// become `_`, a name is cut to 64 characters, and a name that does not start with
+    /// a letter gets a `k` in front (an empty one is `custom`). For names written in
+    /// code, as in `OperationSpec::new("report")`; validate input from outside with
+    /// [`new`](Self::new).
+    fn sanitised(name: &str) -> Self {
+        if let Ok(kind) = Self::new(name) {
+            return kind;
+        }
+        let mut upper: String = name
             .trim()
             .chars()
             .map(|c| match c {
-                '-' | ' ' => '_',
-                c => c.to_ascii_uppercase(),
+                'a'..='z' | 'A'..='Z' | '0'..='9' => c.to_ascii_uppercase(),
+                _ => '_',
             })
+            .take(MAX_LEN)
             .collect();
-        match upper.as_str() {
-            "DUMMY" => Self::Dummy,
-            "DATA_LOAD" => Self::DataLoad,
-            "TRAINING" => Self::Training,
-            "BACKTEST" => Self::Backtest,
-            _ => Self::Custom(upper),
+        if upper.is_empty() {
+            upper.push_str("CUSTOM");
+        } else if !upper.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            upper.insert(0, 'K');
+            upper.truncate(MAX_LEN);
         }
+        Self::known(upper)
+    }
+
+    /// The wire name, upper-case, e.g. `"DATA_LOAD"`.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
+impl FromStr for OperationType {
+    type Err = InvalidOperationType;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+/// Never fails: see [`OperationType::new`] for validation. Characters that are not
+/// allowed become `_` (so `"a/b"` is `A_B`).
 impl From<&str> for OperationType {
     fn from(name: &str) -> Self {
-        Self::parse(name)
+        Self::sanitised(name)
     }
 }
 
+/// As `From<&str>`.
 impl From<String> for OperationType {
     fn from(name: String) -> Self {
-        Self::parse(&name)
+        Self::sanitised(&name)
     }
 }
 
@@ -99,13 +189,11 @@ impl Serialize for OperationType {
     }
 }
 
+/// Validates, as [`OperationType::new`].
 impl<'de> Deserialize<'de> for OperationType {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        if s.trim().is_empty() {
-            return Err(serde::de::Error::custom("operation type must not be empty"));
-        }
-        Ok(Self::parse(&s))
+        let s = <Cow<'de, str>>::deserialize(d)?;
+        Self::new(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -114,21 +202,54 @@ mod tests {
     use super::OperationType;
 
     #[test]
-    fn names_round_trip() {
+    fn one_representation_whatever_the_spelling() {
+        for spelling in ["report", "REPORT", "Report", " report "] {
+            assert_eq!(OperationType::from(spelling), OperationType::from("report"));
+            assert_eq!(OperationType::new(spelling).unwrap().as_str(), "REPORT");
+        }
+        assert_eq!(OperationType::from("data-load"), OperationType::DATA_LOAD);
+        assert_eq!(
+            OperationType::new("feature build").unwrap().as_str(),
+            "FEATURE_BUILD"
+        );
+    }
+
+    #[test]
+    fn names_round_trip_through_serde() {
         for kind in [
-            OperationType::Dummy,
-            OperationType::DataLoad,
-            OperationType::Training,
-            OperationType::Backtest,
+            OperationType::DUMMY,
+            OperationType::DATA_LOAD,
+            OperationType::TRAINING,
+            OperationType::BACKTEST,
             OperationType::from("my custom"),
+            OperationType::from("dummy"),
         ] {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(serde_json::from_str::<OperationType>(&json).unwrap(), kind);
         }
-        assert_eq!(
-            OperationType::from("my custom"),
-            OperationType::Custom("MY_CUSTOM".into())
-        );
-        assert!(serde_json::from_str::<OperationType>("\"\"").is_err());
+        for bad in [
+            "\"\"",
+            "\"a/b\"",
+            "\"1st\"",
+            "\"ü\"",
+            &format!("\"{}\"", "a".repeat(65)),
+        ] {
+            assert!(serde_json::from_str::<OperationType>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lenient_conversion_never_fails_and_stays_valid() {
+        for (input, expected) in [
+            ("a/b", "A_B"),
+            ("", "CUSTOM"),
+            ("1st", "K1ST"),
+            ("ünïcode", "K_N_CODE"),
+        ] {
+            let kind = OperationType::from(input);
+            assert_eq!(kind.as_str(), expected, "{input}");
+            assert_eq!(OperationType::new(kind.as_str()), Ok(kind));
+        }
+        assert_eq!(OperationType::from("a".repeat(200)).as_str().len(), 64);
     }
 }

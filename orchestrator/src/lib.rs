@@ -119,7 +119,7 @@ pub use id::{InvalidOperationId, OperationId};
 pub use info::{
     AbandonedWork, JsonMap, OperationInfo, OperationMetadata, OperationProgress, StartedOperation,
 };
-pub use kind::OperationType;
+pub use kind::{InvalidOperationType, OperationType};
 pub use metrics::MetricsPage;
 pub use operations::Operations;
 pub use outcome::{Failure, Outcome};
@@ -173,7 +173,7 @@ pub mod __private {
         description: &'static str,
         total_steps: u64,
     ) -> OperationSpec {
-        OperationSpec::new(OperationType::parse(operation_type))
+        OperationSpec::new(OperationType::from(operation_type))
             .with_description(description)
             .with_total_steps(total_steps)
     }

@@ -52,7 +52,7 @@ const SHARDS: usize = 16;
 /// use orchestrator::{OperationContext, OperationSpec, OperationStatus, OperationType, Operations};
 ///
 /// let ops = Operations::new();
-/// let handle = ops.spawn(OperationSpec::new(OperationType::Dummy).with_total_steps(3), |ctx: OperationContext| async move {
+/// let handle = ops.spawn(OperationSpec::new(OperationType::DUMMY).with_total_steps(3), |ctx: OperationContext| async move {
 ///     for i in 1..=3 {
 ///         ctx.sleep(std::time::Duration::from_millis(1)).await?;
 ///         ctx.progress(i, format!("step {i}/3"));

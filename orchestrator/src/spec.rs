@@ -14,7 +14,7 @@ use crate::{OperationId, OperationMetadata, OperationType};
 /// use std::time::Duration;
 /// use orchestrator::{OperationSpec, OperationType};
 ///
-/// let spec = OperationSpec::new(OperationType::Training)
+/// let spec = OperationSpec::new(OperationType::TRAINING)
 ///     .with_description("train model")
 ///     .with_total_steps(50)
 ///     .with_deadline(Duration::from_secs(3600));

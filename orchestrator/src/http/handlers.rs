@@ -64,10 +64,9 @@ impl ListQuery {
             filter = filter.with_status(status);
         }
         if let Some(kind) = self.operation_type {
-            if kind.trim().is_empty() {
-                return Err(ApiError::invalid_query("operation_type must not be empty"));
-            }
-            filter = filter.with_type(OperationType::parse(&kind));
+            let kind =
+                OperationType::new(&kind).map_err(|e| ApiError::invalid_query(e.to_string()))?;
+            filter = filter.with_type(kind);
         }
         if self.active_only.unwrap_or(false) {
             filter = filter.active_only();

@@ -216,7 +216,7 @@ pub struct ErrorBody {
 /// use orchestrator::http::{ApiError, code};
 /// use orchestrator::{OperationId, OperationType, OrchestratorError};
 ///
-/// let id = OperationId::generate(&OperationType::Dummy);
+/// let id = OperationId::generate(&OperationType::DUMMY);
 /// let err = ApiError::from(OrchestratorError::NotFound(id));
 /// assert_eq!(err.status(), StatusCode::NOT_FOUND);
 /// assert_eq!(err.code(), code::OPERATION_NOT_FOUND);
