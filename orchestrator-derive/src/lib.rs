@@ -6,7 +6,10 @@
 //! `orchestrator::__private`.
 
 mod attr;
+mod check;
+mod docs;
 mod expand;
+mod generate;
 
 use proc_macro::TokenStream;
 

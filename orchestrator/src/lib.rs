@@ -154,21 +154,112 @@ pub use orchestrator_derive::managed_operation;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::{
-        OperationContext, OperationSpec, OperationType, Operations, Outcome, Result,
-        ServiceOrchestrator, StartedOperation,
+        OperationContext, OperationHandle, OperationSpec, OperationType, Operations, Outcome,
+        Result, ServiceOrchestrator, StartedOperation,
     };
     pub use core::future::Future;
+    pub use core::time::Duration;
+
+    /// Reads `T` and `E` off a return type by what it is, not how it is spelled: any
+    /// alias of `Result` (`io::Result<T>`, `anyhow::Result<T>`, a local one) works.
+    #[diagnostic::on_unimplemented(
+        message = "a managed operation must return a `Result<T, E>`, not `{Self}`",
+        label = "not a `Result`",
+        note = "any alias of `core::result::Result` works, e.g. `io::Result<T>` or `anyhow::Result<T>`"
+    )]
+    pub trait OperationResult {
+        /// `T`.
+        type Ok;
+        /// `E`.
+        type Err;
+    }
+
+    impl<T, E> OperationResult for core::result::Result<T, E> {
+        type Ok = T;
+        type Err = E;
+    }
+
+    /// What `total_steps = <expr>` accepts: any integer (a negative one counts as 0).
+    #[diagnostic::on_unimplemented(
+        message = "`total_steps` must be an integer, not `{Self}`",
+        label = "not an integer",
+        note = "`total_steps` is the number of steps `ctx.progress` counts towards, e.g. `total_steps = items.len()`"
+    )]
+    pub trait TotalSteps {
+        /// The value as a step count.
+        fn into_total_steps(self) -> u64;
+    }
+
+    macro_rules! total_steps_unsigned {
+        ($($t:ty)*) => {$(
+            impl TotalSteps for $t {
+                #[inline]
+                fn into_total_steps(self) -> u64 {
+                    u64::try_from(self).unwrap_or(u64::MAX)
+                }
+            }
+        )*};
+    }
+    macro_rules! total_steps_signed {
+        ($($t:ty)*) => {$(
+            impl TotalSteps for $t {
+                #[inline]
+                fn into_total_steps(self) -> u64 {
+                    if self < 0 { 0 } else { u64::try_from(self).unwrap_or(u64::MAX) }
+                }
+            }
+        )*};
+    }
+    total_steps_unsigned!(u8 u16 u32 u64 u128 usize);
+    total_steps_signed!(i8 i16 i32 i64 i128 isize);
+
+    /// `total_steps = <expr>`, checked to be an integer.
+    #[inline]
+    pub fn total_steps(value: impl TotalSteps) -> u64 {
+        value.into_total_steps()
+    }
 
     /// The spec of a macro-generated operation.
-    pub fn spec(
-        operation_type: &str,
-        description: &'static str,
-        total_steps: u64,
-    ) -> OperationSpec {
+    #[inline]
+    pub fn spec(operation_type: &str, description: &'static str, total_steps: u64) -> OperationSpec {
         OperationSpec::new(OperationType::parse(operation_type))
             .with_description(description)
             .with_total_steps(total_steps)
     }
+
+    /// An argument of a managed operation, to be recorded in `metadata.parameters` when
+    /// its type serialises (autoref specialisation: see [`RecordParameter`] and
+    /// [`SkipParameter`]).
+    #[derive(Debug)]
+    pub struct Parameter<'a, T: ?Sized>(pub &'a T);
+
+    /// Chosen for `Parameter<T>` when `T: Serialize`: records the argument.
+    pub trait RecordParameter {
+        /// `spec` with the argument recorded under `name` (unchanged if serialising
+        /// it fails).
+        fn record(&self, spec: OperationSpec, name: &'static str) -> OperationSpec;
+    }
+
+    impl<T: serde::Serialize + ?Sized> RecordParameter for Parameter<'_, T> {
+        #[inline]
+        fn record(&self, spec: OperationSpec, name: &'static str) -> OperationSpec {
+            match serde_json::to_value(self.0) {
+                Ok(value) => spec.with_parameter(name, value),
+                Err(_) => spec,
+            }
+        }
+    }
+
+    /// Chosen (one auto-ref further) when `T` does not serialise: records nothing.
+    pub trait SkipParameter {
+        /// `spec` unchanged.
+        #[inline]
+        fn record(&self, spec: OperationSpec, _name: &'static str) -> OperationSpec {
+            spec
+        }
+    }
+
+    impl<T: ?Sized> SkipParameter for &Parameter<'_, T> {}
 
     /// Starts a managed operation on a free-function registry.
     pub fn start<F, Fut, T, E>(
