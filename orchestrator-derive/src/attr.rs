@@ -141,11 +141,12 @@ impl Slots {
             set_once(&mut self.grace_period, &key, "grace_period", value, errors);
         } else if lookahead.peek(kw::labels) {
             let key = input.parse::<kw::labels>()?;
-            let value = labels(input, errors);
+            let value = list_or_skip(input, &key, "labels(team = \"ml\")")
+                .and_then(|()| labels(input, errors));
             set_once(&mut self.labels, &key, "labels", value, errors);
         } else if lookahead.peek(kw::skip) {
             let key = input.parse::<kw::skip>()?;
-            let value = skip(input);
+            let value = list_or_skip(input, &key, "skip(password)").and_then(|()| skip(input));
             set_once(&mut self.skip, &key, "skip", value, errors);
         } else if lookahead.peek(Token![crate]) {
             let key = input.parse::<Token![crate]>()?;
@@ -204,12 +205,25 @@ fn duration(value: Expr, key: &str, example: &str) -> syn::Result<(LitStr, Durat
     }
 }
 
+/// `Ok` when a parenthesised list follows; otherwise skips a `= value` and returns an
+/// error on `key`, so that the arguments after it are still checked.
+fn list_or_skip(input: ParseStream<'_>, key: &dyn quote::ToTokens, example: &str) -> syn::Result<()> {
+    if input.peek(syn::token::Paren) {
+        return Ok(());
+    }
+    if input.parse::<Option<Token![=]>>()?.is_some() {
+        input.parse::<Expr>()?;
+    }
+    let name = key.to_token_stream();
+    Err(syn::Error::new_spanned(
+        key,
+        format!("`{name}` takes a list, e.g. `{example}`"),
+    ))
+}
+
 /// `(key = "value", ...)`: keys are names or string literals (for keys like
 /// `app.kubernetes.io/name`); a repeated key is an error on its second use.
 fn labels(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Vec<(String, LitStr)>> {
-    if !input.peek(syn::token::Paren) {
-        return Err(input.error("expected `labels(key = \"value\", ...)`"));
-    }
     let content;
     syn::parenthesized!(content in input);
     let mut labels: Vec<(String, LitStr)> = Vec::new();
@@ -227,7 +241,15 @@ fn labels(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Vec<(Strin
             (ident.unraw().to_string(), ident.span())
         };
         content.parse::<Token![=]>()?;
-        let value = string_literal(content.parse()?, "a label value", "ml");
+        let value = match content.parse::<Expr>()? {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => Ok(lit),
+            other => Err(syn::Error::new_spanned(
+                other,
+                format!("a label value must be a string literal, e.g. `{key} = \"gpu\"`"),
+            )),
+        };
         if key.is_empty() {
             errors.push(syn::Error::new(key_span, "a label key cannot be empty"));
         } else if labels.iter().any(|(k, _)| *k == key) {
@@ -248,9 +270,6 @@ fn labels(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Vec<(Strin
 
 /// `(a, b)`: parameter names; checked against the fn's parameters later.
 fn skip(input: ParseStream<'_>) -> syn::Result<Vec<Ident>> {
-    if !input.peek(syn::token::Paren) {
-        return Err(input.error("expected `skip(parameter, ...)`"));
-    }
     let content;
     syn::parenthesized!(content in input);
     let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;

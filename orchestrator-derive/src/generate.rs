@@ -55,11 +55,28 @@ impl Operation<'_> {
         let outcome = respan(quote!(#private::Outcome<#ok, #err>), self.ok_span);
         let handle = respan(quote!(#private::OperationHandle<#ok, #err>), self.ok_span);
         let types = respan(quote!(::<_, _, #ok, #err>), self.ok_span);
+        // The bounds, as `where` clauses of each generated fn rather than left to the
+        // runtime fns they call: a bound that does not hold is then one error (the
+        // same predicate on the same span in every fn is reported once), and the
+        // bodies, which may assume it, add none.
+        let bounds = respan(
+            quote! {
+                #output: #private::OperationResult,
+                #ok: #private::Summary,
+                #err: #private::ErrorMessage,
+            },
+            self.ok_span,
+        );
+        let send = respan(quote!(#ok: ::core::marker::Send + 'static, #err: ::core::marker::Send + 'static,), self.ok_span);
+        let where_send = quote!(where #bounds #send);
+        let where_local = quote!(where #bounds);
 
         let this = Ident::new("__orchestrator_this", Span::call_site());
         let ctx = Ident::new("__orchestrator_ctx", Span::call_site());
         let spec_var = Ident::new("__orchestrator_spec", Span::call_site());
+        let into_result = quote!(#private::OperationResult::into_result);
         let call = self.call(&quote!(&#this), &ctx);
+        let call = quote!(#into_result(#call.await));
         let doc = Docs::new(name, self.receiver.is_some());
         let (doc_start, doc_spawn, doc_run, doc_run_sync) =
             (doc.start(), doc.spawn(), doc.run(), doc.run_sync());
@@ -75,11 +92,12 @@ impl Operation<'_> {
                     let #this = ::core::clone::Clone::clone(self);
                 );
                 let borrowed_call = self.call(&quote!(#self_token), &ctx);
+                let borrowed_call = quote!(async move { #into_result(#borrowed_call.await) });
                 [
                     quote! {
                         #clone
                         #service::start_managed_operation #types (
-                            self, #spec_var, move |#ctx| async move { #call.await },
+                            self, #spec_var, move |#ctx| async move { #call },
                         )
                     },
                     quote! {
@@ -87,7 +105,7 @@ impl Operation<'_> {
                         #private::Operations::spawn #types (
                             #service::operations(self),
                             #spec_var,
-                            move |#ctx| async move { #call.await },
+                            move |#ctx| async move { #call },
                         )
                     },
                     quote! {
@@ -98,23 +116,29 @@ impl Operation<'_> {
                     quote! {
                         #clone
                         #service::run_sync_operation #types (
-                            self, #spec_var, move |#ctx| async move { #call.await },
+                            self, #spec_var, move |#ctx| async move { #call },
                         )
                     },
                 ]
             }
             None => [
                 quote! {
-                    #private::start #types (ops, #spec_var, move |#ctx| #call)
+                    #private::start #types (ops, #spec_var, move |#ctx| async move { #call })
                 },
                 quote! {
-                    #private::Operations::spawn #types (ops, #spec_var, move |#ctx| #call)
+                    #private::Operations::spawn #types (
+                        ops, #spec_var, move |#ctx| async move { #call },
+                    )
                 },
                 quote! {
-                    #private::Operations::run #types (ops, #spec_var, move |#ctx| #call).await
+                    #private::Operations::run #types (
+                        ops, #spec_var, move |#ctx| async move { #call },
+                    ).await
                 },
                 quote! {
-                    #private::Operations::run_sync #types (ops, #spec_var, move |#ctx| #call)
+                    #private::Operations::run_sync #types (
+                        ops, #spec_var, move |#ctx| async move { #call },
+                    )
                 },
             ],
         };
@@ -125,7 +149,7 @@ impl Operation<'_> {
             #cfgs
             #doc_start
             #[allow(dead_code)]
-            #vis fn #start(#params) -> #private::Result<#private::StartedOperation> {
+            #vis fn #start(#params) -> #private::Result<#private::StartedOperation> #where_send {
                 #spec
                 #start_body
             }
@@ -133,7 +157,7 @@ impl Operation<'_> {
             #cfgs
             #doc_spawn
             #[allow(dead_code)]
-            #vis fn #spawn(#params) -> #private::Result<#handle> {
+            #vis fn #spawn(#params) -> #private::Result<#handle> #where_send {
                 #spec
                 #spawn_body
             }
@@ -141,7 +165,7 @@ impl Operation<'_> {
             #cfgs
             #doc_run
             #[allow(dead_code)]
-            #vis async fn #run(#params) -> #outcome {
+            #vis async fn #run(#params) -> #outcome #where_local {
                 #spec
                 #run_body
             }
@@ -149,7 +173,7 @@ impl Operation<'_> {
             #cfgs
             #doc_run_sync
             #[allow(dead_code)]
-            #vis fn #run_sync(#params) -> #private::Result<#outcome> {
+            #vis fn #run_sync(#params) -> #private::Result<#outcome> #where_send {
                 #spec
                 #run_sync_body
             }

@@ -126,7 +126,9 @@ pub use status::{InvalidStatus, OperationStatus};
 pub use token::{CancellationToken, WaitForCancellation, WaitForCancellationOwned};
 
 /// Marks an `async fn` as a managed operation and generates `start_<name>`,
-/// `run_<name>` and `run_<name>_sync`.
+/// `spawn_<name>` (a typed [`OperationHandle`]), `run_<name>` and `run_<name>_sync`;
+/// options `operation_type`, `total_steps`, `description`, `deadline`, `grace_period`,
+/// `labels(...)`, `skip(...)` and `crate`.
 ///
 /// See the [crate docs](crate) for an example. Misuse is a compile error pointing at
 /// the offending token; for example a non-async fn:
@@ -136,6 +138,15 @@ pub use token::{CancellationToken, WaitForCancellation, WaitForCancellationOwned
 ///
 /// #[managed_operation(operation_type = "dummy")]
 /// fn not_async(ctx: OperationContext) -> Result<(), Cancelled> { Ok(()) }
+/// ```
+///
+/// or a deadline that is not a duration:
+///
+/// ```compile_fail
+/// use orchestrator::{managed_operation, Cancelled, OperationContext};
+///
+/// #[managed_operation(operation_type = "dummy", deadline = "soon")]
+/// async fn hurry(ctx: OperationContext) -> Result<(), Cancelled> { ctx.checkpoint() }
 /// ```
 ///
 /// or a missing context parameter:
@@ -172,12 +183,39 @@ pub mod __private {
         type Ok;
         /// `E`.
         type Err;
+        /// The value as a `Result`: lets the generated closures type-check through the
+        /// assumed `where` bound even when it does not hold (its one error is the bound).
+        fn into_result(self) -> core::result::Result<Self::Ok, Self::Err>;
     }
 
     impl<T, E> OperationResult for core::result::Result<T, E> {
         type Ok = T;
         type Err = E;
+        #[inline]
+        fn into_result(self) -> Self {
+            self
+        }
     }
+
+    /// The bound on `T`: recorded as the operation's `result_summary`.
+    #[diagnostic::on_unimplemented(
+        message = "the result `{Self}` of a managed operation must implement `serde::Serialize`",
+        label = "not `Serialize`",
+        note = "`Ok(value)` is recorded as the operation's `result_summary`; derive or implement `serde::Serialize` for it"
+    )]
+    pub trait Summary: serde::Serialize {}
+
+    impl<T: serde::Serialize + ?Sized> Summary for T {}
+
+    /// The bound on `E`: recorded as the operation's `error_message`.
+    #[diagnostic::on_unimplemented(
+        message = "the error `{Self}` of a managed operation must implement `Display`",
+        label = "not `Display`",
+        note = "`Err(e)` is recorded as the operation's `error_message`, `e.to_string()`"
+    )]
+    pub trait ErrorMessage: core::fmt::Display {}
+
+    impl<E: core::fmt::Display + ?Sized> ErrorMessage for E {}
 
     /// What `total_steps = <expr>` accepts: any integer (a negative one counts as 0).
     #[diagnostic::on_unimplemented(
