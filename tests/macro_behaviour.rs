@@ -313,26 +313,28 @@ async fn spawn_returns_a_handle_with_the_id_and_the_typed_outcome() {
         ),
         "{outcome:?}"
     );
-    assert_eq!(
-        svc.ops.get(&id).unwrap().status,
-        OperationStatus::Completed
-    );
+    assert_eq!(svc.ops.get(&id).unwrap().status, OperationStatus::Completed);
 
     let handle = spawn_sum_values(&svc.ops, vec![1, 2, 3]).unwrap();
-    let outcome = tokio::time::timeout(PATIENCE, handle.outcome()).await.unwrap();
+    let outcome = tokio::time::timeout(PATIENCE, handle.outcome())
+        .await
+        .unwrap();
     assert!(matches!(outcome, Outcome::Completed(6)), "{outcome:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawn_handle_cancels_and_keeps_the_partial_value() {
     let svc = DummyService::new();
-    let handle = svc
-        .spawn_count(10_000, Duration::from_millis(2))
-        .unwrap();
-    poll_until(&svc.ops, handle.id(), |info| info.progress.steps_completed >= 1).await;
+    let handle = svc.spawn_count(10_000, Duration::from_millis(2)).unwrap();
+    poll_until(&svc.ops, handle.id(), |info| {
+        info.progress.steps_completed >= 1
+    })
+    .await;
     handle.cancel("enough").unwrap();
     let id = handle.id().clone();
-    let outcome = tokio::time::timeout(PATIENCE, handle.outcome()).await.unwrap();
+    let outcome = tokio::time::timeout(PATIENCE, handle.outcome())
+        .await
+        .unwrap();
     match outcome {
         Outcome::Cancelled(Some(Counted {
             iterations,
@@ -482,22 +484,26 @@ async fn list_filters_by_label() {
     };
     assert_eq!(
         ids(OperationFilter::new().with_label("tier", "gpu")),
-        [gpu.operation_id.clone()]
+        vec![gpu.operation_id.clone()]
     );
     assert_eq!(
         ids(OperationFilter::new().with_label("team", "ml")),
-        [cpu.operation_id.clone(), gpu.operation_id.clone()]
+        vec![cpu.operation_id.clone(), gpu.operation_id.clone()]
     );
     // Every label must match.
     assert_eq!(
         ids(OperationFilter::new()
             .with_label("team", "ml")
             .with_label("tier", "cpu")),
-        [cpu.operation_id.clone()]
+        vec![cpu.operation_id.clone()]
     );
     assert!(ids(OperationFilter::new().with_label("team", "web")).is_empty());
     assert_eq!(ops.list(&OperationFilter::new()).total_count, 3);
-    let page = ops.list(&OperationFilter::new().with_label("team", "ml").with_limit(1));
+    let page = ops.list(
+        &OperationFilter::new()
+            .with_label("team", "ml")
+            .with_limit(1),
+    );
     assert_eq!(page.total_count, 2);
     assert_eq!(page.operations.len(), 1);
 }

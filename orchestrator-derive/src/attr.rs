@@ -112,12 +112,24 @@ impl Slots {
                     Ok(lit)
                 }
             });
-            set_once(&mut self.operation_type, &key, "operation_type", value, errors);
+            set_once(
+                &mut self.operation_type,
+                &key,
+                "operation_type",
+                value,
+                errors,
+            );
         } else if lookahead.peek(kw::total_steps) {
             let key = input.parse::<kw::total_steps>()?;
             input.parse::<Token![=]>()?;
             let value = input.parse::<Expr>()?;
-            set_once(&mut self.total_steps, &key, "total_steps", Ok(value), errors);
+            set_once(
+                &mut self.total_steps,
+                &key,
+                "total_steps",
+                Ok(value),
+                errors,
+            );
         } else if lookahead.peek(kw::description) {
             let key = input.parse::<kw::description>()?;
             input.parse::<Token![=]>()?;
@@ -128,7 +140,10 @@ impl Slots {
             input.parse::<Token![=]>()?;
             let value = duration(input.parse()?, "deadline", "1h 30m").and_then(|(lit, d)| {
                 if d.is_zero() {
-                    Err(syn::Error::new_spanned(lit, "`deadline` must be longer than zero"))
+                    Err(syn::Error::new_spanned(
+                        lit,
+                        "`deadline` must be longer than zero",
+                    ))
                 } else {
                     Ok(d)
                 }
@@ -207,7 +222,11 @@ fn duration(value: Expr, key: &str, example: &str) -> syn::Result<(LitStr, Durat
 
 /// `Ok` when a parenthesised list follows; otherwise skips a `= value` and returns an
 /// error on `key`, so that the arguments after it are still checked.
-fn list_or_skip(input: ParseStream<'_>, key: &dyn quote::ToTokens, example: &str) -> syn::Result<()> {
+fn list_or_skip(
+    input: ParseStream<'_>,
+    key: &dyn quote::ToTokens,
+    example: &str,
+) -> syn::Result<()> {
     if input.peek(syn::token::Paren) {
         return Ok(());
     }

@@ -4,8 +4,8 @@
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream};
 use syn::{
-    Attribute, FnArg, GenericArgument, Ident, Pat, PatIdent, PathArguments, Receiver,
-    ReturnType, Signature, Token, Type, TypePath, Visibility,
+    Attribute, FnArg, GenericArgument, Ident, Pat, PatIdent, PathArguments, Receiver, ReturnType,
+    Signature, Token, Type, TypePath, Visibility,
 };
 
 use crate::attr::{Args, Errors};

@@ -19,7 +19,11 @@ impl Operation<'_> {
         let sig = &self.item.sig;
         let name = &sig.ident;
         let vis = &self.item.vis;
-        let cfgs = self.item.attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
+        let cfgs = self
+            .item
+            .attrs
+            .iter()
+            .filter(|attr| attr.path().is_ident("cfg"));
         let cfgs = quote!(#(#cfgs)*);
 
         let start = format_ident!("start_{}", name.unraw(), span = name.span());
@@ -67,7 +71,10 @@ impl Operation<'_> {
             },
             self.ok_span,
         );
-        let send = respan(quote!(#ok: ::core::marker::Send + 'static, #err: ::core::marker::Send + 'static,), self.ok_span);
+        let send = respan(
+            quote!(#ok: ::core::marker::Send + 'static, #err: ::core::marker::Send + 'static,),
+            self.ok_span,
+        );
         let where_send = quote!(where #bounds #send);
         let where_local = quote!(where #bounds);
 

@@ -259,7 +259,11 @@ pub mod __private {
 
     /// The spec of a macro-generated operation.
     #[inline]
-    pub fn spec(operation_type: &str, description: &'static str, total_steps: u64) -> OperationSpec {
+    pub fn spec(
+        operation_type: &str,
+        description: &'static str,
+        total_steps: u64,
+    ) -> OperationSpec {
         OperationSpec::new(OperationType::parse(operation_type))
             .with_description(description)
             .with_total_steps(total_steps)
