@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use orchestrator::{
-    Cancelled, OperationContext, OperationId, OperationInfo, OperationStatus, OperationType,
-    Operations, Outcome, ServiceOrchestrator, managed_operation,
+    Cancelled, OperationContext, OperationFilter, OperationId, OperationInfo, OperationStatus,
+    OperationType, Operations, Outcome, ServiceOrchestrator, managed_operation,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -290,4 +290,245 @@ async fn cancelling_a_started_operation_keeps_the_partial_summary() {
         (2..10_000).contains(&done),
         "stopped after {done} iterations"
     );
+}
+
+// ---- spawn_<name>: the typed handle ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_returns_a_handle_with_the_id_and_the_typed_outcome() {
+    let svc = DummyService::new();
+    let handle = svc.spawn_count(2, Duration::from_millis(1)).unwrap();
+    let id = handle.id().clone();
+    assert_eq!(svc.ops.get(&id).unwrap().description, "dummy task");
+    let outcome = tokio::time::timeout(PATIENCE, handle.outcome())
+        .await
+        .expect("operation did not finish in time");
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Completed(Counted {
+                iterations: 2,
+                cancelled: false
+            })
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(svc.ops.get(&id).unwrap().status, OperationStatus::Completed);
+
+    let handle = spawn_sum_values(&svc.ops, vec![1, 2, 3]).unwrap();
+    let outcome = tokio::time::timeout(PATIENCE, handle.outcome())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Completed(6)), "{outcome:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_handle_cancels_and_keeps_the_partial_value() {
+    let svc = DummyService::new();
+    let handle = svc.spawn_count(10_000, Duration::from_millis(2)).unwrap();
+    poll_until(&svc.ops, handle.id(), |info| {
+        info.progress.steps_completed >= 1
+    })
+    .await;
+    handle.cancel("enough").unwrap();
+    let id = handle.id().clone();
+    let outcome = tokio::time::timeout(PATIENCE, handle.outcome())
+        .await
+        .unwrap();
+    match outcome {
+        Outcome::Cancelled(Some(Counted {
+            iterations,
+            cancelled: true,
+        })) => assert!((1..10_000).contains(&iterations), "{iterations}"),
+        other => panic!("expected a cooperative cancel, got {other:?}"),
+    }
+    let info = svc.ops.get(&id).unwrap();
+    assert_eq!(info.status, OperationStatus::Cancelled);
+    assert_eq!(info.cancel_reason.as_deref(), Some("enough"));
+}
+
+#[test]
+fn spawn_outside_a_runtime_is_an_error() {
+    let svc = DummyService::new();
+    assert!(svc.spawn_count(1, Duration::ZERO).is_err());
+    assert!(spawn_sum_values(&svc.ops, vec![1]).is_err());
+    assert!(svc.ops.is_empty());
+}
+
+// ---- any `Result` alias ----
+
+mod aliases {
+    use orchestrator::{OperationContext, managed_operation};
+
+    #[derive(Debug)]
+    pub struct MyErr;
+
+    impl std::fmt::Display for MyErr {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("my error")
+        }
+    }
+
+    /// An `anyhow::Result`-style alias with the error fixed.
+    pub type Result<T> = std::result::Result<T, MyErr>;
+
+    #[managed_operation(operation_type = "alias")]
+    pub async fn aliased(_ctx: OperationContext, fail: bool) -> Result<u8> {
+        if fail { Err(MyErr) } else { Ok(7) }
+    }
+
+    #[managed_operation(operation_type = "alias")]
+    pub async fn io(_ctx: OperationContext) -> std::io::Result<u8> {
+        Err(std::io::Error::other("disk on fire"))
+    }
+}
+
+#[test]
+fn result_aliases_resolve_to_their_ok_and_err_types() {
+    let ops = Operations::new();
+    let outcome: Outcome<u8, aliases::MyErr> = aliases::run_aliased_sync(&ops, false).unwrap();
+    assert!(matches!(outcome, Outcome::Completed(7)), "{outcome:?}");
+    let outcome = aliases::run_aliased_sync(&ops, true).unwrap();
+    assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
+    let outcome: Outcome<u8, std::io::Error> = aliases::run_io_sync(&ops).unwrap();
+    let Outcome::Failed(failure) = outcome else {
+        panic!("expected a failure, got {outcome:?}");
+    };
+    assert_eq!(failure.to_string(), "disk on fire");
+}
+
+// ---- options: deadline, grace_period, labels, parameters ----
+
+/// Not `Serialize`: left out of `metadata.parameters`, silently.
+#[derive(Debug, Clone)]
+struct Opaque(#[allow(dead_code)] u8);
+
+/// Trains for `epochs`; records its serialisable arguments and its labels.
+#[managed_operation(
+    operation_type = "training",
+    labels(team = "ml", tier = "gpu", "app.example/name" = "trainer"),
+    skip(token)
+)]
+async fn train(
+    ctx: OperationContext,
+    epochs: u32,
+    model: String,
+    rates: Vec<f64>,
+    token: String,
+    opaque: Opaque,
+) -> Result<u32, Cancelled> {
+    let _ = (model, rates, token, opaque);
+    ctx.progress(1, "trained");
+    Ok(epochs)
+}
+
+/// A CPU job, to tell labels apart in `list`.
+#[managed_operation(operation_type = "training", labels(team = "ml", tier = "cpu"))]
+async fn train_cpu(ctx: OperationContext) -> Result<(), Cancelled> {
+    ctx.checkpoint()
+}
+
+/// Never returns on its own: ends only by its deadline.
+#[managed_operation(operation_type = "stuck", deadline = "50ms")]
+async fn stuck_with_deadline(_ctx: OperationContext) -> Result<(), Cancelled> {
+    std::future::pending().await
+}
+
+/// Ignores cancellation: ends only when its grace period after a cancel runs out.
+#[managed_operation(operation_type = "stuck", grace_period = "20ms")]
+async fn stuck_with_grace(_ctx: OperationContext) -> Result<(), Cancelled> {
+    std::future::pending().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_and_serialisable_arguments_are_in_the_record() {
+    let ops = Operations::new();
+    let started = start_train(
+        &ops,
+        3,
+        "resnet".to_owned(),
+        vec![0.1, 0.01],
+        "secret".to_owned(),
+        Opaque(1),
+    )
+    .unwrap();
+    let info = wait_terminal(&ops, &started.operation_id).await;
+    assert_eq!(info.status, OperationStatus::Completed);
+    let json = serde_json::to_value(&info).unwrap();
+    assert_eq!(
+        json["metadata"],
+        json!({
+            // `token` is in `skip(...)`, `opaque` does not serialise.
+            "parameters": {"epochs": 3, "model": "resnet", "rates": [0.1, 0.01]},
+            "labels": {"team": "ml", "tier": "gpu", "app.example/name": "trainer"},
+        })
+    );
+    assert_eq!(info.metadata.label("tier"), Some("gpu"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_filters_by_label() {
+    let ops = Operations::new();
+    let gpu = start_train(&ops, 1, "a".into(), vec![], "s".into(), Opaque(0)).unwrap();
+    let cpu = start_train_cpu(&ops).unwrap();
+    let plain = start_sum_values(&ops, vec![1]).unwrap();
+    for id in [&gpu.operation_id, &cpu.operation_id, &plain.operation_id] {
+        wait_terminal(&ops, id).await;
+    }
+    let ids = |filter: OperationFilter| -> Vec<OperationId> {
+        ops.list(&filter)
+            .operations
+            .into_iter()
+            .map(|info| info.operation_id)
+            .collect()
+    };
+    assert_eq!(
+        ids(OperationFilter::new().with_label("tier", "gpu")),
+        vec![gpu.operation_id.clone()]
+    );
+    assert_eq!(
+        ids(OperationFilter::new().with_label("team", "ml")),
+        vec![cpu.operation_id.clone(), gpu.operation_id.clone()]
+    );
+    // Every label must match.
+    assert_eq!(
+        ids(OperationFilter::new()
+            .with_label("team", "ml")
+            .with_label("tier", "cpu")),
+        vec![cpu.operation_id.clone()]
+    );
+    assert!(ids(OperationFilter::new().with_label("team", "web")).is_empty());
+    assert_eq!(ops.list(&OperationFilter::new()).total_count, 3);
+    let page = ops.list(
+        &OperationFilter::new()
+            .with_label("team", "ml")
+            .with_limit(1),
+    );
+    assert_eq!(page.total_count, 2);
+    assert_eq!(page.operations.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_option_fails_the_operation() {
+    let ops = Operations::new();
+    let started = start_stuck_with_deadline(&ops).unwrap();
+    let info = wait_terminal(&ops, &started.operation_id).await;
+    assert_eq!(info.status, OperationStatus::Failed);
+    assert_eq!(info.error_message.as_deref(), Some("deadline exceeded"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grace_period_option_overrides_the_registry_default() {
+    // A registry default far beyond PATIENCE: only the attribute's 20 ms can end it.
+    let ops = Operations::builder()
+        .with_grace_period(Duration::from_secs(3600))
+        .build();
+    let started = start_stuck_with_grace(&ops).unwrap();
+    poll_until(&ops, &started.operation_id, |info| {
+        info.status == OperationStatus::Running
+    })
+    .await;
+    ops.cancel(&started.operation_id, "stop").unwrap();
+    let info = wait_terminal(&ops, &started.operation_id).await;
+    assert_eq!(info.status, OperationStatus::Cancelled);
 }

@@ -6,7 +6,10 @@
 //! `orchestrator::__private`.
 
 mod attr;
+mod check;
+mod docs;
 mod expand;
+mod generate;
 
 use proc_macro::TokenStream;
 
@@ -14,16 +17,25 @@ use proc_macro::TokenStream;
 /// registered, spawned, observable and cancellable through an `Operations` registry.
 ///
 /// The fn is kept exactly as written (so unit tests can call it with
-/// `OperationContext::detached()`), and three fns are generated next to it, with the same
+/// `OperationContext::detached()`), and four fns are generated next to it, with the same
 /// visibility and the same parameters minus the context:
 ///
-/// | generated fn              | returns                                  | what it does                              |
-/// | ------------------------- | ---------------------------------------- | ----------------------------------------- |
-/// | `start_<name>(args…)`     | `orchestrator::Result<StartedOperation>` | registers and spawns it, returns at once  |
-/// | `run_<name>(args…)`       | `Outcome<T, E>` (async)                  | registers it and awaits it inline         |
-/// | `run_<name>_sync(args…)`  | `orchestrator::Result<Outcome<T, E>>`    | blocks until it ends, with or without a runtime |
+/// | generated fn              | returns                                         | what it does                              |
+/// | ------------------------- | ----------------------------------------------- | ----------------------------------------- |
+/// | `start_<name>(args…)`     | `orchestrator::Result<StartedOperation>`        | registers and spawns it, returns at once (the body of a start endpoint) |
+/// | `spawn_<name>(args…)`     | `orchestrator::Result<OperationHandle<T, E>>`   | the same, with a typed handle: `id()`, `cancel(reason)`, `outcome().await` |
+/// | `run_<name>(args…)`       | `Outcome<T, E>` (async)                         | registers it and awaits it inline         |
+/// | `run_<name>_sync(args…)`  | `orchestrator::Result<Outcome<T, E>>`           | blocks until it ends, with or without a runtime |
 ///
-/// where `T` and `E` come from the fn's `Result<T, E>`.
+/// where `T` and `E` come from the fn's return type, which may be any alias of
+/// `Result` (`io::Result<T>`, `anyhow::Result<T>`, a local `type Result<T> = …`): it is
+/// resolved through a trait by the compiler, not by its spelling. `T` must be
+/// `Serialize` (it becomes `result_summary`), `E` must be `Display`; `start_*`,
+/// `spawn_*` and `run_*_sync` also need both `Send + 'static`.
+///
+/// Every argument whose type implements `Serialize` is recorded under its name in the
+/// record's `metadata.parameters` (others are left out, silently; `skip(...)` leaves out
+/// more, e.g. secrets or large inputs).
 ///
 /// # Forms
 ///
@@ -39,6 +51,14 @@ use proc_macro::TokenStream;
 /// | `operation_type = "…"`    | the operation kind (`"dummy"`, `"data_load"`, …)  | required              |
 /// | `total_steps = <expr>`    | any expression, cast `as u64`; may use the fn's parameters | `0`          |
 /// | `description = "…"`       | the registry's human-readable description         | the fn name, `_` as spaces |
+/// | `deadline = "…"`          | a humantime duration (`"90s"`, `"1h 30m"`), parsed at compile time; past it the operation is `FAILED` with `deadline exceeded` | none |
+/// | `grace_period = "…"`      | a humantime duration: how long a cancelled operation may take to return before it is aborted | the registry's (2 s) |
+/// | `labels(k = "v", …)`      | string labels in `metadata.labels`, for `OperationFilter::with_label`; a key is a name or a string literal (`"app.example/tier" = "gpu"`) | none |
+/// | `skip(arg, …)`            | arguments not to record in `metadata.parameters`  | none                  |
+/// | `crate = path`            | where the runtime is, for a renamed or re-exported `orchestrator` (the generated code uses only `path::__private`) | `::orchestrator` |
+///
+/// Durations are string literals rather than `Duration` expressions so that a typo is a
+/// compile error on the literal, and the values are constants in the generated code.
 ///
 /// # Examples
 ///
@@ -69,6 +89,7 @@ use proc_macro::TokenStream;
 ///
 /// // Generated:
 /// //   fn start_count(&self, iterations: u64, interval: Duration) -> orchestrator::Result<StartedOperation>
+/// //   fn spawn_count(&self, iterations: u64, interval: Duration) -> orchestrator::Result<OperationHandle<u64, Cancelled>>
 /// //   async fn run_count(&self, iterations: u64, interval: Duration) -> Outcome<u64, Cancelled>
 /// //   fn run_count_sync(&self, iterations: u64, interval: Duration) -> orchestrator::Result<Outcome<u64, Cancelled>>
 /// let svc = DummyService { ops: Operations::new() };
@@ -77,7 +98,44 @@ use proc_macro::TokenStream;
 /// # Ok::<(), orchestrator::OrchestratorError>(())
 /// ```
 ///
-/// A free fn gets the registry as its first parameter:
+/// A free fn gets the registry as its first parameter; here with options, an alias of
+/// `Result`, and the typed handle:
+///
+/// ```
+/// use orchestrator::{managed_operation, OperationContext, OperationFilter, Operations, Outcome};
+///
+/// type Result<T> = std::result::Result<T, String>;
+///
+/// #[managed_operation(
+///     operation_type = "training",
+///     total_steps = epochs,
+///     deadline = "2h",
+///     grace_period = "10s",
+///     labels(team = "ml", tier = "gpu"),
+///     skip(api_key),
+/// )]
+/// async fn train(ctx: OperationContext, epochs: u32, api_key: String) -> Result<f64> {
+///     let _ = api_key;
+///     for epoch in 1..=epochs {
+///         ctx.checkpoint().map_err(|e| e.to_string())?;
+///         ctx.progress(u64::from(epoch), format!("epoch {epoch}"));
+///     }
+///     Ok(0.93)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> orchestrator::Result<()> {
+/// let ops = Operations::new();
+/// let handle = spawn_train(&ops, 3, "secret".into())?;
+/// let info = handle.info()?;
+/// assert_eq!(info.metadata.parameters["epochs"], 3);          // recorded
+/// assert!(!info.metadata.parameters.contains_key("api_key")); // skipped
+/// assert_eq!(ops.list(&OperationFilter::new().with_label("tier", "gpu")).total_count, 1);
+/// assert!(matches!(handle.outcome().await, Outcome::Completed(_)));
+/// # Ok(()) }
+/// ```
+///
+/// Without options:
 ///
 /// ```
 /// use orchestrator::{managed_operation, OperationContext, Operations};
@@ -99,8 +157,10 @@ use proc_macro::TokenStream;
 ///
 /// # Generated code
 ///
-/// For the method above, `start_count` expands to (`run_count_sync` is the same with
-/// `run_sync_operation`; `run_count` borrows `self` and awaits `run_managed_operation`):
+/// For the method above, `start_count` expands to roughly this (`spawn_count` calls
+/// `Operations::spawn`, `run_count_sync` `run_sync_operation`; `run_count` borrows
+/// `self` and awaits `run_managed_operation`; `where` bounds on `T` and `E`, spanned on
+/// the user's `T`, make a missing bound one error):
 ///
 /// ```text
 /// /// Starts [`count`](Self::count) as a managed operation in the background … (generated docs)
@@ -108,14 +168,20 @@ use proc_macro::TokenStream;
 /// fn start_count(&self, iterations: u64, interval: Duration)
 ///     -> ::orchestrator::__private::Result<::orchestrator::__private::StartedOperation>
 /// {
-///     let __orchestrator_spec =
-///         ::orchestrator::__private::spec("dummy", "dummy task", (iterations) as u64);
+///     let __orchestrator_spec = {
+///         let s = ::orchestrator::__private::spec("dummy", "dummy task",
+///             ::orchestrator::__private::total_steps(iterations));
+///         // each argument that is `Serialize`, through autoref specialisation:
+///         let s = (&::orchestrator::__private::Parameter(&iterations)).record(s, "iterations");
+///         s
+///     };
 ///     let __orchestrator_this = ::core::clone::Clone::clone(self);
 ///     <Self as ::orchestrator::__private::ServiceOrchestrator>::start_managed_operation::<_, _, u64, Cancelled>(
 ///         self,
 ///         __orchestrator_spec,
 ///         move |__orchestrator_ctx| async move {
-///             Self::count(&__orchestrator_this, __orchestrator_ctx, iterations, interval).await
+///             OperationResult::into_result(
+///                 Self::count(&__orchestrator_this, __orchestrator_ctx, iterations, interval).await)
 ///         },
 ///     )
 /// }
@@ -124,7 +190,7 @@ use proc_macro::TokenStream;
 /// `#[cfg(...)]` attributes of the fn are copied to the generated fns. Errors about the
 /// generated calls point at the user's tokens: a missing `Clone` or
 /// `ServiceOrchestrator` impl at `self`, a `T` that is not `Serialize` at `T`, a
-/// non-numeric `total_steps` at its expression.
+/// non-integer `total_steps` at its expression.
 ///
 /// # Compile errors
 ///
@@ -138,9 +204,16 @@ use proc_macro::TokenStream;
 /// - its receiver is `self` by value or `&mut self` (points at the receiver);
 /// - a parameter is a reference or `impl Trait`, or is not a plain name (the arguments
 ///   are moved into a `'static` task and passed on by name);
-/// - it does not return `Result<T, E>`;
+/// - it does not return a `Result` (points at the return type), or its `T` is not
+///   `Serialize` (points at `T`);
+/// - `total_steps` is not an integer (points at the expression);
 /// - an argument of the attribute is unknown, repeated (points at the key), or of the
-///   wrong type (points at the value), or `operation_type` is missing.
+///   wrong type (points at the value), a duration does not parse (points at the
+///   literal), a label is repeated, `skip` names no parameter, or `operation_type` is
+///   missing.
+///
+/// A syntax error inside the fn's body is reported by the compiler where it is, as
+/// for any fn: the macro does not parse the body.
 ///
 /// An associated fn without a receiver is not supported: the generated free-fn form
 /// calls the original by its bare name.

@@ -439,6 +439,11 @@ impl Entry {
         }
     }
 
+    /// The metadata given at creation (`None` when it was empty); read by list filters.
+    pub(crate) fn metadata(&self) -> Option<&OperationMetadata> {
+        self.metadata.as_deref()
+    }
+
     /// The description, or the lower-cased type name when none was given.
     pub(crate) fn description(&self) -> Cow<'static, str> {
         match &self.description {

@@ -1,11 +1,13 @@
 //! Filtering and paging for [`Operations::list`](crate::Operations::list).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::{OperationInfo, OperationStatus, OperationType};
+use crate::{OperationInfo, OperationMetadata, OperationStatus, OperationType};
 
 /// Which operations [`Operations::list`](crate::Operations::list) returns: newest first,
-/// filtered by status and type, then paged with `offset` and `limit`.
+/// filtered by status, type and labels, then paged with `offset` and `limit`.
 ///
 /// # Examples
 ///
@@ -15,8 +17,10 @@ use crate::{OperationInfo, OperationStatus, OperationType};
 /// let filter = OperationFilter::new()
 ///     .with_status(OperationStatus::Running)
 ///     .with_type(OperationType::TRAINING)
+///     .with_label("team", "ml")
 ///     .with_limit(20);
 /// assert_eq!(filter.limit, 20);
+/// assert_eq!(filter.labels["team"], "ml");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -27,6 +31,9 @@ pub struct OperationFilter {
     pub operation_type: Option<OperationType>,
     /// Only `PENDING` and `RUNNING` operations.
     pub active_only: bool,
+    /// Only operations carrying every one of these labels with exactly these values
+    /// (see [`OperationMetadata::labels`]).
+    pub labels: BTreeMap<String, String>,
     /// At most this many (default 100).
     pub limit: usize,
     /// Skip this many of the matches first.
@@ -39,6 +46,7 @@ impl Default for OperationFilter {
             status: None,
             operation_type: None,
             active_only: false,
+            labels: BTreeMap::new(),
             limit: Self::DEFAULT_LIMIT,
             offset: 0,
         }
@@ -68,6 +76,30 @@ impl OperationFilter {
         self
     }
 
+    /// Only operations labelled `key = value`. Repeat it to require several labels
+    /// (all must match); a second value for the same `key` replaces the first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::{OperationFilter, OperationSpec, Operations};
+    ///
+    /// let ops = Operations::new();
+    /// let gpu = ops.create(OperationSpec::new("train").with_label("tier", "gpu"))?;
+    /// ops.create(OperationSpec::new("train").with_label("tier", "cpu"))?;
+    /// ops.create(OperationSpec::new("train"))?;
+    ///
+    /// let page = ops.list(&OperationFilter::new().with_label("tier", "gpu"));
+    /// assert_eq!(page.total_count, 1);
+    /// assert_eq!(page.operations[0].operation_id, gpu);
+    /// # Ok::<(), orchestrator::OrchestratorError>(())
+    /// ```
+    #[must_use]
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
     /// Only active (`PENDING` or `RUNNING`) operations.
     #[must_use]
     pub const fn active_only(mut self) -> Self {
@@ -89,10 +121,29 @@ impl OperationFilter {
         self
     }
 
-    pub(crate) fn matches(&self, status: OperationStatus, kind: &OperationType) -> bool {
+    /// Whether an operation with this status, kind and metadata (`None`: empty) passes.
+    pub(crate) fn matches(
+        &self,
+        status: OperationStatus,
+        kind: &OperationType,
+        metadata: Option<&OperationMetadata>,
+    ) -> bool {
         self.status.is_none_or(|s| s == status)
             && (!self.active_only || status.is_active())
             && self.operation_type.as_ref().is_none_or(|k| k == kind)
+            && self.matches_labels(metadata)
+    }
+
+    fn matches_labels(&self, metadata: Option<&OperationMetadata>) -> bool {
+        if self.labels.is_empty() {
+            return true;
+        }
+        let Some(metadata) = metadata else {
+            return false;
+        };
+        self.labels
+            .iter()
+            .all(|(key, value)| metadata.labels.get(key) == Some(value))
     }
 }
 

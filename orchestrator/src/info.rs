@@ -1,5 +1,6 @@
 //! The records a registry hands out: progress, metadata, the full operation info.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -53,66 +54,56 @@ pub struct OperationProgress {
     pub eta_seconds: Option<f64>,
 }
 
-/// Descriptive data attached to an operation when it is created.
+/// Descriptive data attached to an operation when it is created: what it was started
+/// with ([`parameters`](Self::parameters)) and how it is grouped
+/// ([`labels`](Self::labels), which [`OperationFilter::with_label`] selects on).
+///
+/// Domain fields (a symbol, a timeframe) are parameters, not fields of this record.
+///
+/// [`OperationFilter::with_label`]: crate::OperationFilter::with_label
 ///
 /// # Examples
 ///
 /// ```
 /// use orchestrator::OperationMetadata;
 ///
-/// let meta = OperationMetadata::default()
-///     .with_symbol("AAPL")
-///     .with_timeframe("1h")
-///     .with_parameter("rows", 1_000);
+/// let meta = OperationMetadata::new()
+///     .with_parameter("symbol", "AAPL")
+///     .with_parameter("rows", 1_000)
+///     .with_label("team", "ml");
 /// assert_eq!(meta.parameters["rows"], 1_000);
+/// assert_eq!(meta.label("team"), Some("ml"));
+/// assert_eq!(
+///     serde_json::to_value(&meta)?,
+///     serde_json::json!({"parameters": {"rows": 1000, "symbol": "AAPL"}, "labels": {"team": "ml"}}),
+/// );
+/// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct OperationMetadata {
-    /// The instrument the operation is about.
-    pub symbol: Option<String>,
-    /// The bar timeframe (`1m`, `1h`, `1d`).
-    pub timeframe: Option<String>,
-    /// A free-form mode (`backfill`, `tail`).
-    pub mode: Option<String>,
-    /// Parameters the operation was started with.
+    /// What the operation was started with, e.g. `{"symbol": "AAPL", "rows": 1000}`.
+    /// `#[managed_operation]` records here every argument that serialises.
     #[cfg_attr(feature = "http", schema(value_type = Object))]
     pub parameters: JsonMap,
+    /// String labels for grouping and filtering, e.g. `{"team": "ml"}`.
+    pub labels: BTreeMap<String, String>,
 }
 
 impl OperationMetadata {
+    /// Empty metadata: no parameters, no labels.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// `true` when nothing is set.
     pub fn is_empty(&self) -> bool {
-        self.symbol.is_none()
-            && self.timeframe.is_none()
-            && self.mode.is_none()
-            && self.parameters.is_empty()
+        self.parameters.is_empty() && self.labels.is_empty()
     }
 
-    /// Sets [`symbol`](Self::symbol).
-    #[must_use]
-    pub fn with_symbol(mut self, symbol: impl Into<String>) -> Self {
-        self.symbol = Some(symbol.into());
-        self
-    }
-
-    /// Sets [`timeframe`](Self::timeframe).
-    #[must_use]
-    pub fn with_timeframe(mut self, timeframe: impl Into<String>) -> Self {
-        self.timeframe = Some(timeframe.into());
-        self
-    }
-
-    /// Sets [`mode`](Self::mode).
-    #[must_use]
-    pub fn with_mode(mut self, mode: impl Into<String>) -> Self {
-        self.mode = Some(mode.into());
-        self
-    }
-
-    /// Adds one entry to [`parameters`](Self::parameters).
+    /// Adds one entry to [`parameters`](Self::parameters), replacing any under `key`.
     #[must_use]
     pub fn with_parameter(
         mut self,
@@ -121,6 +112,23 @@ impl OperationMetadata {
     ) -> Self {
         self.parameters.insert(key.into(), value.into());
         self
+    }
+
+    /// Adds one entry to [`labels`](Self::labels), replacing any under `key`.
+    #[must_use]
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// The parameter under `key`, if any.
+    pub fn parameter(&self, key: &str) -> Option<&serde_json::Value> {
+        self.parameters.get(key)
+    }
+
+    /// The label under `key`, if any.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
     }
 }
 

@@ -134,7 +134,9 @@ pub use token::{CancellationToken, WaitForCancellation, WaitForCancellationOwned
 pub use watch::OperationWatch;
 
 /// Marks an `async fn` as a managed operation and generates `start_<name>`,
-/// `run_<name>` and `run_<name>_sync`.
+/// `spawn_<name>` (a typed [`OperationHandle`]), `run_<name>` and `run_<name>_sync`;
+/// options `operation_type`, `total_steps`, `description`, `deadline`, `grace_period`,
+/// `labels(...)`, `skip(...)` and `crate`.
 ///
 /// See the [crate docs](crate) for an example. Misuse is a compile error pointing at
 /// the offending token; for example a non-async fn:
@@ -144,6 +146,15 @@ pub use watch::OperationWatch;
 ///
 /// #[managed_operation(operation_type = "dummy")]
 /// fn not_async(ctx: OperationContext) -> Result<(), Cancelled> { Ok(()) }
+/// ```
+///
+/// or a deadline that is not a duration:
+///
+/// ```compile_fail
+/// use orchestrator::{managed_operation, Cancelled, OperationContext};
+///
+/// #[managed_operation(operation_type = "dummy", deadline = "soon")]
+/// async fn hurry(ctx: OperationContext) -> Result<(), Cancelled> { ctx.checkpoint() }
 /// ```
 ///
 /// or a missing context parameter:
@@ -162,12 +173,100 @@ pub use orchestrator_derive::managed_operation;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::{
-        OperationContext, OperationSpec, OperationType, Operations, Outcome, Result,
-        ServiceOrchestrator, StartedOperation,
+        OperationContext, OperationHandle, OperationSpec, OperationType, Operations, Outcome,
+        Result, ServiceOrchestrator, StartedOperation,
     };
     pub use core::future::Future;
+    pub use core::time::Duration;
+
+    /// Reads `T` and `E` off a return type by what it is, not how it is spelled: any
+    /// alias of `Result` (`io::Result<T>`, `anyhow::Result<T>`, a local one) works.
+    #[diagnostic::on_unimplemented(
+        message = "a managed operation must return a `Result<T, E>`, not `{Self}`",
+        label = "not a `Result`",
+        note = "any alias of `core::result::Result` works, e.g. `io::Result<T>` or `anyhow::Result<T>`"
+    )]
+    pub trait OperationResult {
+        /// `T`.
+        type Ok;
+        /// `E`.
+        type Err;
+        /// The value as a `Result`: lets the generated closures type-check through the
+        /// assumed `where` bound even when it does not hold (its one error is the bound).
+        fn into_result(self) -> core::result::Result<Self::Ok, Self::Err>;
+    }
+
+    impl<T, E> OperationResult for core::result::Result<T, E> {
+        type Ok = T;
+        type Err = E;
+        #[inline]
+        fn into_result(self) -> Self {
+            self
+        }
+    }
+
+    /// The bound on `T`: recorded as the operation's `result_summary`.
+    #[diagnostic::on_unimplemented(
+        message = "the result `{Self}` of a managed operation must implement `serde::Serialize`",
+        label = "not `Serialize`",
+        note = "`Ok(value)` is recorded as the operation's `result_summary`; derive or implement `serde::Serialize` for it"
+    )]
+    pub trait Summary: serde::Serialize {}
+
+    impl<T: serde::Serialize + ?Sized> Summary for T {}
+
+    /// The bound on `E`: recorded as the operation's `error_message`.
+    #[diagnostic::on_unimplemented(
+        message = "the error `{Self}` of a managed operation must implement `Display`",
+        label = "not `Display`",
+        note = "`Err(e)` is recorded as the operation's `error_message`, `e.to_string()`"
+    )]
+    pub trait ErrorMessage: core::fmt::Display {}
+
+    impl<E: core::fmt::Display + ?Sized> ErrorMessage for E {}
+
+    /// What `total_steps = <expr>` accepts: any integer (a negative one counts as 0).
+    #[diagnostic::on_unimplemented(
+        message = "`total_steps` must be an integer, not `{Self}`",
+        label = "not an integer",
+        note = "`total_steps` is the number of steps `ctx.progress` counts towards, e.g. `total_steps = items.len()`"
+    )]
+    pub trait TotalSteps {
+        /// The value as a step count.
+        fn into_total_steps(self) -> u64;
+    }
+
+    macro_rules! total_steps_unsigned {
+        ($($t:ty)*) => {$(
+            impl TotalSteps for $t {
+                #[inline]
+                fn into_total_steps(self) -> u64 {
+                    u64::try_from(self).unwrap_or(u64::MAX)
+                }
+            }
+        )*};
+    }
+    macro_rules! total_steps_signed {
+        ($($t:ty)*) => {$(
+            impl TotalSteps for $t {
+                #[inline]
+                fn into_total_steps(self) -> u64 {
+                    if self < 0 { 0 } else { u64::try_from(self).unwrap_or(u64::MAX) }
+                }
+            }
+        )*};
+    }
+    total_steps_unsigned!(u8 u16 u32 u64 u128 usize);
+    total_steps_signed!(i8 i16 i32 i64 i128 isize);
+
+    /// `total_steps = <expr>`, checked to be an integer.
+    #[inline]
+    pub fn total_steps(value: impl TotalSteps) -> u64 {
+        value.into_total_steps()
+    }
 
     /// The spec of a macro-generated operation.
+    #[inline]
     pub fn spec(
         operation_type: &str,
         description: &'static str,
@@ -177,6 +276,40 @@ pub mod __private {
             .with_description(description)
             .with_total_steps(total_steps)
     }
+
+    /// An argument of a managed operation, to be recorded in `metadata.parameters` when
+    /// its type serialises (autoref specialisation: see [`RecordParameter`] and
+    /// [`SkipParameter`]).
+    #[derive(Debug)]
+    pub struct Parameter<'a, T: ?Sized>(pub &'a T);
+
+    /// Chosen for `Parameter<T>` when `T: Serialize`: records the argument.
+    pub trait RecordParameter {
+        /// `spec` with the argument recorded under `name` (unchanged if serialising
+        /// it fails).
+        fn record(&self, spec: OperationSpec, name: &'static str) -> OperationSpec;
+    }
+
+    impl<T: serde::Serialize + ?Sized> RecordParameter for Parameter<'_, T> {
+        #[inline]
+        fn record(&self, spec: OperationSpec, name: &'static str) -> OperationSpec {
+            match serde_json::to_value(self.0) {
+                Ok(value) => spec.with_parameter(name, value),
+                Err(_) => spec,
+            }
+        }
+    }
+
+    /// Chosen (one auto-ref further) when `T` does not serialise: records nothing.
+    pub trait SkipParameter {
+        /// `spec` unchanged.
+        #[inline]
+        fn record(&self, spec: OperationSpec, _name: &'static str) -> OperationSpec {
+            spec
+        }
+    }
+
+    impl<T: ?Sized> SkipParameter for &Parameter<'_, T> {}
 
     /// Starts a managed operation on a free-function registry.
     pub fn start<F, Fut, T, E>(

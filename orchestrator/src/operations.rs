@@ -398,7 +398,7 @@ impl Operations {
             for entry in shard.values() {
                 let status = entry.status();
                 active_count += usize::from(status.is_active());
-                if filter.matches(status, &entry.kind) {
+                if filter.matches(status, &entry.kind, entry.metadata()) {
                     matched.push(entry.clone());
                 }
             }

@@ -53,11 +53,69 @@ impl OperationSpec {
         self
     }
 
-    /// Metadata stored with the operation.
+    /// Metadata stored with the operation (replaces any parameters and labels set
+    /// before).
     #[must_use]
     pub fn with_metadata(mut self, metadata: OperationMetadata) -> Self {
         self.metadata = metadata;
         self
+    }
+
+    /// Records `key = value` in the operation's
+    /// [`metadata.parameters`](OperationMetadata::parameters).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::{OperationSpec, Operations};
+    ///
+    /// let ops = Operations::new();
+    /// let id = ops.create(OperationSpec::new("data_load").with_parameter("symbol", "AAPL"))?;
+    /// assert_eq!(ops.get(&id)?.metadata.parameters["symbol"], "AAPL");
+    /// # Ok::<(), orchestrator::OrchestratorError>(())
+    /// ```
+    #[must_use]
+    pub fn with_parameter(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        self.metadata.parameters.insert(key.into(), value.into());
+        self
+    }
+
+    /// Labels the operation `key = value` (see
+    /// [`OperationFilter::with_label`](crate::OperationFilter::with_label)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::{OperationSpec, Operations};
+    ///
+    /// let ops = Operations::new();
+    /// let id = ops.create(OperationSpec::new("train").with_label("team", "ml"))?;
+    /// assert_eq!(ops.get(&id)?.metadata.label("team"), Some("ml"));
+    /// # Ok::<(), orchestrator::OrchestratorError>(())
+    /// ```
+    #[must_use]
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// The metadata recorded so far.
+    pub const fn metadata(&self) -> &OperationMetadata {
+        &self.metadata
+    }
+
+    /// The deadline, if one was set.
+    pub const fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    /// The grace period, if one was set (the registry's default applies if not).
+    pub const fn grace_period(&self) -> Option<Duration> {
+        self.grace_period
     }
 
     /// The number of steps [`OperationContext::progress`](crate::OperationContext::progress)
