@@ -265,7 +265,10 @@ fn paths_outside_the_data_dir_missing_or_not_regular_are_refused_alike() {
             "{path}"
         );
         assert!(!message.contains("SECRET"), "{message}");
-        assert!(started.elapsed() < Duration::from_secs(5), "{path} took long");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{path} took long"
+        );
         ops.cleanup(Duration::ZERO);
     }
 
@@ -275,8 +278,16 @@ fn paths_outside_the_data_dir_missing_or_not_regular_are_refused_alike() {
         "sub/../ok.csv".to_owned(),
         data.join("ok.csv").display().to_string(),
     ];
-    let links = if cfg!(unix) { &["inside-link.csv"][..] } else { &[] };
-    for path in inside.iter().map(String::as_str).chain(links.iter().copied()) {
+    let links = if cfg!(unix) {
+        &["inside-link.csv"][..]
+    } else {
+        &[]
+    };
+    for path in inside
+        .iter()
+        .map(String::as_str)
+        .chain(links.iter().copied())
+    {
         let info = run(&svc, &ops, CsvSource::File(path.into()));
         assert_eq!(info.status, OperationStatus::Completed, "{path}: {info:?}");
         ops.cleanup(Duration::ZERO);
@@ -305,7 +316,10 @@ fn a_file_that_is_not_a_csv_fails_without_quoting_it() {
     let info = run(&svc, &ops, CsvSource::File("empty.csv".into()));
     assert_eq!(info.status, OperationStatus::Failed);
     let message = info.error_message.unwrap_or_default();
-    assert!(message.starts_with("empty.csv: the file is empty"), "{message}");
+    assert!(
+        message.starts_with("empty.csv: the file is empty"),
+        "{message}"
+    );
 
     // `load_file` (no data directory) refuses a device without opening it.
     #[cfg(unix)]
@@ -321,8 +335,8 @@ fn a_file_that_is_not_a_csv_fails_without_quoting_it() {
         );
     }
     let missing = dir.path("missing.csv");
-    let err = load_file(&OperationContext::detached(), &missing, Timeframe::MINUTE)
-        .expect_err("missing");
+    let err =
+        load_file(&OperationContext::detached(), &missing, Timeframe::MINUTE).expect_err("missing");
     assert!(
         err.to_string()
             .starts_with(&format!("cannot read {}", missing.display())),
@@ -387,7 +401,9 @@ impl Read for EndlessLine {
         if self.served >= self.cancel_after {
             self.token.cancel();
         }
-        let n = buf.len().min(usize::try_from(self.limit - self.served).unwrap_or(0));
+        let n = buf
+            .len()
+            .min(usize::try_from(self.limit - self.served).unwrap_or(0));
         buf[..n].fill(b'0');
         self.served += n as u64;
         Ok(n)
@@ -630,7 +646,11 @@ async fn a_cancelled_synthetic_load_leaves_no_temp_file() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     if cfg!(unix) {
-        assert_eq!(temp.names(), Vec::<String>::new(), "visible while generating");
+        assert_eq!(
+            temp.names(),
+            Vec::<String>::new(),
+            "visible while generating"
+        );
     }
     let cancelled = Instant::now();
     ops.cancel(&id, "enough").expect("cancel");
@@ -804,7 +824,11 @@ async fn over_http_unknown_fields_and_too_many_rows_are_422_and_paths_are_confin
         let reply = c.post_json("/api/v1/data/load", &body).await;
         assert_eq!(reply.error_code(422), "INVALID_REQUEST", "{body}");
     }
-    assert_eq!(ops.list(&Default::default()).total_count, 0, "nothing started");
+    assert_eq!(
+        ops.list(&Default::default()).total_count,
+        0,
+        "nothing started"
+    );
 
     let mut messages = Vec::new();
     for path in ["../../../../etc/passwd", "../../../../etc/no-such-file"] {

@@ -139,13 +139,21 @@ pub(crate) fn sweep_once(dir: &Path) {
     static SWEPT: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
     let first = SWEPT
         .lock()
-        .map(|mut swept| swept.get_or_insert_with(HashSet::new).insert(dir.to_owned()))
+        .map(|mut swept| {
+            swept
+                .get_or_insert_with(HashSet::new)
+                .insert(dir.to_owned())
+        })
         .unwrap_or(false);
     if first {
         match sweep_stale_files(dir) {
             Ok(0) => {}
-            Ok(n) => tracing::info!(dir = %dir.display(), removed = n, "removed stale synthetic files"),
-            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot sweep stale synthetic files"),
+            Ok(n) => {
+                tracing::info!(dir = %dir.display(), removed = n, "removed stale synthetic files")
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot sweep stale synthetic files")
+            }
         }
     }
 }
