@@ -149,10 +149,10 @@ pub(crate) fn sweep_once(dir: &Path) {
         match sweep_stale_files(dir) {
             Ok(0) => {}
             Ok(n) => {
-                tracing::info!(dir = %dir.display(), removed = n, "removed stale synthetic files")
+                tracing::info!(dir = %dir.display(), removed = n, "removed stale synthetic files");
             }
             Err(e) => {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot sweep stale synthetic files")
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot sweep stale synthetic files");
             }
         }
     }
