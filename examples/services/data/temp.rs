@@ -4,11 +4,12 @@
 //! A synthetic file is named `orchestrator-ohlcv-{pid}-{run}-{n}.csv`: the process id,
 //! a random id of this process run (so a restarted server that got the same pid, as a
 //! container's pid 1 does, still tells its files from a dead run's) and a counter.
-//! On Unix the file is unlinked as soon as it is created and then written and read
-//! through the open handle, so nothing is left in the directory on any exit, SIGKILL
-//! included. Where an open file cannot be unlinked, a guard removes it when the load
-//! ends (error, panic and cancel included), and [`sweep_stale_files`] removes the
-//! files of processes that no longer run.
+//! The file is unlinked as soon as it is created and then written and read through
+//! the open handle (on Windows it is opened with `FILE_SHARE_DELETE` for that), so
+//! nothing is left in the directory on any exit, SIGKILL included. Where the name
+//! cannot be removed while the file is open, a guard tries again when the load ends
+//! (error, panic and cancel included), and [`sweep_stale_files`] removes the files of
+//! processes that no longer run.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -159,7 +160,8 @@ pub(crate) fn sweep_once(dir: &Path) {
 }
 
 /// A synthetic file being written and read: created new (never an existing file or
-/// link), unlinked at once where the OS allows it, otherwise removed on drop.
+/// link), unlinked at once where the OS allows it, otherwise removed on drop (best
+/// effort: an OS that cannot remove an open file leaves it to the sweep).
 #[derive(Debug)]
 pub(crate) struct TempCsv {
     file: File,
@@ -170,13 +172,18 @@ pub(crate) struct TempCsv {
 impl TempCsv {
     /// Creates `path`; `keep` leaves it in place after the load.
     pub(crate) fn create(path: &Path, keep: bool) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)?;
-        // On Unix the open handle keeps the data once the name is gone: unlink now.
-        let unlinked = keep || (cfg!(unix) && std::fs::remove_file(path).is_ok());
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(windows)]
+        {
+            use std::os::windows::fs::OpenOptionsExt;
+            // FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE: the name can be
+            // removed while the file is open.
+            options.share_mode(7);
+        }
+        let file = options.open(path)?;
+        // The open handle keeps the data once the name is gone: unlink now.
+        let unlinked = keep || std::fs::remove_file(path).is_ok();
         let remove = (!unlinked).then(|| path.to_owned());
         Ok(Self { file, remove })
     }
