@@ -3,13 +3,19 @@
 //!
 //! ```text
 //! cargo run --release --example data_load -- --rows 1000000
-//! cargo run --release --example data_load -- --path bars.csv --timeframe 5m
+//! cargo run --release --example data_load -- --path bars.csv --timeframe 5m   # data/bars.csv
+//! cargo run --release --example data_load -- --data-dir ~/bars --path 2024/eurusd.csv
 //! ```
 //!
 //! The file is `timestamp,open,high,low,close,volume` with a header line; `timestamp`
-//! is Unix seconds (UTC). Without `--path`, a synthetic random walk of `--rows` bars
-//! (default 2 000 000, about 100 MB) is generated first into the system temp directory
-//! (the path is printed; the file is removed after the load unless `--keep`).
+//! is Unix seconds (UTC). `--path` is resolved inside `--data-dir` (default `data`,
+//! as for the server): a path that leaves it (`..`, an absolute path elsewhere, a
+//! symlink out of it), a missing file and anything not a regular file all print the
+//! same `Failed: cannot load PATH: no such regular file in the data directory` and
+//! exit 1. Without `--path`, a synthetic random walk of `--rows` bars (default
+//! 2 000 000, about 100 MB; at most `--max-rows`, default 5 000 000) is generated first
+//! into the system temp directory (`TMPDIR`); the path is printed, and the file is gone
+//! when the process ends, however it ends, unless `--keep`.
 //!
 //! On success it prints a summary (rows, first and last bar, gaps, invalid rows with
 //! their line numbers) and exits 0. The first Ctrl+C cancels the load through the
@@ -27,18 +33,28 @@ use std::time::Duration;
 use clap::Parser;
 use orchestrator::Operations;
 use orchestrator::client::{CancelTrigger, OperationExecutor};
-use orchestrator_examples::data::{CsvSource, DEFAULT_ROWS, DataService, LoadAdapter, Timeframe};
+use orchestrator_examples::data::{
+    CsvSource, DEFAULT_DATA_DIR, DEFAULT_MAX_ROWS, DEFAULT_ROWS, DataService, LoadAdapter,
+    Timeframe,
+};
 
 /// Loads OHLCV bars from CSV with a progress bar.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// The CSV file to load; without it, a synthetic file is generated first.
+    /// The CSV file to load, inside `--data-dir`; without it, a synthetic file is
+    /// generated first.
     #[arg(long)]
     path: Option<PathBuf>,
+    /// The directory `--path` is resolved in (and may not leave).
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
     /// Rows of the synthetic file.
     #[arg(long, default_value_t = DEFAULT_ROWS, conflicts_with = "path")]
     rows: u64,
+    /// The most rows a synthetic file may have.
+    #[arg(long, default_value_t = DEFAULT_MAX_ROWS)]
+    max_rows: u64,
     /// Bar timeframe that gaps are measured against (30s, 1m, 5m, 1h, 1d, …).
     #[arg(long, default_value = "1m")]
     timeframe: Timeframe,
@@ -55,11 +71,19 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let source = match args.path {
         Some(path) => CsvSource::File(path),
+        None if args.rows > args.max_rows => {
+            eprintln!(
+                "error: --rows {} is over the limit of {} rows (--max-rows)",
+                args.rows, args.max_rows
+            );
+            return ExitCode::FAILURE;
+        }
         None => {
-            let mut source = CsvSource::synthetic(args.rows, args.seed);
-            if let CsvSource::Synthetic { keep, .. } = &mut source {
-                *keep = args.keep;
-            }
+            let source = if args.keep {
+                CsvSource::synthetic_kept(args.rows, args.seed)
+            } else {
+                CsvSource::synthetic(args.rows, args.seed)
+            };
             eprintln!(
                 "Generating {} synthetic {} bars into {}{}",
                 args.rows,
@@ -82,7 +106,9 @@ async fn main() -> ExitCode {
         }
     };
     let ops = Operations::new();
-    let service = DataService::new(ops.clone());
+    let service = DataService::new(ops.clone())
+        .with_data_dir(args.data_dir)
+        .with_max_rows(args.max_rows);
     let started = match service.start_load_csv(source, args.timeframe) {
         Ok(started) => started,
         Err(e) => {

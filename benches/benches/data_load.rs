@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Throughput, criterion_group, criterion_main};
 use orchestrator::{Operations, Outcome};
 use orchestrator_benches::{criterion, runtime};
-use orchestrator_examples::data::parse::{self, Parser, SEGMENT_BYTES, Stats};
+use orchestrator_examples::data::parse::{self, Chunk, Parser, SEGMENT_BYTES, Stats};
 use orchestrator_examples::data::{CsvSource, DataService, Timeframe, generate};
 
 const ROWS: u64 = 200_000;
@@ -61,8 +61,12 @@ impl Drop for Data {
 fn bare(path: &Path) -> Stats {
     let file = File::open(path).expect("open");
     let mut parser = Parser::new(Timeframe::MINUTE);
-    parse::for_each_segment(file, SEGMENT_BYTES, |segment, _| {
-        parser.feed(segment).expect("format");
+    parse::for_each_segment(file, SEGMENT_BYTES, |chunk, _| {
+        match chunk {
+            Chunk::Lines(segment) => parser.feed(segment).expect("format"),
+            Chunk::LongLine => parser.feed_long_line().expect("format"),
+            Chunk::Reading => {}
+        }
         ControlFlow::Continue(())
     })
     .expect("read");
@@ -85,7 +89,8 @@ fn data_load(c: &mut criterion::Criterion) {
     let bytes = std::fs::metadata(&data.0).expect("metadata").len();
     let rt = runtime();
     let ops = Operations::builder().without_sweeper().build();
-    let svc = DataService::new(ops.clone());
+    // The managed load resolves its path inside the data directory, as a server does.
+    let svc = DataService::new(ops.clone()).with_data_dir(std::env::temp_dir());
     assert_eq!(bare(&data.0).rows, ROWS);
     assert_eq!(rt.block_on(managed(&svc, &data.0)), ROWS);
 

@@ -3,19 +3,28 @@
 //! The file is parsed on Tokio's blocking pool through
 //! [`OperationContext::spawn_blocking`], in segments of [`parse::SEGMENT_BYTES`]:
 //! after each segment it reports progress (segments as steps, rows as items, bytes in
-//! the context) and checks for cancellation. Bad rows are counted, never fatal; an
-//! unreadable file fails the operation with a message naming the path.
+//! the context) and checks for cancellation, and between two reads of a slow input.
+//! Bad rows are counted, never fatal (a line longer than a segment or a timestamp
+//! past year 9999 included); memory stays at one segment whatever the file holds.
+//!
+//! What a client may ask for is bounded: a `path` is resolved inside the service's data
+//! directory ([`DataService::with_data_dir`]; canonicalised, no `..` or symlink out of
+//! it, regular files only) and every refusal is the same [`LoadError::Unavailable`],
+//! which tells no file's content nor whether a path outside exists. A synthetic load
+//! is at most [`DataService::with_max_rows`] rows, and its file never outlives the
+//! load (see [`sweep_stale_files`]).
 
 pub mod generate;
+mod load;
 pub mod parse;
+mod temp;
 
 use std::fmt;
 use std::fs::File;
+use std::io::{Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::extract::State;
@@ -28,12 +37,18 @@ use orchestrator::{
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use parse::{FormatError, InvalidRow, Parser, SEGMENT_BYTES, Stats};
+pub use load::{load_file, load_reader};
+use parse::{FormatError, InvalidRow};
+pub use temp::{STALE_AFTER, sweep_stale_files};
 
 /// Rows generated when no file is given.
 pub const DEFAULT_ROWS: u64 = 2_000_000;
-/// The most rows a synthetic load may ask for over HTTP (about 1 GB of CSV).
-pub const MAX_ROWS: u64 = 20_000_000;
+/// The default of [`DataService::with_max_rows`]: the most rows a synthetic load may
+/// generate (about 250 MB of CSV).
+pub const DEFAULT_MAX_ROWS: u64 = 5_000_000;
+/// The default of [`DataService::with_data_dir`]: `data`, relative to the working
+/// directory of the process.
+pub const DEFAULT_DATA_DIR: &str = "data";
 
 /// The bar interval gaps are measured against: `30s`, `1m`, `5m`, `1h`, `1d`, …
 ///
@@ -118,12 +133,27 @@ impl<'de> Deserialize<'de> for Timeframe {
 }
 
 /// Where the bars come from.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator_examples::data::CsvSource;
+///
+/// let file = CsvSource::File("2024/eurusd.csv".into()); // inside the data directory
+/// assert_eq!(file.path().to_str(), Some("2024/eurusd.csv"));
+/// let CsvSource::Synthetic { rows, keep, .. } = CsvSource::synthetic(1000, 7) else {
+///     unreachable!()
+/// };
+/// assert_eq!((rows, keep), (1000, false));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CsvSource {
-    /// An existing file.
+    /// An existing file, relative to the service's data directory (or an absolute path
+    /// inside it).
     File(PathBuf),
     /// A synthetic random walk of `rows` bars, generated into `path` first (as part of
-    /// the operation) and removed after the load unless `keep`.
+    /// the operation; `path` must not exist yet) and removed when the load ends unless
+    /// `keep`.
     Synthetic {
         /// Bars to generate.
         rows: u64,
@@ -137,17 +167,48 @@ pub enum CsvSource {
 }
 
 impl CsvSource {
-    /// A synthetic source in the system temp directory, under a name unique to this
-    /// process and call: `orchestrator-ohlcv-{pid}-{n}.csv`.
+    /// A synthetic source in the system temp directory, removed after the load, under
+    /// a name unique to this process run and call,
+    /// `orchestrator-ohlcv-{pid}-{run}-{n}.csv` (the form [`sweep_stale_files`] knows).
     pub fn synthetic(rows: u64, seed: u64) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("orchestrator-ohlcv-{}-{n}.csv", std::process::id());
+        Self::synthetic_in(&std::env::temp_dir(), rows, seed)
+    }
+
+    /// [`synthetic`](Self::synthetic) in `dir` instead of the system temp directory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator_examples::data::CsvSource;
+    ///
+    /// let source = CsvSource::synthetic_in("/var/tmp".as_ref(), 10, 1);
+    /// assert!(source.path().starts_with("/var/tmp"));
+    /// ```
+    pub fn synthetic_in(dir: &Path, rows: u64, seed: u64) -> Self {
         Self::Synthetic {
             rows,
             seed,
-            path: std::env::temp_dir().join(name),
+            path: temp::synthetic_path(dir),
             keep: false,
+        }
+    }
+
+    /// A synthetic source in the system temp directory that is kept after the load,
+    /// under a name the sweep of stale files leaves alone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator_examples::data::CsvSource;
+    ///
+    /// assert!(matches!(CsvSource::synthetic_kept(10, 1), CsvSource::Synthetic { keep: true, .. }));
+    /// ```
+    pub fn synthetic_kept(rows: u64, seed: u64) -> Self {
+        Self::Synthetic {
+            rows,
+            seed,
+            path: temp::kept_path(&std::env::temp_dir()),
+            keep: true,
         }
     }
 
@@ -272,9 +333,40 @@ impl fmt::Display for LoadSummary {
 }
 
 /// Why a load failed.
-#[derive(Debug)]
+///
+/// No message quotes a file's content; a path shown is the one the caller gave.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator_examples::data::LoadError;
+///
+/// let refused = LoadError::Unavailable { path: "../../etc/shadow".into() };
+/// assert_eq!(
+///     refused.to_string(),
+///     "cannot load ../../etc/shadow: no such regular file in the data directory"
+/// );
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
+    /// The requested path is not a regular file inside the data directory: missing,
+    /// outside it (through `..`, an absolute path or a symlink), a directory or a
+    /// device. One error for all, so a client learns nothing about files outside.
+    #[error("cannot load {}: no such regular file in the data directory", path.display())]
+    Unavailable {
+        /// The path as requested.
+        path: PathBuf,
+    },
+    /// The file is not a regular file (a directory, a device, a pipe): given to
+    /// [`load_file`] directly.
+    #[error("cannot load {}: not a regular file", path.display())]
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file could not be opened or read.
+    #[error("cannot read {}: {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -282,6 +374,7 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The file is not an OHLCV CSV at all (no or wrong header).
+    #[error("{}: {source}", path.display())]
     Format {
         /// The file.
         path: PathBuf,
@@ -289,34 +382,25 @@ pub enum LoadError {
         source: FormatError,
     },
     /// The synthetic file could not be written.
+    #[error("cannot write synthetic data to {}: {source}", path.display())]
     Generate {
         /// The file.
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
     },
+    /// A synthetic load asked for more rows than the service allows.
+    #[error("cannot generate {rows} rows: the limit is {max}")]
+    TooManyRows {
+        /// Rows asked for.
+        rows: u64,
+        /// The service's limit ([`DataService::with_max_rows`]).
+        max: u64,
+    },
     /// The operation was cancelled before the load began (or the runtime went away).
+    #[error("cancelled")]
     Cancelled,
 }
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
-            Self::Format { path, source } => write!(f, "{}: {source}", path.display()),
-            Self::Generate { path, source } => {
-                write!(
-                    f,
-                    "cannot write synthetic data to {}: {source}",
-                    path.display()
-                )
-            }
-            Self::Cancelled => f.write_str("cancelled"),
-        }
-    }
-}
-
-impl std::error::Error for LoadError {}
 
 impl From<Cancelled> for LoadError {
     fn from(_: Cancelled) -> Self {
@@ -325,9 +409,32 @@ impl From<Cancelled> for LoadError {
 }
 
 /// Loads OHLCV bars as managed operations.
+///
+/// Configured by builder: [`with_data_dir`](Self::with_data_dir) (default
+/// [`DEFAULT_DATA_DIR`]), [`with_max_rows`](Self::with_max_rows) (default
+/// [`DEFAULT_MAX_ROWS`]) and [`with_temp_dir`](Self::with_temp_dir) (default the system
+/// temp directory).
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::Operations;
+/// use orchestrator_examples::data::DataService;
+///
+/// let svc = DataService::new(Operations::new())
+///     .with_data_dir("/srv/bars")
+///     .with_max_rows(1_000_000);
+/// assert_eq!(svc.data_dir().to_str(), Some("/srv/bars"));
+/// assert_eq!(svc.max_rows(), 1_000_000);
+/// ```
 #[derive(Debug, Clone)]
 pub struct DataService {
     ops: Operations,
+    /// `None`: [`DEFAULT_DATA_DIR`].
+    data_dir: Option<PathBuf>,
+    max_rows: u64,
+    /// `None`: the system temp directory.
+    temp_dir: Option<PathBuf>,
 }
 
 impl ServiceOrchestrator for DataService {
@@ -341,20 +448,133 @@ impl ServiceOrchestrator for DataService {
 }
 
 impl DataService {
-    /// A service whose operations live in `ops`.
+    /// A service whose operations live in `ops`, with the default data directory,
+    /// row limit and temp directory.
     pub const fn new(ops: Operations) -> Self {
-        Self { ops }
+        Self {
+            ops,
+            data_dir: None,
+            max_rows: DEFAULT_MAX_ROWS,
+            temp_dir: None,
+        }
+    }
+
+    /// Confines [`CsvSource::File`] paths to `dir`: they are resolved relative to it,
+    /// canonicalised, and refused unless they name a regular file inside it. A relative
+    /// `dir` is relative to the working directory at load time; it need not exist yet.
+    #[must_use]
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The most rows a synthetic load may generate; a larger one is refused.
+    #[must_use]
+    pub const fn with_max_rows(mut self, max_rows: u64) -> Self {
+        self.max_rows = max_rows;
+        self
+    }
+
+    /// Where synthetic files of [`source`](Self::source) are written.
+    #[must_use]
+    pub fn with_temp_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.temp_dir = Some(dir.into());
+        self
+    }
+
+    /// The data directory, as configured (not canonicalised).
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_DATA_DIR))
+    }
+
+    /// The row limit of synthetic loads.
+    pub const fn max_rows(&self) -> u64 {
+        self.max_rows
+    }
+
+    /// Where synthetic files are written.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.temp_dir.clone().unwrap_or_else(std::env::temp_dir)
+    }
+
+    /// Removes the synthetic files that killed runs left in [`temp_dir`](Self::temp_dir)
+    /// (see [`sweep_stale_files`]); call it once at start-up. The first synthetic load
+    /// of a process also sweeps, so forgetting this only delays the cleanup.
+    ///
+    /// # Errors
+    ///
+    /// When the directory cannot be listed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use orchestrator::Operations;
+    /// # use orchestrator_examples::data::DataService;
+    /// let svc = DataService::new(Operations::new());
+    /// let removed = svc.sweep_stale_files()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn sweep_stale_files(&self) -> std::io::Result<usize> {
+        sweep_stale_files(&self.temp_dir())
+    }
+
+    /// The source a [`LoadRequest`] asks for: its `path`, or a synthetic file of
+    /// `rows` (default [`DEFAULT_ROWS`]) in [`temp_dir`](Self::temp_dir).
+    ///
+    /// # Errors
+    ///
+    /// 422 `INVALID_REQUEST` when both `path` and `rows` are given, or `rows` is not
+    /// between 1 and [`max_rows`](Self::max_rows).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use orchestrator::Operations;
+    /// use orchestrator_examples::data::{DataService, LoadRequest};
+    ///
+    /// let svc = DataService::new(Operations::new()).with_max_rows(1000);
+    /// let too_many = LoadRequest { rows: Some(1001), ..Default::default() };
+    /// assert!(svc.source(&too_many).is_err());
+    /// ```
+    pub fn source(&self, req: &LoadRequest) -> Result<CsvSource, ApiError> {
+        match (&req.path, req.rows) {
+            (Some(_), Some(_)) => Err(ApiError::invalid_request(
+                "give either `path` or `rows`, not both",
+            )),
+            (Some(path), None) => Ok(CsvSource::File(path.clone())),
+            (None, rows) => {
+                let rows = rows.unwrap_or(DEFAULT_ROWS);
+                let max = self.max_rows;
+                if !(1..=max).contains(&rows) {
+                    return Err(ApiError::invalid_request(format!(
+                        "rows must be between 1 and {max}, got {rows}"
+                    )));
+                }
+                Ok(CsvSource::synthetic_in(
+                    &self.temp_dir(),
+                    rows,
+                    req.seed.unwrap_or(42),
+                ))
+            }
+        }
     }
 
     /// The domain logic: generate the file if asked to (first 25 % of the progress),
     /// then parse it on the blocking pool (the rest).
+    ///
+    /// A [`CsvSource::File`] is resolved inside the [data directory](Self::with_data_dir);
+    /// a [`CsvSource::Synthetic`] is refused above [`max_rows`](Self::max_rows), and its
+    /// file is removed when the load ends however it ends (unless `keep`).
     ///
     /// `#[managed_operation]` generates `start_load_csv(source, timeframe)`,
     /// `run_load_csv(..)` and `run_load_csv_sync(..)` next to it.
     ///
     /// # Errors
     ///
-    /// [`LoadError`] when the file cannot be generated, opened, read, or has no header.
+    /// [`LoadError`] when the path is refused, the row count is over the limit, or the
+    /// file cannot be generated, opened, read, or has no header.
     #[managed_operation(operation_type = "data_load", description = "data load")]
     pub async fn load_csv(
         &self,
@@ -364,56 +584,80 @@ impl DataService {
     ) -> Result<LoadSummary, LoadError> {
         ctx.set_context("path", source.path().display().to_string());
         ctx.set_context("timeframe", timeframe.to_string());
-        let (path, generated, keep, load_ctx) = match source {
-            CsvSource::File(path) => (path, false, true, ctx.clone()),
+        match source {
+            CsvSource::File(requested) => {
+                let data_dir = self.data_dir().to_owned();
+                ctx.spawn_blocking(move |ctx| {
+                    let (file, size) = load::open_in_data_dir(&data_dir, &requested)?;
+                    load_reader(&ctx, file, size, &requested, timeframe)
+                })
+                .await?
+            }
             CsvSource::Synthetic {
                 rows,
                 seed,
                 path,
                 keep,
             } => {
-                let gen_ctx = ctx.phase(0.0..25.0).with_total_steps(rows);
-                let out = path.clone();
-                let written = gen_ctx
-                    .spawn_blocking(move |ctx| generate_file(&ctx, &out, rows, timeframe, seed))
-                    .await
-                    .map_err(LoadError::from)
-                    .and_then(|r| r)
-                    .and_then(|()| ctx.checkpoint().map_err(LoadError::from));
-                if let Err(e) = written {
-                    if !keep {
-                        let _ = std::fs::remove_file(&path);
-                    }
-                    return Err(e);
+                if rows > self.max_rows {
+                    return Err(LoadError::TooManyRows {
+                        rows,
+                        max: self.max_rows,
+                    });
                 }
-                (path, true, keep, ctx.phase(25.0..100.0))
+                // One blocking job from creation to the end of the parse, so the file's
+                // guard is dropped (and the file removed) on every way out, even when
+                // the operation is aborted after its grace period.
+                let gen_ctx = ctx.phase(0.0..25.0).with_total_steps(rows);
+                let load_ctx = ctx.phase(25.0..100.0);
+                let mut summary = gen_ctx
+                    .spawn_blocking(move |gen_ctx| {
+                        generate_and_load(&gen_ctx, &load_ctx, &path, keep, rows, seed, timeframe)
+                    })
+                    .await??;
+                summary.generated = true;
+                Ok(summary)
             }
-        };
-        let file = path.clone();
-        let result = load_ctx
-            .spawn_blocking(move |ctx| load_file(&ctx, &file, timeframe))
-            .await;
-        if generated && !keep {
-            let _ = std::fs::remove_file(&path);
         }
-        let mut summary = result??;
-        summary.generated = generated;
-        Ok(summary)
     }
+}
+
+fn generate_and_load(
+    gen_ctx: &OperationContext,
+    load_ctx: &OperationContext,
+    path: &Path,
+    keep: bool,
+    rows: u64,
+    seed: u64,
+    timeframe: Timeframe,
+) -> Result<LoadSummary, LoadError> {
+    let gen_err = |source| LoadError::Generate {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        temp::sweep_once(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        });
+    }
+    let temp = temp::TempCsv::create(path, keep).map_err(gen_err)?;
+    generate_file(gen_ctx, temp.file(), rows, timeframe, seed).map_err(gen_err)?;
+    gen_ctx.checkpoint()?;
+    let mut file = temp.file();
+    let size = file.seek(SeekFrom::End(0)).map_err(gen_err)?;
+    file.rewind().map_err(gen_err)?;
+    load_reader(load_ctx, file, size, path, timeframe)
 }
 
 fn generate_file(
     ctx: &OperationContext,
-    path: &Path,
+    file: &File,
     rows: u64,
     timeframe: Timeframe,
     seed: u64,
-) -> Result<(), LoadError> {
-    let err = |source| LoadError::Generate {
-        path: path.to_owned(),
-        source,
-    };
-    let file = File::create(path).map_err(err)?;
+) -> std::io::Result<()> {
     generate::write_random_walk(file, rows, timeframe, seed, |written| {
         ctx.progress(written, format!("Generating: {written}/{rows} rows"));
         if ctx.is_cancelled() {
@@ -421,135 +665,38 @@ fn generate_file(
         } else {
             ControlFlow::Continue(())
         }
-    })
-    .map_err(err)?;
+    })?;
     Ok(())
-}
-
-/// The blocking load loop: segments of [`SEGMENT_BYTES`], progress and a cancellation
-/// check after each. Returns a partial summary (`complete: false`) when cancelled.
-///
-/// # Errors
-///
-/// [`LoadError::Io`] when the file cannot be opened or read, [`LoadError::Format`]
-/// when its first line is not the header.
-pub fn load_file(
-    ctx: &OperationContext,
-    path: &Path,
-    timeframe: Timeframe,
-) -> Result<LoadSummary, LoadError> {
-    let io_err = |source| LoadError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let file = File::open(path).map_err(io_err)?;
-    let bytes_total = file.metadata().map_err(io_err)?.len();
-    let segments = bytes_total.div_ceil(SEGMENT_BYTES as u64).max(1);
-    ctx.set_total_steps(segments);
-    let total_mib = mib(bytes_total);
-    let started = Instant::now();
-    let mut parser = Parser::new(timeframe);
-    let mut format_error = None;
-    let mut bytes_read = 0;
-    let mut step = 0;
-    let mut complete = true;
-    parse::for_each_segment(file, SEGMENT_BYTES, |segment, read| {
-        if let Err(e) = parser.feed(segment) {
-            format_error = Some(e);
-            return ControlFlow::Break(());
-        }
-        bytes_read = read;
-        step += 1;
-        let rows = parser.stats().rows;
-        ctx.items(rows);
-        ctx.set_context("bytes_read", read);
-        ctx.progress(
-            step.min(segments),
-            format!("{rows} rows, {:.1}/{total_mib:.1} MiB", mib(read)),
-        );
-        if ctx.is_cancelled() {
-            complete = false;
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    })
-    .map_err(io_err)?;
-    let format_err = |source| LoadError::Format {
-        path: path.to_owned(),
-        source,
-    };
-    if let Some(e) = format_error {
-        return Err(format_err(e));
-    }
-    let parse_seconds = started.elapsed().as_secs_f64();
-    let stats = if complete {
-        parser.finish().map_err(format_err)?
-    } else {
-        parser.stats().clone()
-    };
-    Ok(summary(
-        path,
-        timeframe,
-        stats,
-        complete,
-        bytes_read,
-        bytes_total,
-        parse_seconds,
-    ))
-}
-
-fn summary(
-    path: &Path,
-    timeframe: Timeframe,
-    stats: Stats,
-    complete: bool,
-    bytes_read: u64,
-    bytes_total: u64,
-    parse_seconds: f64,
-) -> LoadSummary {
-    LoadSummary {
-        path: path.display().to_string(),
-        generated: false,
-        complete,
-        timeframe,
-        rows_loaded: stats.rows,
-        invalid_rows: stats.invalid_rows,
-        invalid_samples: stats.first_invalid,
-        first_timestamp: stats.first_timestamp.and_then(rfc3339),
-        last_timestamp: stats.last_timestamp.and_then(rfc3339),
-        gaps: stats.gaps,
-        missing_bars: stats.missing_bars,
-        out_of_order: stats.out_of_order,
-        min_low: stats.min_low,
-        max_high: stats.max_high,
-        total_volume: stats.total_volume,
-        bytes_read,
-        bytes_total,
-        parse_seconds,
-    }
 }
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-fn rfc3339(unix: i64) -> Option<String> {
-    let secs = u64::try_from(unix).ok()?;
-    let t = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))?;
-    Some(humantime::format_rfc3339_seconds(t).to_string())
-}
-
-/// Body of `POST /api/v1/data/load`; every field is optional. Without `path`, `rows`
-/// bars (default 2 000 000) are generated into a temp file first.
+/// Body of `POST /api/v1/data/load`; every field is optional, unknown fields are
+/// refused (a typo must not start a default run). Without `path`, `rows` bars (default
+/// 2 000 000) are generated into a temp file first.
 ///
-/// The example trusts `path`: any file the server can read may be loaded. A real
-/// service would resolve it inside a data directory of its own.
+/// `path` is resolved inside the server's data directory
+/// ([`DataService::with_data_dir`]).
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator_examples::data::LoadRequest;
+///
+/// let req: LoadRequest = serde_json::from_str(r#"{"path": "bars.csv"}"#)?;
+/// assert_eq!(req.path.as_deref(), Some("bars.csv".as_ref()));
+/// assert!(serde_json::from_str::<LoadRequest>(r#"{"row": 10}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LoadRequest {
-    /// A CSV file on the server.
+    /// A CSV file in the server's data directory, relative to it.
     pub path: Option<PathBuf>,
-    /// Bars to generate when there is no `path` (1 to 20 000 000).
+    /// Bars to generate when there is no `path` (1 to the server's `max_rows`,
+    /// [`DEFAULT_MAX_ROWS`] by default).
     pub rows: Option<u64>,
     /// Gap timeframe (default `1m`).
     pub timeframe: Option<Timeframe>,
@@ -557,43 +704,18 @@ pub struct LoadRequest {
     pub seed: Option<u64>,
 }
 
-impl LoadRequest {
-    /// The source this request asks for.
-    ///
-    /// # Errors
-    ///
-    /// 422 `INVALID_REQUEST` when both `path` and `rows` are given, or `rows` is out of
-    /// range.
-    pub fn source(&self) -> Result<CsvSource, ApiError> {
-        match (&self.path, self.rows) {
-            (Some(_), Some(_)) => Err(ApiError::invalid_request(
-                "give either `path` or `rows`, not both",
-            )),
-            (Some(path), None) => Ok(CsvSource::File(path.clone())),
-            (None, rows) => {
-                let rows = rows.unwrap_or(DEFAULT_ROWS);
-                if !(1..=MAX_ROWS).contains(&rows) {
-                    return Err(ApiError::invalid_request(format!(
-                        "rows must be between 1 and {MAX_ROWS}, got {rows}"
-                    )));
-                }
-                Ok(CsvSource::synthetic(rows, self.seed.unwrap_or(42)))
-            }
-        }
-    }
-}
-
 /// `POST /data/load`: validate, start, answer with the id.
 ///
 /// # Errors
 ///
-/// 415/422 `INVALID_REQUEST` for a body that is not a valid [`LoadRequest`].
+/// 415/422 `INVALID_REQUEST` for a body that is not a valid [`LoadRequest`] (unknown
+/// fields included) or asks for too many rows.
 pub async fn start_load(
     State(svc): State<DataService>,
     ApiJson(req): ApiJson<LoadRequest>,
 ) -> ApiResult<StartedOperation> {
     let timeframe = req.timeframe.unwrap_or_default();
-    Ok(svc.start_load_csv(req.source()?, timeframe)?.into())
+    Ok(svc.start_load_csv(svc.source(&req)?, timeframe)?.into())
 }
 
 /// The service's routes (`POST /data/load`), to merge next to the operations API.
