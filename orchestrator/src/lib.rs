@@ -79,8 +79,6 @@ mod builder;
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 mod context;
-mod driver;
-mod entry;
 mod error;
 mod filter;
 mod handle;
@@ -91,21 +89,18 @@ mod id;
 mod id_hash;
 mod info;
 mod kind;
-mod ledger;
 mod metrics;
 mod observed;
-mod operations;
 mod outcome;
 mod progress_cell;
+mod registry;
+use registry::{driver, entry, ledger, operations};
 #[cfg(feature = "terminal")]
 mod render;
 mod service;
-mod shutdown;
 mod source;
 mod spec;
 mod status;
-mod sweeper;
-mod sync_run;
 mod timefmt;
 mod token;
 mod watch;
@@ -121,12 +116,12 @@ pub use info::{
 };
 pub use kind::{InvalidOperationType, OperationType};
 pub use metrics::MetricsPage;
-pub use operations::Operations;
 pub use outcome::{Failure, Outcome};
+pub use registry::operations::Operations;
+pub use registry::shutdown::ShutdownReport;
 #[cfg(feature = "terminal")]
 pub use render::{ProgressDisplay, ProgressRenderer, RenderOptions};
 pub use service::ServiceOrchestrator;
-pub use shutdown::ShutdownReport;
 pub use source::{OperationSource, SourceError};
 pub use spec::OperationSpec;
 pub use status::{InvalidStatus, OperationStatus};

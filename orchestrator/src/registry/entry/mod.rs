@@ -127,6 +127,9 @@ pub(crate) struct NewEntry {
     pub(crate) observer: Option<ProgressObserver>,
 }
 
+mod blocking;
+mod watchers;
+
 impl Entry {
     pub(crate) fn new(n: NewEntry) -> Self {
         Self {
@@ -262,96 +265,6 @@ impl Entry {
         self.changed();
     }
 
-    /// A `spawn_blocking` closure of this operation starts; the guard says when it
-    /// returned (or unwound, or was dropped unrun).
-    pub(crate) fn blocking_started(self: &Arc<Self>) -> BlockingGuard {
-        self.blocking.fetch_add(1, Ordering::AcqRel);
-        BlockingGuard(self.clone())
-    }
-
-    /// How many `spawn_blocking` closures of this operation are running.
-    pub(crate) fn blocking_count(&self) -> u32 {
-        self.blocking.load(Ordering::Acquire)
-    }
-
-    /// Marks the operation abandoned (rule 4): its async part is gone while blocking
-    /// work still runs. No-op once it ended or when no blocking work runs.
-    pub(crate) fn abandon(&self, message: &str) {
-        let mut st = self.state.lock();
-        if self.status().is_terminal() || st.abandoned.is_some() || self.blocking_count() == 0 {
-            return;
-        }
-        st.abandoned = Some(Box::new(Abandoned {
-            since: SystemTime::now(),
-            message: message.to_owned(),
-            deferred: None,
-        }));
-        drop(st);
-        if let Some(ledger) = &self.ledger {
-            ledger.abandoned();
-        }
-        self.changed();
-        tracing::warn!(
-            operation_id = %self.id,
-            blocking_tasks = self.blocking_count(),
-            "{message}; its blocking work is still running, so it stays RUNNING until that returns"
-        );
-    }
-
-    /// Records `ending` now if no blocking work runs, or else when the last blocking
-    /// closure returns (keeping `permit` until then). For a driver that is dropped and
-    /// cannot wait.
-    pub(crate) fn finish_or_defer(&self, ending: Ending, permit: Option<OwnedSemaphorePermit>) {
-        {
-            let mut st = self.state.lock();
-            if self.blocking_count() > 0 && !self.status().is_terminal() {
-                let abandoned = st.abandoned.get_or_insert_with(|| {
-                    if let Some(ledger) = &self.ledger {
-                        ledger.abandoned();
-                    }
-                    Box::new(Abandoned {
-                        since: SystemTime::now(),
-                        message: "operation dropped before it finished".to_owned(),
-                        deferred: None,
-                    })
-                });
-                abandoned.deferred = Some((ending, permit));
-                return;
-            }
-        }
-        drop(permit);
-        let _ = self.finish(ending);
-    }
-
-    /// Waits until no blocking closure of this operation runs.
-    pub(crate) async fn blocking_idle(&self) {
-        loop {
-            let notified = self.finished.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.blocking_count() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    fn last_blocking_returned(&self) {
-        let deferred = self
-            .state
-            .lock()
-            .abandoned
-            .as_mut()
-            .and_then(|a| a.deferred.take());
-        // Wakes a driver waiting in `blocking_idle` (and, harmlessly, `finished` waiters,
-        // which check the status again).
-        self.finished.notify_waiters();
-        if let Some((ending, permit)) = deferred {
-            let _ = self.finish(ending);
-            drop(permit);
-        }
-    }
-
     /// Requests cancellation. A `PENDING` operation ends `CANCELLED` at once; a `RUNNING`
     /// one keeps running until it observes its token (or is aborted after its grace).
     ///
@@ -471,62 +384,6 @@ impl Entry {
         self.wake_watchers();
     }
 
-    /// Something other than progress changed: bumps the version, wakes the watches.
-    fn changed(&self) {
-        self.progress.bump();
-        self.wake_watchers();
-    }
-
-    fn wake_watchers(&self) {
-        if self.watchers.load(Ordering::Relaxed) > 0 {
-            if let Some(changes) = self.changes.get() {
-                changes.notify_waiters();
-            }
-        }
-    }
-
-    /// Registers a watch (rule 5); undone by `unwatch`.
-    pub(crate) fn watch(&self) {
-        self.changes.get_or_init(|| Box::new(Notify::new()));
-        self.watchers.fetch_add(1, Ordering::SeqCst);
-    }
-
-    pub(crate) fn is_watched(&self) -> bool {
-        self.watchers.load(Ordering::Relaxed) > 0
-    }
-
-    /// Its token was cancelled from outside `cancel` (the registry's root): the
-    /// record's cancel reason changed.
-    pub(crate) fn cancel_requested(&self) {
-        self.changed();
-    }
-
-    pub(crate) fn unwatch(&self) {
-        self.watchers.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// Waits until the version differs from `seen`; returns the new version.
-    pub(crate) async fn changed_since(&self, seen: u64) -> u64 {
-        let Some(changes) = self.changes.get() else {
-            // Never watched: nothing will wake us (callers register first).
-            return self.progress.version();
-        };
-        loop {
-            let notified = changes.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let now = self.progress.version();
-            if now != seen {
-                return now;
-            }
-            notified.await;
-        }
-    }
-
-    pub(crate) fn version(&self) -> u64 {
-        self.progress.version()
-    }
-
     pub(crate) fn info(&self) -> OperationInfo {
         let (
             status,
@@ -571,17 +428,6 @@ impl Entry {
                 self.live_cancel_reason()
             },
             abandoned,
-        }
-    }
-}
-
-/// Held by a running `spawn_blocking` closure (rule 4).
-pub(crate) struct BlockingGuard(Arc<Entry>);
-
-impl Drop for BlockingGuard {
-    fn drop(&mut self) {
-        if self.0.blocking.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.last_blocking_returned();
         }
     }
 }

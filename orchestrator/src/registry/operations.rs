@@ -66,20 +66,20 @@ const SHARDS: usize = 16;
 /// ```
 #[derive(Clone)]
 pub struct Operations {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 pub(crate) struct Shared {
-    shards: [RwLock<HashMap<OperationId, Arc<Entry>, BuildIdHasher>>; SHARDS],
+    pub(super) shards: [RwLock<HashMap<OperationId, Arc<Entry>, BuildIdHasher>>; SHARDS],
     seq: AtomicU64,
     /// Replaced by `cancel_all` (which cancels the old one), never by `shutdown`.
-    root: RwLock<CancellationToken>,
+    pub(super) root: RwLock<CancellationToken>,
     pub(crate) grace_period: Duration,
     pub(crate) shutdown_drain: Duration,
     pub(crate) retention: Duration,
     sweep_interval: Option<Duration>,
     sweeper_started: AtomicBool,
-    pub(crate) sweeper: crate::sweeper::Stop,
+    pub(crate) sweeper: crate::registry::sweeper::Stop,
     pub(crate) ledger: Arc<Ledger>,
     limits: HashMap<OperationType, Arc<Semaphore>>,
 }
@@ -98,7 +98,7 @@ impl std::fmt::Debug for Operations {
     }
 }
 
-fn shard_of(id: &str) -> usize {
+pub(super) fn shard_of(id: &str) -> usize {
     id.as_bytes()
         .last()
         .and_then(|&b| char::from(b).to_digit(16))
@@ -132,7 +132,7 @@ impl Operations {
                 retention: b.retention,
                 sweep_interval: b.sweep_interval,
                 sweeper_started: AtomicBool::new(false),
-                sweeper: crate::sweeper::Stop::default(),
+                sweeper: crate::registry::sweeper::Stop::default(),
                 ledger: Arc::new(Ledger::new(b.limits)),
                 limits,
             }),
@@ -190,29 +190,6 @@ impl Operations {
             .write()
             .insert(entry.id.clone(), entry.clone());
         Ok(entry)
-    }
-
-    /// Removes the oldest finished operations beyond the retained limit.
-    fn evict_excess(&self) {
-        self.shared.ledger.evict_excess(|id| {
-            let mut shard = self.shared.shards[shard_of(id.as_str())].write();
-            // Ids are never reused, so a present entry is the one that finished.
-            shard.remove(id.as_str()).is_some()
-        });
-    }
-
-    /// Bookkeeping after `n` finished operations were removed by id or by age.
-    fn removed(&self, n: usize) {
-        if n == 0 {
-            return;
-        }
-        let ledger = &self.shared.ledger;
-        ledger.removed(n);
-        ledger.compact(|id| {
-            self.shared.shards[shard_of(id.as_str())]
-                .read()
-                .contains_key(id.as_str())
-        });
     }
 
     pub(crate) fn entry(&self, id: &OperationId) -> Result<Arc<Entry>> {
@@ -451,127 +428,6 @@ impl Operations {
         self.len() == 0
     }
 
-    /// Requests cancellation with `reason` and returns the resulting status: a
-    /// `PENDING` operation is `CANCELLED` at once; a `RUNNING` one stays `RUNNING` (with
-    /// `cancel_reason` set) until it returns or its grace period ends. Cheap: no
-    /// snapshot is built (call [`get`](Self::get) for one).
-    ///
-    /// # Errors
-    ///
-    /// [`OrchestratorError::NotFound`], [`OrchestratorError::AlreadyFinished`] when it
-    /// already reached a terminal state, [`OrchestratorError::CancelReasonTooLong`]
-    /// when `reason` is longer than the registry accepts (1 KiB by default).
-    pub fn cancel(&self, id: &OperationId, reason: &str) -> Result<OperationStatus> {
-        let entry = self.entry(id)?;
-        let limit = entry.max_cancel_reason();
-        if reason.len() > limit {
-            return Err(OrchestratorError::CancelReasonTooLong {
-                len: reason.len(),
-                limit,
-            });
-        }
-        entry.cancel(&Arc::from(reason))
-    }
-
-    /// `reason`, cut at a character boundary to the registry's cancel-reason limit.
-    pub(crate) fn bounded_reason<'a>(&self, reason: &'a str) -> &'a str {
-        let mut end = self
-            .shared
-            .ledger
-            .limits
-            .max_cancel_reason
-            .min(reason.len());
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        &reason[..end]
-    }
-
-    /// Requests cancellation of every active operation with `reason` (operations
-    /// already cancelled keep their first reason); returns how many active operations
-    /// it reached. Operations registered afterwards are not affected.
-    ///
-    /// It cancels the root token, which reaches every operation token in one pass,
-    /// and puts a fresh root in its place; pending operations end `CANCELLED` at once.
-    /// A `reason` longer than the registry's limit is truncated.
-    pub fn cancel_all(&self, reason: &str) -> usize {
-        let old = std::mem::take(&mut *self.shared.root.write());
-        self.cancel_under(&old, reason)
-    }
-
-    pub(crate) fn cancel_under(&self, root: &CancellationToken, reason: &str) -> usize {
-        let reason = self.bounded_reason(reason);
-        // Count first: cancelled operations end (and stop being active) right away.
-        let mut reached = 0;
-        let mut pending = Vec::new();
-        let mut watched = Vec::new();
-        for shard in &self.shared.shards {
-            for entry in shard.read().values() {
-                let status = entry.status();
-                if status.is_active() && entry.token.is_child_of(root) {
-                    reached += 1;
-                    if status == OperationStatus::Pending {
-                        pending.push(entry.clone());
-                    } else if entry.is_watched() {
-                        watched.push(entry.clone());
-                    }
-                }
-            }
-        }
-        root.cancel_with_reason(reason);
-        // Hand-driven pending operations have no driver to notice their token.
-        for entry in pending {
-            entry.end_if_pending();
-        }
-        for entry in watched {
-            entry.cancel_requested();
-        }
-        reached
-    }
-
-    /// Removes a finished operation and returns its final record.
-    ///
-    /// # Errors
-    ///
-    /// [`OrchestratorError::NotFound`], or [`OrchestratorError::StillActive`] for a
-    /// `PENDING` or `RUNNING` operation.
-    pub fn delete(&self, id: &OperationId) -> Result<OperationInfo> {
-        let mut shard = self.shared.shards[shard_of(id.as_str())].write();
-        let entry = shard
-            .get(id.as_str())
-            .ok_or_else(|| OrchestratorError::NotFound(id.clone()))?;
-        let status = entry.status();
-        if status.is_active() {
-            return Err(OrchestratorError::StillActive {
-                id: id.clone(),
-                status,
-            });
-        }
-        let entry = shard
-            .remove(id.as_str())
-            .ok_or_else(|| OrchestratorError::NotFound(id.clone()))?;
-        drop(shard);
-        self.removed(1);
-        Ok(entry.info())
-    }
-
-    /// Removes operations that finished more than `older_than` ago; returns how many.
-    /// Active operations are never removed.
-    pub fn cleanup(&self, older_than: Duration) -> usize {
-        let Some(cutoff) = SystemTime::now().checked_sub(older_than) else {
-            return 0;
-        };
-        let mut removed = 0;
-        for shard in &self.shared.shards {
-            let mut shard = shard.write();
-            let before = shard.len();
-            shard.retain(|_, e| !e.completed_before(cutoff));
-            removed += before - shard.len();
-        }
-        self.removed(removed);
-        removed
-    }
-
     /// Entries of every active operation.
     pub(crate) fn active_entries(&self) -> Vec<Arc<Entry>> {
         let mut active = Vec::new();
@@ -608,7 +464,7 @@ impl Operations {
         {
             return;
         }
-        crate::sweeper::start(Arc::downgrade(&self.shared), interval);
+        crate::registry::sweeper::start(Arc::downgrade(&self.shared), interval);
     }
 
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {

@@ -1,0 +1,74 @@
+//! Retention: removing finished operations by id, by age and by count.
+
+use std::time::{Duration, SystemTime};
+
+use crate::registry::operations::shard_of;
+use crate::{OperationId, OperationInfo, Operations, OrchestratorError, Result};
+
+impl Operations {
+    /// Removes the oldest finished operations beyond the retained limit.
+    pub(super) fn evict_excess(&self) {
+        self.shared.ledger.evict_excess(|id| {
+            let mut shard = self.shared.shards[shard_of(id.as_str())].write();
+            // Ids are never reused, so a present entry is the one that finished.
+            shard.remove(id.as_str()).is_some()
+        });
+    }
+
+    /// Bookkeeping after `n` finished operations were removed by id or by age.
+    fn removed(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let ledger = &self.shared.ledger;
+        ledger.removed(n);
+        ledger.compact(|id| {
+            self.shared.shards[shard_of(id.as_str())]
+                .read()
+                .contains_key(id.as_str())
+        });
+    }
+
+    /// Removes a finished operation and returns its final record.
+    ///
+    /// # Errors
+    ///
+    /// [`OrchestratorError::NotFound`], or [`OrchestratorError::StillActive`] for a
+    /// `PENDING` or `RUNNING` operation.
+    pub fn delete(&self, id: &OperationId) -> Result<OperationInfo> {
+        let mut shard = self.shared.shards[shard_of(id.as_str())].write();
+        let entry = shard
+            .get(id.as_str())
+            .ok_or_else(|| OrchestratorError::NotFound(id.clone()))?;
+        let status = entry.status();
+        if status.is_active() {
+            return Err(OrchestratorError::StillActive {
+                id: id.clone(),
+                status,
+            });
+        }
+        let entry = shard
+            .remove(id.as_str())
+            .ok_or_else(|| OrchestratorError::NotFound(id.clone()))?;
+        drop(shard);
+        self.removed(1);
+        Ok(entry.info())
+    }
+
+    /// Removes operations that finished more than `older_than` ago; returns how many.
+    /// Active operations are never removed.
+    pub fn cleanup(&self, older_than: Duration) -> usize {
+        let Some(cutoff) = SystemTime::now().checked_sub(older_than) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for shard in &self.shared.shards {
+            let mut shard = shard.write();
+            let before = shard.len();
+            shard.retain(|_, e| !e.completed_before(cutoff));
+            removed += before - shard.len();
+        }
+        self.removed(removed);
+        removed
+    }
+}
