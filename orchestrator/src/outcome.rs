@@ -12,9 +12,9 @@ use crate::OperationStatus;
 /// use orchestrator::Outcome;
 ///
 /// let done: Outcome<u32, String> = Outcome::Completed(3);
-/// assert_eq!(done.exit_code(), 0);
+/// assert!(done.is_completed());
 /// let stopped: Outcome<u32, String> = Outcome::Cancelled(Some(1));
-/// assert_eq!(stopped.exit_code(), 130);
+/// assert_eq!(stopped.status(), orchestrator::OperationStatus::Cancelled);
 /// assert_eq!(stopped.value(), Some(&1));
 /// ```
 #[derive(Debug)]
@@ -64,15 +64,6 @@ impl<T, E> Outcome<T, E> {
             Self::Completed(_) => OperationStatus::Completed,
             Self::Cancelled(_) => OperationStatus::Cancelled,
             Self::Failed(_) => OperationStatus::Failed,
-        }
-    }
-
-    /// The conventional process exit code: 0 completed, 1 failed, 130 cancelled.
-    pub const fn exit_code(&self) -> i32 {
-        match self {
-            Self::Completed(_) => 0,
-            Self::Failed(_) => 1,
-            Self::Cancelled(_) => 130,
         }
     }
 
