@@ -8,11 +8,27 @@ use crate::data::{self, DataService};
 use crate::dummy::{self, DummyService};
 
 /// `/api/v1/operations…`, `/api/v1/openapi.json`, `POST /api/v1/dummy/start` and
-/// `POST /api/v1/data/load`, all over `ops`; request bodies up to 64 KiB (`ApiJson`).
+/// `POST /api/v1/data/load`, all over `ops`; request bodies up to 64 KiB (`ApiJson`),
+/// at most [`Api::DEFAULT_MAX_STREAMS`](http::Api::DEFAULT_MAX_STREAMS) streams and
+/// long-polls.
 pub fn app(ops: Operations) -> Router {
-    let api = http::router(ops.clone())
-        .merge(dummy::routes(DummyService::new(ops.clone())))
+    app_with(ops, http::Api::DEFAULT_MAX_STREAMS, None)
+}
+
+/// [`app`] with a stream cap and, when `token` is `Some`, bearer authentication on
+/// every route ([`http::BearerAuthLayer`]).
+pub fn app_with(ops: Operations, max_streams: usize, token: Option<&str>) -> Router {
+    // Documented routes (in /openapi.json) go through `with_routes`; the data-load
+    // route is merged undocumented until it has its `#[utoipa::path]`.
+    let api = http::Api::new(ops.clone())
+        .with_max_streams(max_streams)
+        .with_routes(dummy::routes(DummyService::new(ops.clone())))
+        .into_router()
         .merge(data::routes(DataService::new(ops)))
         .method_not_allowed_fallback(http::method_not_allowed);
-    Router::new().nest("/api/v1", api).fallback(http::not_found)
+    let app = Router::new().nest("/api/v1", api).fallback(http::not_found);
+    match token {
+        Some(token) => app.layer(http::BearerAuthLayer::new(token)),
+        None => app,
+    }
 }
