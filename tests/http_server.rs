@@ -94,7 +94,12 @@ async fn silent_sockets_beyond_the_cap_do_not_lock_out_a_real_client() {
     }
     let started = Instant::now();
     for _ in 0..3 {
-        let reply = within(SOON, "a real request", served.client.get("/api/v1/operations")).await;
+        let reply = within(
+            SOON,
+            "a real request",
+            served.client.get("/api/v1/operations"),
+        )
+        .await;
         assert_eq!(reply.status, 200, "{reply:?}");
     }
     assert!(started.elapsed() < SOON);
@@ -109,7 +114,10 @@ async fn silent_sockets_beyond_the_cap_do_not_lock_out_a_real_client() {
             closed += 1;
         }
     }
-    assert!(closed >= 32, "only {closed} of 40 silent sockets were closed");
+    assert!(
+        closed >= 32,
+        "only {closed} of 40 silent sockets were closed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,10 +84,32 @@ impl DummyService {
 pub struct DummyRequest {
     /// How many iterations (default 100; at most 1,000,000).
     #[schema(minimum = 0, maximum = 1_000_000)]
+    #[serde(deserialize_with = "whole_number")]
     pub iterations: u64,
     /// Milliseconds per iteration (default 2000; at most 3,600,000).
     #[schema(minimum = 0, maximum = 3_600_000)]
+    #[serde(deserialize_with = "whole_number")]
     pub interval_ms: u64,
+}
+
+/// A non-negative integer, also written as a float with no fraction (`5.0`): JSON
+/// Schema calls both an integer, so both must be accepted.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(n) = n.as_u64() {
+        return Ok(n);
+    }
+    match n.as_f64() {
+        // Exact below 2^53; anything larger is out of every range here anyway.
+        Some(f) if f.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&f) =>
+        {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Ok(f as u64)
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a non-negative integer, got {n}"
+        ))),
+    }
 }
 
 impl Default for DummyRequest {

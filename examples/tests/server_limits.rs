@@ -157,7 +157,10 @@ fn shutdown_gives_an_open_event_stream_its_done_event_and_exits_in_bounds() {
         r#"{"iterations": 1000, "interval_ms": 100}"#,
     );
     assert_eq!(status, 200, "{body}");
-    let id = body["data"]["operation_id"].as_str().expect("id").to_owned();
+    let id = body["data"]["operation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let mut sse = TcpStream::connect(addr).expect("connect");
     sse.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");

@@ -16,6 +16,7 @@ use crate::OperationId;
 /// | no `content-type: application/json` (or `…+json`), body or not | 415 `INVALID_REQUEST` |
 /// | JSON content type, empty body                  | parsed as `{}`                |
 /// | malformed JSON, wrong field types or values    | 422 `INVALID_REQUEST`         |
+/// | anything but a JSON object (`[]`, `5`, `"x"`)  | 422 `INVALID_REQUEST`         |
 /// | unknown fields, with `#[serde(deny_unknown_fields)]` on `T` | 422 `INVALID_REQUEST` |
 /// | more than `LIMIT` bytes (default 64 KiB)       | 413 `PAYLOAD_TOO_LARGE`       |
 /// | body not complete within [`BODY_READ_TIMEOUT`] | 408 `REQUEST_TIMEOUT`         |
@@ -94,10 +95,16 @@ where
                     format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}"),
                 )
             })??;
-        let body: &[u8] = if bytes.trim_ascii().is_empty() {
-            b"{}"
-        } else {
-            &bytes
+        let body: &[u8] = match bytes.trim_ascii() {
+            b"" => b"{}",
+            // serde fills a struct from an array by position, so `[]` would be a
+            // request with every default: request bodies are objects.
+            object @ [b'{', ..] => object,
+            _ => {
+                return Err(ApiError::invalid_request(
+                    "invalid JSON body: expected a JSON object",
+                ));
+            }
         };
         serde_json::from_slice(body)
             .map(ApiJson)

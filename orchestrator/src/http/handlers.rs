@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::StreamLimit;
 use super::events::{EventStream, event_stream};
 use super::extract::{ApiJson, ApiQuery, OpId};
+use super::openapi::OperationEvent;
 use super::response::{ApiError, ApiResponse, ApiResult, ErrorResponse, OperationListResponse};
 use crate::{
     MetricsPage, OperationFilter, OperationId, OperationInfo, OperationStatus, OperationType,
@@ -303,7 +304,7 @@ pub(crate) async fn wait_operation(
     tag = "operations",
     params(("id" = OperationId, Path, description = "The operation id")),
     responses(
-        (status = 200, description = "`text/event-stream`: `progress` events, then one `done` event; each event's data is an OperationInfo as JSON", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream`: `progress` events, then one `done` event; each event's data is an OperationInfo as JSON", content_type = "text/event-stream", body = OperationEvent),
         (status = 400, description = "`INVALID_OPERATION_ID`", body = ErrorResponse),
         (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
         (status = 503, description = "`TOO_MANY_STREAMS`: as many streams and long-polls are open as allowed", body = ErrorResponse,

@@ -241,9 +241,11 @@ impl Api {
             .merge(self.routes)
             .split_for_parts();
         let _ = doc.set(document.clone());
+        // A route layer runs only for a matched route and method, so a POST to a
+        // GET-only path stays a 405, not a 415.
         let router = router
-            .method_not_allowed_fallback(method_not_allowed)
-            .layer(axum::middleware::from_fn(require_json));
+            .route_layer(axum::middleware::from_fn(require_json))
+            .method_not_allowed_fallback(method_not_allowed);
         (router, document)
     }
 

@@ -66,3 +66,46 @@ impl ToSchema for OperationType {
         Cow::Borrowed("OperationType")
     }
 }
+
+/// The schema of one event of `GET /operations/{id}/events`, as a Server-Sent Events
+/// parser sees it: the event name, its sequence id, and the `OperationInfo` JSON as
+/// the data.
+pub(crate) struct OperationEvent;
+
+impl PartialSchema for OperationEvent {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "One event: `progress` while the operation runs, then one `done`",
+            ))
+            .property(
+                "event",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["progress", "done"])),
+            )
+            .property(
+                "id",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("The event's sequence number")),
+            )
+            .property(
+                "data",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .content_media_type("application/json")
+                    .description(Some("The `OperationInfo` record as JSON")),
+            )
+            .required("event")
+            .required("data")
+            .into()
+    }
+}
+
+impl ToSchema for OperationEvent {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("OperationEvent")
+    }
+}
