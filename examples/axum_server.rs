@@ -46,9 +46,9 @@ struct Args {
     /// Most event streams and long-polls open at once (503 beyond).
     #[arg(long, default_value_t = http::Api::DEFAULT_MAX_STREAMS)]
     max_streams: usize,
-    /// Most open connections.
-    #[arg(long, default_value_t = http::Server::DEFAULT_MAX_CONNECTIONS)]
-    max_connections: usize,
+    /// Most open connections [default: 1024, or 3/4 of `ulimit -n` if lower].
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// Seconds a client may take to send a request head.
     #[arg(long, default_value_t = 10)]
     header_timeout_secs: u64,
@@ -100,9 +100,8 @@ async fn run(args: Args) -> ExitCode {
 
     let grace = Duration::from_secs(args.grace_secs);
     let signal_ops = ops.clone();
-    let server = http::serve(listener, app)
+    let mut server = http::serve(listener, app)
         .with_header_read_timeout(Duration::from_secs(args.header_timeout_secs))
-        .with_max_connections(args.max_connections)
         .with_drain_timeout(DRAIN)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
@@ -116,6 +115,9 @@ async fn run(args: Args) -> ExitCode {
             println!("shutting down: cancelled {cancelled} operations");
             settle(&signal_ops, grace).await;
         });
+    if let Some(max) = args.max_connections {
+        server = server.with_max_connections(max);
+    }
     // Returns at most DRAIN after the signal future ended (grace + DRAIN in all).
     server.run().await;
     ExitCode::SUCCESS

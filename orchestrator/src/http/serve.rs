@@ -39,6 +39,9 @@ use super::{ApiError, code};
 /// How long the accept loop pauses after an accept error such as `EMFILE` (out of file
 /// descriptors), so it neither spins nor exits.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How many never-served connections are closed after an accept error for lack of
+/// file descriptors (`EMFILE`, `ENFILE`).
+const EVICT_ON_EMFILE: usize = 32;
 
 /// Serves `app` on `listener` with the production defaults of [`Server`]; shorthand for
 /// [`Server::new`].
@@ -81,8 +84,10 @@ pub fn serve(listener: TcpListener, app: Router) -> Server {
 ///
 /// Silent sockets therefore cannot starve real clients: they never send a request head,
 /// so each new connection evicts one of them, and each dies at the header read timeout
-/// anyway. Accept errors (`EMFILE` when the process is out of file descriptors) are
-/// logged and retried after a short pause; they never end the server.
+/// anyway. Accept errors are logged and retried after a short pause; they never end
+/// the server. When the error is `EMFILE`/`ENFILE` (the cap is set above the
+/// open-file limit), the oldest connections that never sent a request are closed too,
+/// to free descriptors.
 ///
 /// URIs and headers far beyond these limits are refused by hyper itself (431/414/400
 /// with an empty body) before the router sees them; those answers cannot be shaped.
@@ -391,7 +396,14 @@ impl Server {
                         tracing::debug!(error = %e, "accept failed for one connection");
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, open = table.len(), "accept failed; retrying shortly");
+                        // Out of file descriptors (the cap is above `ulimit -n`): free
+                        // some by closing connections that never sent a request.
+                        let freed = if matches!(e.raw_os_error(), Some(23 | 24)) {
+                            table.evict_unserved(EVICT_ON_EMFILE)
+                        } else {
+                            0
+                        };
+                        tracing::warn!(error = %e, open = table.len(), freed, "accept failed; retrying shortly");
                         tokio::select! {
                             () = &mut shutdown => break,
                             () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
@@ -479,6 +491,24 @@ impl Table {
         }
         conns.insert(conn.id, Arc::clone(conn));
         true
+    }
+
+    /// Closes up to `n` of the oldest connections that never sent a request head;
+    /// returns how many.
+    fn evict_unserved(&self, n: usize) -> usize {
+        let mut conns = self.conns.lock();
+        let victims: Vec<u64> = conns
+            .values()
+            .filter(|c| !c.served.load(Ordering::Acquire))
+            .take(n)
+            .map(|c| c.id)
+            .collect();
+        for id in &victims {
+            if let Some(victim) = conns.remove(id) {
+                victim.evict.cancel();
+            }
+        }
+        victims.len()
     }
 
     fn remove(&self, id: u64) {
