@@ -45,6 +45,15 @@ struct Cli {
         default_value = "http://127.0.0.1:8000"
     )]
     url: String,
+    /// Bearer token for a server started with `ORCHESTRATOR_TOKEN` (sent as
+    /// `Authorization: Bearer …`).
+    #[arg(
+        long,
+        global = true,
+        env = "ORCHESTRATOR_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
     /// Print JSON on stdout (the final record, or the list) instead of the bar and text.
     #[arg(long, global = true)]
     json: bool,
@@ -152,7 +161,10 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
     let retry = RetryPolicy::new().with_base_delay(Duration::from_millis(cli.retry_base_ms));
-    let client = ApiClient::new(&cli.url)?.with_retry(retry);
+    let mut client = ApiClient::new(&cli.url)?.with_retry(retry);
+    if let Some(token) = cli.token.as_deref().filter(|t| !t.trim().is_empty()) {
+        client = client.with_bearer_token(token)?;
+    }
     let output = if cli.json {
         Output::Json
     } else {

@@ -208,14 +208,23 @@ async fn invalid_query_values_are_400_invalid_query() {
         "/api/v1/operations?offset=-1".to_owned(),
         "/api/v1/operations?status=BOGUS".to_owned(),
         "/api/v1/operations?status=".to_owned(),
-        "/api/v1/operations?operation_type=".to_owned(),
         "/api/v1/operations?active_only=maybe".to_owned(),
+        // One past the documented `maximum` (2^53 - 1) of the integer parameters.
+        "/api/v1/operations?offset=9007199254740992".to_owned(),
         format!("/api/v1/operations/{id}/metrics?cursor=-1"),
+        format!("/api/v1/operations/{id}/metrics?cursor=9007199254740992"),
         format!("/api/v1/operations/{id}/wait?timeout_ms=soon"),
+        format!("/api/v1/operations/{id}/wait?timeout_ms=9007199254740992"),
     ] {
         let reply = c.get(&path).await;
         assert_eq!(reply.error_code(400), code::INVALID_QUERY, "{path}");
     }
+    // What the document allows is accepted: an empty type filter is no filter, and
+    // the largest documented offset is a valid (empty) page.
+    let all = c.get("/api/v1/operations?operation_type=").await;
+    assert_eq!(all.body["total_count"], 1, "{all:?}");
+    let far = c.get("/api/v1/operations?offset=9007199254740991").await;
+    assert_eq!(far.data().as_array().map(Vec::len), Some(0), "{far:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,6 +241,7 @@ async fn malformed_ids_are_400_and_unknown_ids_404_on_every_route() {
         (Method::GET, "/wait"),
     ];
     for (method, suffix) in routes {
+        let ct = (method == Method::POST).then_some("application/json");
         for bad in [
             "nope",
             "op_dummy_2026_x",
@@ -239,7 +249,7 @@ async fn malformed_ids_are_400_and_unknown_ids_404_on_every_route() {
             "op_dummy_20261122_160501_9f3a1c2e%00",
         ] {
             let path = format!("/api/v1/operations/{bad}{suffix}");
-            let reply = c.send(method.clone(), &path, None, Bytes::new()).await;
+            let reply = c.send(method.clone(), &path, ct, Bytes::new()).await;
             assert_eq!(
                 reply.error_code(400),
                 code::INVALID_OPERATION_ID,
@@ -247,7 +257,7 @@ async fn malformed_ids_are_400_and_unknown_ids_404_on_every_route() {
             );
         }
         let path = format!("/api/v1/operations/{UNKNOWN_ID}{suffix}");
-        let reply = c.send(method.clone(), &path, None, Bytes::new()).await;
+        let reply = c.send(method.clone(), &path, ct, Bytes::new()).await;
         assert_eq!(
             reply.error_code(404),
             code::OPERATION_NOT_FOUND,
@@ -356,13 +366,13 @@ async fn delete_cancels_a_running_operation_and_removes_a_finished_one() {
     let second = c.delete(&format!("/api/v1/operations/{id}")).await;
     assert_eq!(second.data()["deleted"], true);
 
-    // An empty cancel body is fine; the reason defaults.
+    // An empty cancel body is fine when it says it is JSON; the reason defaults.
     let id = c.start_dummy(100, 200).await;
     let reply = c
         .send(
             Method::POST,
             &format!("/api/v1/operations/{id}/cancel"),
-            None,
+            Some("application/json"),
             Bytes::new(),
         )
         .await;
@@ -547,6 +557,73 @@ async fn malformed_and_oversized_bodies_are_4xx_with_codes() {
             415,
             code::INVALID_REQUEST,
         ),
+        // A cross-site "simple" POST (no preflight): text/plain or a form type, and
+        // an empty body. It must not start anything.
+        (
+            "/api/v1/dummy/start",
+            Some("text/plain"),
+            Bytes::new(),
+            415,
+            code::INVALID_REQUEST,
+        ),
+        (
+            "/api/v1/dummy/start",
+            Some("application/x-www-form-urlencoded"),
+            Bytes::new(),
+            415,
+            code::INVALID_REQUEST,
+        ),
+        (
+            "/api/v1/dummy/start",
+            None,
+            Bytes::new(),
+            415,
+            code::INVALID_REQUEST,
+        ),
+        (
+            "/api/v1/data/load",
+            Some("text/plain"),
+            Bytes::new(),
+            415,
+            code::INVALID_REQUEST,
+        ),
+        (
+            cancel.as_str(),
+            None,
+            Bytes::new(),
+            415,
+            code::INVALID_REQUEST,
+        ),
+        // serde would fill the request by position from an array: all defaults.
+        (
+            "/api/v1/dummy/start",
+            json,
+            Bytes::from_static(b"[]"),
+            422,
+            code::INVALID_REQUEST,
+        ),
+        // A misspelt field is a 422, not a default 100 x 2 s run.
+        (
+            "/api/v1/dummy/start",
+            json,
+            Bytes::from_static(b"{\"iteratons\": 3}"),
+            422,
+            code::INVALID_REQUEST,
+        ),
+        (
+            "/api/v1/dummy/start",
+            json,
+            Bytes::from_static(b"{\"iterations\": 1000001}"),
+            422,
+            code::INVALID_REQUEST,
+        ),
+        (
+            cancel.as_str(),
+            json,
+            Bytes::from_static(b"{\"reasn\": \"typo\"}"),
+            422,
+            code::INVALID_REQUEST,
+        ),
         (
             cancel.as_str(),
             None,
@@ -632,12 +709,19 @@ async fn malformed_and_oversized_bodies_are_4xx_with_codes() {
         let reply = fresh.send(Method::POST, path, ct, body).await;
         assert_eq!(reply.error_code(status), expected, "POST {path} {shown:?}");
     }
-    // Nothing above touched the operation.
+    // Nothing above touched the operation or started another.
     let info = c.get(&format!("/api/v1/operations/{id}")).await;
     assert!(info.data()["cancel_reason"].is_null());
-    // A start endpoint's body is optional: defaults apply.
+    let all = c.get("/api/v1/operations").await;
+    assert_eq!(all.body["total_count"], 1, "{all:?}");
+    // A start endpoint's body is optional (defaults apply), its content type is not.
     let reply = c
-        .send(Method::POST, "/api/v1/dummy/start", None, Bytes::new())
+        .send(
+            Method::POST,
+            "/api/v1/dummy/start",
+            Some("application/json"),
+            Bytes::new(),
+        )
         .await;
     let started: OperationId = reply.data()["operation_id"]
         .as_str()
@@ -700,8 +784,15 @@ async fn openapi_document_and_router_agree() {
     let c = &server.client;
     let doc = c.get("/api/v1/openapi.json").await.body;
     let library = serde_json::to_value(orchestrator::http::openapi()).expect("doc");
+    // The served document is the library's plus the start endpoint merged in.
+    let mut served = doc["paths"].clone();
+    let start = served
+        .as_object_mut()
+        .and_then(|p| p.remove("/dummy/start"))
+        .expect("the start endpoint is in the served document");
+    assert!(start["post"]["requestBody"].is_object(), "{start}");
     assert_eq!(
-        doc["paths"], library["paths"],
+        served, library["paths"],
         "served document = http::openapi()"
     );
 
@@ -760,6 +851,7 @@ async fn openapi_document_and_router_agree() {
             "GET /operations/{id}/events",
             "GET /operations/{id}/metrics",
             "GET /operations/{id}/wait",
+            "POST /dummy/start",
             "POST /operations/{id}/cancel",
         ]
     );

@@ -63,7 +63,8 @@ fn serves_the_api_and_exits_zero_on_sigterm_after_cancelling() {
     let sent = Instant::now();
     common::signal(&child, "TERM");
     stdout.find(Duration::from_secs(10), |line| {
-        (line == "shutting down: cancelled 1 operations").then_some(())
+        line.starts_with("shutting down: cancelled 1 operations in ")
+            .then_some(())
     });
     let status = wait_with_timeout(&mut child, Duration::from_secs(15));
     let stderr = common::read_all(child.stderr.take());
@@ -73,7 +74,37 @@ fn serves_the_api_and_exits_zero_on_sigterm_after_cancelling() {
         "took {:?}",
         sent.elapsed()
     );
-    assert!(stderr.contains("operations settled"), "stderr: {stderr}");
+    assert!(!stderr.contains("left running"), "stderr: {stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn max_active_refuses_starts_beyond_it_with_429() {
+    let mut child = spawn(
+        "axum_server",
+        &["--addr", "127.0.0.1:0", "--max-active", "1"],
+    );
+    let mut stdout = Lines::new(child.stdout.take().expect("stdout"));
+    let addr: SocketAddr = stdout.find(Duration::from_secs(30), |line| {
+        line.strip_prefix("listening on http://")
+            .and_then(|a| a.parse().ok())
+    });
+    let running = start_dummy(addr, r#"{"iterations": 100, "interval_ms": 200}"#);
+    let (status, reply) = http(
+        addr,
+        "POST",
+        "/api/v1/dummy/start",
+        r#"{"iterations": 1, "interval_ms": 1}"#,
+    );
+    assert_eq!(status, 429, "{reply}");
+    assert_eq!(reply["error"]["code"], "TOO_MANY_OPERATIONS");
+    let (status, list) = http(addr, "GET", "/api/v1/operations", "");
+    assert_eq!(status, 200);
+    assert_eq!(list["total_count"], 1, "{list}");
+    assert_eq!(list["data"][0]["operation_id"], running.as_str());
+    common::signal(&child, "TERM");
+    let status = wait_with_timeout(&mut child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
 }
 
 #[test]

@@ -147,6 +147,40 @@ impl Client {
             .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"))
     }
 
+    /// A bodiless request with one extra header; the raw response.
+    pub async fn raw_with_header(
+        &self,
+        method: Method,
+        path: &str,
+        (name, value): (&str, String),
+    ) -> Response<Incoming> {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(format!("{}{path}", self.base))
+            .header(name, value)
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        self.inner
+            .request(req)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"))
+    }
+
+    /// A bodiless request with one extra header; the answer must be JSON.
+    pub async fn request_with_header(
+        &self,
+        method: Method,
+        path: &str,
+        header: (&str, String),
+    ) -> Reply {
+        let response = self.raw_with_header(method, path, header).await;
+        let status = response.status().as_u16();
+        Reply {
+            status,
+            body: body_json(response).await,
+        }
+    }
+
     /// Starts a dummy task through the example endpoint; returns its id.
     pub async fn start_dummy(&self, iterations: u64, interval_ms: u64) -> OperationId {
         let reply = self
@@ -185,6 +219,22 @@ impl Client {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// The JSON body of a response (panics on anything else).
+pub async fn body_json(response: Response<Incoming>) -> Value {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("read body")
+        .to_bytes();
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "a non-JSON body ({e}): {:?}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
 }
 
 /// Server-Sent Events read from a response body: `(event, data)` pairs.

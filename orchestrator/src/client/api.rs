@@ -51,6 +51,8 @@ pub struct ApiClient {
     api: Arc<str>,
     retry: RetryPolicy,
     timeout: Duration,
+    /// `Bearer …`, sent on every request when set; marked sensitive (never logged).
+    auth: Option<reqwest::header::HeaderValue>,
 }
 
 /// How long one request may take unless [`ApiClient::with_timeout`] says otherwise.
@@ -100,6 +102,7 @@ impl ApiClient {
             url: root,
             retry: RetryPolicy::new(),
             timeout: DEFAULT_TIMEOUT,
+            auth: None,
         })
     }
 
@@ -129,6 +132,33 @@ impl ApiClient {
     pub const fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request, for a server behind
+    /// [`BearerAuthLayer`](crate::http::BearerAuthLayer) (or any bearer check).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Setup`] when the token cannot be sent in a header (a control
+    /// character, a line break).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::client::ApiClient;
+    ///
+    /// let client = ApiClient::new("http://127.0.0.1:8000")?.with_bearer_token("s3cr3t")?;
+    /// # let _ = client;
+    /// # Ok::<(), orchestrator::client::ClientError>(())
+    /// ```
+    pub fn with_bearer_token(mut self, token: &str) -> Result<Self, ClientError> {
+        let mut value = reqwest::header::HeaderValue::try_from(format!("Bearer {}", token.trim()))
+            .map_err(|_| {
+                ClientError::Setup("the bearer token is not a valid header value".to_owned())
+            })?;
+        value.set_sensitive(true);
+        self.auth = Some(value);
+        Ok(self)
     }
 
     /// The server's URL as given (without a trailing `/`).
@@ -318,6 +348,9 @@ impl ApiClient {
         payload: Option<&Value>,
     ) -> Result<bytes::Bytes, Failure> {
         let mut request = self.http.request(method, url).timeout(self.timeout);
+        if let Some(auth) = &self.auth {
+            request = request.header(reqwest::header::AUTHORIZATION, auth.clone());
+        }
         if let Some(payload) = payload {
             request = request.json(payload);
         }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, KeepAliveStream, Sse};
 use futures::stream::{self, BoxStream, StreamExt};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::{OperationId, OperationInfo, OperationProgress, OperationStatus, Operations};
@@ -51,9 +52,16 @@ struct State {
     finished: Pin<Box<dyn Future<Output = ()> + Send>>,
     last: Option<Seen>,
     seq: u64,
+    _slot: OwnedSemaphorePermit,
 }
 
-pub(crate) fn event_stream(ops: Operations, first: &OperationInfo) -> EventStream {
+/// The stream of `first`'s operation; `slot` (its place under the stream cap) is held
+/// until the stream is dropped.
+pub(crate) fn event_stream(
+    ops: Operations,
+    first: &OperationInfo,
+    slot: OwnedSemaphorePermit,
+) -> EventStream {
     let id = first.operation_id.clone();
     let stream = if first.status.is_terminal() {
         stream::once(std::future::ready(Ok(event("done", 0, first)))).boxed()
@@ -74,6 +82,7 @@ pub(crate) fn event_stream(ops: Operations, first: &OperationInfo) -> EventStrea
             finished,
             last: None,
             seq: 0,
+            _slot: slot,
         };
         stream::unfold(Some(state), next_event).boxed()
     };

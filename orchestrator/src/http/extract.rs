@@ -13,14 +13,21 @@ use crate::OperationId;
 ///
 /// | request                                        | answer                        |
 /// | ---------------------------------------------- | ----------------------------- |
-/// | empty body (any or no content type)            | parsed as `{}`                |
-/// | non-empty body without `application/json`      | 415 `INVALID_REQUEST`         |
+/// | no `content-type: application/json` (or `…+json`), body or not | 415 `INVALID_REQUEST` |
+/// | JSON content type, empty body                  | parsed as `{}`                |
 /// | malformed JSON, wrong field types or values    | 422 `INVALID_REQUEST`         |
+/// | anything but a JSON object (`[]`, `5`, `"x"`)  | 422 `INVALID_REQUEST`         |
+/// | unknown fields, with `#[serde(deny_unknown_fields)]` on `T` | 422 `INVALID_REQUEST` |
 /// | more than `LIMIT` bytes (default 64 KiB)       | 413 `PAYLOAD_TOO_LARGE`       |
+/// | body not complete within [`BODY_READ_TIMEOUT`] | 408 `REQUEST_TIMEOUT`         |
 ///
-/// Reading an empty body as `{}` makes a body optional for request types whose fields
-/// all have defaults (`#[serde(default)]`), and gives a clear `missing field` 422 for
-/// the others.
+/// Requiring the JSON content type even for an empty body is what stops cross-site
+/// requests: a browser sends `text/plain` or a form type without asking the server
+/// first, but never `application/json`. Reading an empty body as `{}` makes a body
+/// optional for request types whose fields all have defaults (`#[serde(default)]`),
+/// and gives a clear `missing field` 422 for the others. Put
+/// `#[serde(deny_unknown_fields)]` on request types so that a misspelt field is a 422,
+/// not a silently ignored option.
 ///
 /// The size limit is the `LIMIT` parameter (`ApiJson<T, { 1 << 20 }>` for 1 MiB), not
 /// axum's `DefaultBodyLimit`. A body over the limit is read and discarded up to
@@ -55,6 +62,19 @@ pub struct ApiJson<T, const LIMIT: usize = { super::MAX_BODY_BYTES }>(pub T);
 /// 413 is answered (see [`ApiJson`]).
 pub const DRAIN_BYTES: usize = 1024 * 1024;
 
+/// How long [`ApiJson`] waits for the whole request body before answering 408
+/// `REQUEST_TIMEOUT` (a client trickling its body cannot hold a connection forever).
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The 415 answer to a body that is not declared as JSON.
+pub(crate) fn not_json() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        code::INVALID_REQUEST,
+        "expected `content-type: application/json` (even with an empty body)",
+    )
+}
+
 impl<T, S, const LIMIT: usize> FromRequest<S> for ApiJson<T, LIMIT>
 where
     T: DeserializeOwned,
@@ -63,18 +83,28 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = has_json_content_type(req.headers());
-        let bytes = read_limited(req, LIMIT).await?;
-        let body: &[u8] = if bytes.trim_ascii().is_empty() {
-            b"{}"
-        } else if is_json {
-            &bytes
-        } else {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                code::INVALID_REQUEST,
-                "expected a JSON body with `content-type: application/json`",
-            ));
+        if !has_json_content_type(req.headers()) {
+            return Err(not_json());
+        }
+        let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, read_limited(req, LIMIT))
+            .await
+            .map_err(|_elapsed| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    code::REQUEST_TIMEOUT,
+                    format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}"),
+                )
+            })??;
+        let body: &[u8] = match bytes.trim_ascii() {
+            b"" => b"{}",
+            // serde fills a struct from an array by position, so `[]` would be a
+            // request with every default: request bodies are objects.
+            object @ [b'{', ..] => object,
+            _ => {
+                return Err(ApiError::invalid_request(
+                    "invalid JSON body: expected a JSON object",
+                ));
+            }
         };
         serde_json::from_slice(body)
             .map(ApiJson)
@@ -126,7 +156,7 @@ async fn read_limited(req: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-fn has_json_content_type(headers: &HeaderMap) -> bool {
+pub(crate) fn has_json_content_type(headers: &HeaderMap) -> bool {
     let Some(value) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

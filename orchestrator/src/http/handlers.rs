@@ -7,12 +7,14 @@ use axum::extract::State;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::StreamLimit;
 use super::events::{EventStream, event_stream};
 use super::extract::{ApiJson, ApiQuery, OpId};
+use super::openapi::OperationEvent;
 use super::response::{ApiError, ApiResponse, ApiResult, ErrorResponse, OperationListResponse};
 use crate::{
-    MetricsPage, OperationFilter, OperationInfo, OperationStatus, OperationType, Operations,
-    OrchestratorError,
+    MetricsPage, OperationFilter, OperationId, OperationInfo, OperationStatus, OperationType,
+    Operations, OrchestratorError,
 };
 
 /// Largest page a list request may ask for.
@@ -21,6 +23,10 @@ pub(crate) const MAX_LIMIT: usize = 1000;
 pub(crate) const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 /// The longest `/wait` ever waits, whatever the request says.
 pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The largest integer query parameter (`offset`, `cursor`, `timeout_ms`) accepted:
+/// 2^53 − 1, the largest integer every JSON client represents exactly. The documented
+/// `maximum` and the check are the same number.
+pub(crate) const MAX_QUERY_INTEGER: u64 = (1 << 53) - 1;
 
 /// Query of `GET /operations`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -31,17 +37,27 @@ pub(crate) struct ListQuery {
     #[param(value_type = Option<OperationStatus>)]
     status: Option<OperationStatus>,
     /// Only operations of this type (`DUMMY`, `DATA_LOAD`, `TRAINING`, `BACKTEST` or a
-    /// custom name; case-insensitive).
+    /// custom name; case-insensitive). Empty: no type filter.
     #[param(value_type = Option<String>)]
     operation_type: Option<String>,
     /// Page size, 1–1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
-    /// How many matches to skip (default 0).
-    #[param(minimum = 0)]
-    offset: Option<usize>,
+    /// How many matches to skip (default 0; at most 2^53 − 1).
+    #[param(minimum = 0, maximum = 9007199254740991.0)]
+    offset: Option<u64>,
     /// Only `PENDING` and `RUNNING` operations (default `false`).
     active_only: Option<bool>,
+}
+
+/// `value` if it is at most [`MAX_QUERY_INTEGER`], else 400 `INVALID_QUERY`.
+fn checked_integer(name: &str, value: u64) -> Result<u64, ApiError> {
+    if value > MAX_QUERY_INTEGER {
+        return Err(ApiError::invalid_query(format!(
+            "{name} must be at most {MAX_QUERY_INTEGER}, got {value}"
+        )));
+    }
+    Ok(value)
 }
 
 fn status_param<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OperationStatus>, D::Error> {
@@ -57,13 +73,14 @@ impl ListQuery {
                 "limit must be between 1 and {MAX_LIMIT}, got {limit}"
             )));
         }
+        let offset = checked_integer("offset", self.offset.unwrap_or(0))?;
         let mut filter = OperationFilter::new()
             .with_limit(limit)
-            .with_offset(self.offset.unwrap_or(0));
+            .with_offset(usize::try_from(offset).unwrap_or(usize::MAX));
         if let Some(status) = self.status {
             filter = filter.with_status(status);
         }
-        if let Some(kind) = self.operation_type {
+        if let Some(kind) = self.operation_type.filter(|k| !k.trim().is_empty()) {
             let kind =
                 OperationType::new(&kind).map_err(|e| ApiError::invalid_query(e.to_string()))?;
             filter = filter.with_type(kind);
@@ -98,7 +115,7 @@ pub(crate) async fn list_operations(
     get,
     path = "/operations/{id}",
     tag = "operations",
-    params(("id" = String, Path, description = "The operation id")),
+    params(("id" = OperationId, Path, description = "The operation id")),
     responses(
         (status = 200, description = "The operation's current record", body = ApiResponse<OperationInfo>),
         (status = 400, description = "`INVALID_OPERATION_ID`", body = ErrorResponse),
@@ -125,7 +142,7 @@ pub(crate) async fn get_operation(
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CancelRequest {
     /// Why it is cancelled; recorded as `cancel_reason` (default `cancelled via API`).
@@ -141,7 +158,7 @@ pub struct CancelRequest {
     post,
     path = "/operations/{id}/cancel",
     tag = "operations",
-    params(("id" = String, Path, description = "The operation id")),
+    params(("id" = OperationId, Path, description = "The operation id")),
     request_body(content = CancelRequest, description = "Optional reason", content_type = "application/json"),
     responses(
         (status = 200, description = "Cancellation requested; the record after the request", body = ApiResponse<OperationInfo>),
@@ -149,8 +166,9 @@ pub struct CancelRequest {
         (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
         (status = 409, description = "`OPERATION_FINISHED`: it already reached a terminal state", body = ErrorResponse),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorResponse),
-        (status = 415, description = "`INVALID_REQUEST`: a body that is not JSON", body = ErrorResponse),
-        (status = 422, description = "`INVALID_REQUEST`: malformed JSON", body = ErrorResponse),
+        (status = 408, description = "`REQUEST_TIMEOUT`: the body did not arrive in time", body = ErrorResponse),
+        (status = 415, description = "`INVALID_REQUEST`: the content type is not JSON (even with an empty body)", body = ErrorResponse),
+        (status = 422, description = "`INVALID_REQUEST`: malformed JSON or an unknown field", body = ErrorResponse),
     )
 )]
 pub(crate) async fn cancel_operation(
@@ -180,7 +198,7 @@ pub struct DeletedOperation {
     delete,
     path = "/operations/{id}",
     tag = "operations",
-    params(("id" = String, Path, description = "The operation id")),
+    params(("id" = OperationId, Path, description = "The operation id")),
     responses(
         (status = 200, description = "`deleted: true` when a finished operation was removed; `deleted: false` when an active one was asked to cancel", body = ApiResponse<DeletedOperation>),
         (status = 400, description = "`INVALID_OPERATION_ID`", body = ErrorResponse),
@@ -203,8 +221,9 @@ pub(crate) async fn delete_operation(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct MetricsQuery {
-    /// Only records after this cursor (default 0: all retained records).
-    #[param(minimum = 0)]
+    /// Only records after this cursor (default 0: all retained records; at most
+    /// 2^53 − 1).
+    #[param(minimum = 0, maximum = 9007199254740991.0)]
     cursor: Option<u64>,
 }
 
@@ -213,7 +232,7 @@ pub(crate) struct MetricsQuery {
     get,
     path = "/operations/{id}/metrics",
     tag = "operations",
-    params(("id" = String, Path, description = "The operation id"), MetricsQuery),
+    params(("id" = OperationId, Path, description = "The operation id"), MetricsQuery),
     responses(
         (status = 200, description = "Records after `cursor`, oldest first, and the cursor to pass next", body = ApiResponse<MetricsPage>),
         (status = 400, description = "`INVALID_OPERATION_ID` or `INVALID_QUERY`", body = ErrorResponse),
@@ -225,16 +244,17 @@ pub(crate) async fn operation_metrics(
     OpId(id): OpId,
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<MetricsPage> {
-    Ok(ops.metrics(&id, query.cursor.unwrap_or(0))?.into())
+    let cursor = checked_integer("cursor", query.cursor.unwrap_or(0))?;
+    Ok(ops.metrics(&id, cursor)?.into())
 }
 
 /// Query of `GET /operations/{id}/wait`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct WaitQuery {
-    /// How long to wait in milliseconds (default 30 000; at most 60 000, larger values
-    /// are capped).
-    #[param(minimum = 0)]
+    /// How long to wait in milliseconds (default 30 000; values above 60 000 wait
+    /// 60 000; at most 2^53 − 1).
+    #[param(minimum = 0, maximum = 9007199254740991.0)]
     timeout_ms: Option<u64>,
 }
 
@@ -246,22 +266,27 @@ pub(crate) struct WaitQuery {
     get,
     path = "/operations/{id}/wait",
     tag = "operations",
-    params(("id" = String, Path, description = "The operation id"), WaitQuery),
+    params(("id" = OperationId, Path, description = "The operation id"), WaitQuery),
     responses(
         (status = 200, description = "The final record, or the current one at the timeout", body = ApiResponse<OperationInfo>),
         (status = 400, description = "`INVALID_OPERATION_ID` or `INVALID_QUERY`", body = ErrorResponse),
         (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
+        (status = 503, description = "`TOO_MANY_STREAMS`: as many streams and long-polls are open as allowed", body = ErrorResponse,
+            headers(("retry-after" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 pub(crate) async fn wait_operation(
     State(ops): State<Operations>,
+    State(streams): State<StreamLimit>,
     OpId(id): OpId,
     ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> ApiResult<OperationInfo> {
+    let timeout_ms = checked_integer("timeout_ms", query.timeout_ms.unwrap_or(0))?;
     let timeout = query
         .timeout_ms
-        .map_or(DEFAULT_WAIT, Duration::from_millis)
+        .map_or(DEFAULT_WAIT, |_| Duration::from_millis(timeout_ms))
         .min(MAX_WAIT);
+    let _slot = streams.acquire()?;
     let info = match tokio::time::timeout(timeout, ops.wait(&id)).await {
         Ok(finished) => finished?,
         Err(_elapsed) => ops.get(&id)?,
@@ -279,17 +304,21 @@ pub(crate) async fn wait_operation(
     get,
     path = "/operations/{id}/events",
     tag = "operations",
-    params(("id" = String, Path, description = "The operation id")),
+    params(("id" = OperationId, Path, description = "The operation id")),
     responses(
-        (status = 200, description = "`text/event-stream`: `progress` events, then one `done` event; each event's data is an OperationInfo", content_type = "text/event-stream", body = OperationInfo),
+        (status = 200, description = "`text/event-stream`: `progress` events, then one `done` event; each event's data is an OperationInfo as JSON", content_type = "text/event-stream", body = OperationEvent),
         (status = 400, description = "`INVALID_OPERATION_ID`", body = ErrorResponse),
         (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
+        (status = 503, description = "`TOO_MANY_STREAMS`: as many streams and long-polls are open as allowed", body = ErrorResponse,
+            headers(("retry-after" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 pub(crate) async fn operation_events(
     State(ops): State<Operations>,
+    State(streams): State<StreamLimit>,
     OpId(id): OpId,
 ) -> Result<EventStream, ApiError> {
+    let slot = streams.acquire()?;
     let first = ops.get(&id)?;
-    Ok(event_stream(ops, &first))
+    Ok(event_stream(ops, &first, slot))
 }

@@ -34,7 +34,7 @@
 //! use orchestrator::{OperationSpec, Operations, StartedOperation};
 //!
 //! #[derive(serde::Deserialize, Default)]
-//! #[serde(default)]
+//! #[serde(default, deny_unknown_fields)]
 //! struct NapRequest { seconds: u64 }
 //!
 //! async fn start_nap(State(ops): State<Operations>, ApiJson(req): ApiJson<NapRequest>) -> ApiResult<StartedOperation> {
@@ -50,30 +50,39 @@
 //!         .merge(Router::new().route("/nap/start", post(start_nap)).with_state(ops));
 //!     let app = Router::new().nest("/api/v1", api).fallback(http::not_found);
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//!     axum::serve(listener, app).await
+//!     http::serve(listener, app).await;
+//!     Ok(())
 //! }
 //! ```
 
+mod auth;
 mod events;
 mod extract;
 mod handlers;
 mod openapi;
 mod response;
+mod serve;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::OriginalUri;
+use axum::extract::{FromRef, OriginalUri, Request, State};
 use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::Response;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use extract::{ApiJson, ApiQuery, DRAIN_BYTES};
+pub use auth::{BearerAuth, BearerAuthLayer};
+pub use extract::{ApiJson, ApiQuery, BODY_READ_TIMEOUT, DRAIN_BYTES};
 pub use handlers::{CancelRequest, DeletedOperation};
 pub use response::{
     ApiError, ApiResponse, ApiResult, ErrorBody, ErrorResponse, OperationListResponse, code,
 };
+pub use serve::{Server, serve};
 
 use crate::Operations;
 
@@ -81,11 +90,12 @@ use crate::Operations;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The operations API as a router, ready to [`nest`](Router::nest) under any prefix (or
-/// [`merge`](Router::merge) at the root).
+/// [`merge`](Router::merge) at the root), with the default limits of [`Api`].
 ///
 /// The routes are relative (`/operations`, `/operations/{id}`, …, `/openapi.json`);
 /// the state is applied, so merge your own routes in with `.merge(...)` after giving
-/// them their state. The router has no fallback, so it merges with yours; set
+/// them their state (or through [`Api::with_routes`], to have them in the served
+/// OpenAPI document too). The router has no fallback, so it merges with yours; set
 /// [`not_found`] as the outermost router's fallback.
 ///
 /// # Examples
@@ -99,15 +109,210 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 ///     .fallback(http::not_found);
 /// ```
 pub fn router(ops: Operations) -> Router {
-    let (router, _) = api().split_for_parts();
-    router
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(ops)
+    Api::new(ops).into_router()
+}
+
+/// The operations API with its limits and a service's own documented routes: builds
+/// the [`Router`] and the OpenAPI document served at `/openapi.json` together.
+///
+/// A service's start endpoints, written with `#[utoipa::path]` and collected with
+/// `utoipa_axum`'s [`OpenApiRouter`] and `routes!`, are merged with
+/// [`with_routes`](Self::with_routes): they are routed *and* appear in the served
+/// document, with no second `/openapi.json` route to overlap.
+///
+/// Every `POST` route of the result answers 415 `INVALID_REQUEST` to a request whose
+/// `content-type` is not JSON, body or not: a browser's cross-site "simple" request
+/// (`text/plain`, form types) cannot start or cancel anything. Event streams and
+/// long-polls together are capped (see [`with_max_streams`](Self::with_max_streams)).
+///
+/// # Examples
+///
+/// ```
+/// use axum::extract::State;
+/// use orchestrator::http::{self, ApiJson, ApiResult};
+/// use orchestrator::{OperationSpec, Operations, StartedOperation};
+/// use utoipa_axum::{router::OpenApiRouter, routes};
+///
+/// #[derive(serde::Deserialize, utoipa::ToSchema)]
+/// #[serde(deny_unknown_fields)]
+/// struct NapRequest { seconds: u64 }
+///
+/// /// Starts a nap.
+/// #[utoipa::path(post, path = "/nap/start", request_body = NapRequest,
+///     responses((status = 200, description = "Started", body = http::ApiResponse<StartedOperation>)))]
+/// async fn start_nap(State(ops): State<Operations>, ApiJson(req): ApiJson<NapRequest>) -> ApiResult<StartedOperation> {
+///     Ok(ops.spawn(OperationSpec::new("nap"), move |ctx| async move {
+///         ctx.sleep(std::time::Duration::from_secs(req.seconds)).await
+///     })?.started().into())
+/// }
+///
+/// let ops = Operations::new();
+/// let (router, doc) = http::Api::new(ops.clone())
+///     .with_max_streams(256)
+///     .with_routes(OpenApiRouter::new().routes(routes!(start_nap)).with_state(ops))
+///     .split();
+/// assert!(doc.paths.paths.contains_key("/nap/start"));
+/// let app: axum::Router = axum::Router::new().nest("/api/v1", router).fallback(http::not_found);
+/// ```
+#[must_use]
+pub struct Api {
+    ops: Operations,
+    max_streams: usize,
+    routes: OpenApiRouter,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("max_streams", &self.max_streams)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    /// How many event streams and long-polls may be open at once by default.
+    pub const DEFAULT_MAX_STREAMS: usize = 1024;
+
+    /// The operations API over `ops`, with no routes of the service yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app: axum::Router = orchestrator::http::Api::new(orchestrator::Operations::new()).into_router();
+    /// ```
+    pub fn new(ops: Operations) -> Self {
+        Self {
+            ops,
+            max_streams: Self::DEFAULT_MAX_STREAMS,
+            routes: OpenApiRouter::new(),
+        }
+    }
+
+    /// At most `max` event streams (`/events`) and long-polls (`/wait`) open at once,
+    /// in all (default 1,024; at least 1). Beyond it those routes answer 503
+    /// `TOO_MANY_STREAMS` with `Retry-After`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app: axum::Router = orchestrator::http::Api::new(orchestrator::Operations::new())
+    ///     .with_max_streams(64)
+    ///     .into_router();
+    /// ```
+    pub fn with_max_streams(mut self, max: usize) -> Self {
+        self.max_streams = max.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+
+    /// Merges a service's own documented routes (state already applied): they are
+    /// served and described in the OpenAPI document.
+    ///
+    /// # Panics
+    ///
+    /// As [`Router::merge`]: when a route of `routes` overlaps one of the API's
+    /// (`/operations…`, `/openapi.json`).
+    ///
+    /// # Examples
+    ///
+    /// See [`Api`].
+    pub fn with_routes(mut self, routes: OpenApiRouter) -> Self {
+        self.routes = self.routes.merge(routes);
+        self
+    }
+
+    /// The router and the OpenAPI document it serves at `/openapi.json`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (router, doc) = orchestrator::http::Api::new(orchestrator::Operations::new()).split();
+    /// assert!(doc.paths.paths.contains_key("/operations/{id}/events"));
+    /// # let _: axum::Router = router;
+    /// ```
+    pub fn split(self) -> (Router, utoipa::openapi::OpenApi) {
+        let doc = Arc::new(OnceLock::new());
+        let state = ApiState {
+            ops: self.ops,
+            streams: StreamLimit(Arc::new(Semaphore::new(self.max_streams))),
+            doc: Arc::clone(&doc),
+        };
+        let (router, document) = api()
+            .with_state::<()>(state)
+            .merge(self.routes)
+            .split_for_parts();
+        let _ = doc.set(document.clone());
+        // A route layer runs only for a matched route and method, so a POST to a
+        // GET-only path stays a 405, not a 415.
+        let router = router
+            .route_layer(axum::middleware::from_fn(require_json))
+            .method_not_allowed_fallback(method_not_allowed);
+        (router, document)
+    }
+
+    /// The router alone (see [`split`](Self::split)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let app: axum::Router = orchestrator::http::Api::new(orchestrator::Operations::new()).into_router();
+    /// ```
+    pub fn into_router(self) -> Router {
+        self.split().0
+    }
+}
+
+/// The state of the API's own routes.
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    ops: Operations,
+    streams: StreamLimit,
+    doc: Arc<OnceLock<utoipa::openapi::OpenApi>>,
+}
+
+impl FromRef<ApiState> for Operations {
+    fn from_ref(state: &ApiState) -> Self {
+        state.ops.clone()
+    }
+}
+
+impl FromRef<ApiState> for StreamLimit {
+    fn from_ref(state: &ApiState) -> Self {
+        state.streams.clone()
+    }
+}
+
+/// The shared cap on open event streams and long-polls.
+#[derive(Clone)]
+pub(crate) struct StreamLimit(Arc<Semaphore>);
+
+/// What a client over the stream cap is told to wait before retrying.
+const STREAMS_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+impl StreamLimit {
+    /// A slot, held for as long as the stream or long-poll is open.
+    pub(crate) fn acquire(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.0).try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::TOO_MANY_STREAMS,
+                "too many event streams and long-polls are open; retry later",
+            )
+            .with_retry_after(STREAMS_RETRY_AFTER)
+        })
+    }
+}
+
+/// 415 for a `POST` whose `content-type` is not JSON, whatever its body.
+async fn require_json(req: Request, next: Next) -> Response {
+    if req.method() == Method::POST && !extract::has_json_content_type(req.headers()) {
+        return axum::response::IntoResponse::into_response(extract::not_json());
+    }
+    next.run(req).await
 }
 
 /// The OpenAPI 3 document of [`router`]'s routes and of the data model, with paths
 /// relative to the mount point. Built once; each call returns a copy, for example to
-/// merge a service's own paths in.
+/// merge a service's own paths in (or use [`Api::with_routes`], which also serves them).
 ///
 /// # Examples
 ///
@@ -122,7 +327,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The single list of routes: each `routes!` entry registers the handler with axum and
 /// its `#[utoipa::path]` with the document, so the two cannot drift apart.
-fn api() -> OpenApiRouter<Operations> {
+fn api() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(handlers::list_operations))
         .routes(routes!(handlers::get_operation, handlers::delete_operation))
@@ -140,8 +345,12 @@ fn api() -> OpenApiRouter<Operations> {
     tag = "meta",
     responses((status = 200, description = "The OpenAPI 3 document", content_type = "application/json"))
 )]
-async fn openapi_json(OriginalUri(original): OriginalUri, uri: Uri) -> OpenApiJson {
-    let mut doc = openapi();
+async fn openapi_json(
+    State(state): State<ApiState>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+) -> OpenApiJson {
+    let mut doc = state.doc.get().cloned().unwrap_or_else(openapi);
     // Nested under a prefix, `uri` has the prefix stripped; `original` does not.
     if let Some(prefix) = original.path().strip_suffix(uri.path()) {
         if !prefix.is_empty() {

@@ -25,12 +25,18 @@ use crate::{OperationId, OperationType};
 )]
 pub(crate) struct ApiDoc;
 
+/// The id pattern of the schema.
+pub(crate) const ID_PATTERN: &str = "^op_[a-z0-9_]+_[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])_([01][0-9]|2[0-3])[0-5][0-9]([0-5][0-9]|60)_[0-9a-f]{8}$";
+
 impl PartialSchema for OperationId {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .description(Some("`op_{type}_{YYYYMMDD}_{HHMMSS}_{8 hex}`"))
-            .pattern(Some(r"^op_[a-z0-9_]+_[0-9]{8}_[0-9]{6}_[0-9a-f]{8}$"))
+            // Exactly what `OperationId::from_str` accepts (months 01-12, days 01-31,
+            // hours 00-23, seconds up to a leap second 60), so every id valid by the
+            // schema gets past the 400 check.
+            .pattern(Some(ID_PATTERN))
             .max_length(Some(128))
             .examples([serde_json::json!("op_dummy_20261122_160501_9f3a1c2e")])
             .into()
@@ -58,5 +64,48 @@ impl PartialSchema for OperationType {
 impl ToSchema for OperationType {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("OperationType")
+    }
+}
+
+/// The schema of one event of `GET /operations/{id}/events`, as a Server-Sent Events
+/// parser sees it: the event name, its sequence id, and the `OperationInfo` JSON as
+/// the data.
+pub(crate) struct OperationEvent;
+
+impl PartialSchema for OperationEvent {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "One event: `progress` while the operation runs, then one `done`",
+            ))
+            .property(
+                "event",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["progress", "done"])),
+            )
+            .property(
+                "id",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("The event's sequence number")),
+            )
+            .property(
+                "data",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .content_media_type("application/json")
+                    .description(Some("The `OperationInfo` record as JSON")),
+            )
+            .required("event")
+            .required("data")
+            .into()
+    }
+}
+
+impl ToSchema for OperationEvent {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("OperationEvent")
     }
 }

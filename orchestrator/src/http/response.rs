@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +43,18 @@ pub mod code {
     /// 503: too many cancelled operations still run blocking work that ignored the
     /// cancellation, so new operations are refused until some of it returns.
     pub const ABANDONED_WORK_LIMIT: &str = "ABANDONED_WORK_LIMIT";
+    /// 401: the route needs a bearer token and the request had none, or a wrong one
+    /// (see [`BearerAuthLayer`](crate::http::BearerAuthLayer)).
+    pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
+    /// 503 with `Retry-After`: as many event streams and long-polls are open as the
+    /// API allows (see [`Api::with_max_streams`](crate::http::Api::with_max_streams)).
+    pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
+    /// 408: the request body did not arrive in time.
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    /// 414: the request target (path and query) is longer than the server accepts.
+    pub const URI_TOO_LONG: &str = "URI_TOO_LONG";
+    /// 431: the request headers are larger than the server accepts.
+    pub const HEADERS_TOO_LARGE: &str = "HEADERS_TOO_LARGE";
 }
 
 /// What a handler of the operations API returns: the envelope or an error envelope.
@@ -229,6 +242,7 @@ pub struct ApiError {
     status: StatusCode,
     code: Cow<'static, str>,
     message: String,
+    retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -242,7 +256,37 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, answered with a `Retry-After` header of `after` (in whole
+    /// seconds, rounded up, at least 1): for 429 and 503 answers a client should retry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::http::StatusCode;
+    /// use axum::response::IntoResponse;
+    /// use orchestrator::http::ApiError;
+    ///
+    /// let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_OPERATIONS", "at the limit")
+    ///     .with_retry_after(Duration::from_millis(1500));
+    /// assert_eq!(err.retry_after(), Some(Duration::from_millis(1500)));
+    /// let response = err.into_response();
+    /// assert_eq!(response.headers()["retry-after"], "2");
+    /// ```
+    #[must_use]
+    pub const fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    /// When the client should retry, if the error says (see
+    /// [`with_retry_after`](Self::with_retry_after)).
+    pub const fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// 422 `INVALID_REQUEST`: the body parsed but its values are not acceptable.
@@ -300,6 +344,9 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// What `Retry-After` says when a registry limit refuses a new operation.
+const RETRY_LIMITED: Duration = Duration::from_secs(5);
+
 impl From<OrchestratorError> for ApiError {
     fn from(err: OrchestratorError) -> Self {
         let status = match &err {
@@ -317,11 +364,22 @@ impl From<OrchestratorError> for ApiError {
             OrchestratorError::IllegalTransition { .. } => {
                 (StatusCode::CONFLICT, code::ILLEGAL_TRANSITION)
             }
+            // Retry-After: a guess, not a promise; operations end when they end.
             OrchestratorError::TooManyOperations { .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, code::TOO_MANY_OPERATIONS)
+                return Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    code::TOO_MANY_OPERATIONS,
+                    err.to_string(),
+                )
+                .with_retry_after(RETRY_LIMITED);
             }
             OrchestratorError::AbandonedWorkLimit { .. } => {
-                (StatusCode::SERVICE_UNAVAILABLE, code::ABANDONED_WORK_LIMIT)
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::ABANDONED_WORK_LIMIT,
+                    err.to_string(),
+                )
+                .with_retry_after(RETRY_LIMITED);
             }
             OrchestratorError::CancelReasonTooLong { .. }
             | OrchestratorError::MetricTooLarge { .. } => {
@@ -354,7 +412,14 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = self.status.as_u16(), code = %self.code, message = %self.message, "operations API request rejected");
         }
-        json_response(self.status, &self.to_body())
+        let mut response = json_response(self.status, &self.to_body());
+        if let Some(after) = self.retry_after {
+            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
     }
 }
 
