@@ -44,8 +44,8 @@ pub enum ExecutorOutcome {
 }
 
 impl ExecutorOutcome {
-    /// The conventional exit code, as [`Outcome::exit_code`](crate::Outcome::exit_code):
-    /// 0 completed, 1 failed, 130 cancelled.
+    /// The conventional process exit code: 0 completed, 1 failed, 130 cancelled
+    /// (128 + SIGINT, as a shell reports Ctrl+C).
     ///
     /// # Examples
     ///
