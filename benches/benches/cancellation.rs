@@ -107,7 +107,10 @@ fn cancel_all(c: &mut criterion::Criterion) {
             b.to_async(&rt).iter_custom(|iters| async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let ops = Operations::builder().without_sweeper().build();
+                    let ops = Operations::builder()
+                        .without_sweeper()
+                        .with_max_active(usize::MAX)
+                        .build();
                     let handles: Vec<_> = (0..n)
                         .map(|_| {
                             ops.spawn(OperationSpec::new("bench"), |ctx| async move {

@@ -9,7 +9,12 @@ use orchestrator::{OperationFilter, OperationId, OperationSpec, OperationStatus,
 use orchestrator_benches::criterion;
 
 fn populated(n: usize) -> (Operations, Vec<OperationId>) {
-    let ops = Operations::builder().without_sweeper().build();
+    // Every record is kept: the bench reads all of them.
+    let ops = Operations::builder()
+        .without_sweeper()
+        .with_max_active(usize::MAX)
+        .with_max_retained(usize::MAX)
+        .build();
     let ids: Vec<_> = (0..n)
         .map(|i| {
             let id = ops

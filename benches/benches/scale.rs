@@ -83,7 +83,10 @@ fn bare(n: usize) -> Figures {
 
 fn managed(n: usize) -> Figures {
     runtime().block_on(async {
-        let ops = Operations::builder().without_sweeper().build();
+        let ops = Operations::builder()
+            .without_sweeper()
+            .with_max_active(usize::MAX)
+            .build();
         let warm = ops
             .spawn(OperationSpec::new("warm"), |_| async {
                 Ok::<_, Infallible>(())
@@ -133,6 +136,26 @@ fn managed(n: usize) -> Figures {
     })
 }
 
+/// Resident memory per finished operation kept for clients to read (a record driven by
+/// hand to `COMPLETED` with a small summary, as a list or `GET` would show it).
+fn retained(n: usize) -> f64 {
+    let ops = Operations::builder()
+        .without_sweeper()
+        .with_max_retained(usize::MAX)
+        .build();
+    let before = rss_kib();
+    for i in 0..n {
+        let id = ops
+            .create(OperationSpec::new("job").with_total_steps(10))
+            .expect("create");
+        ops.start(&id).expect("start");
+        ops.context(&id).expect("context").progress(10, "done");
+        ops.complete(&id, i).expect("complete");
+    }
+    assert_eq!(ops.len(), n);
+    (rss_kib().saturating_sub(before) * 1024) as f64 / n as f64
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `cargo test --benches` passes `--test`: a small smoke run.
@@ -147,6 +170,10 @@ fn main() {
         .position(|a| a == "--side")
         .and_then(|i| args.get(i + 1))
     {
+        if side == "retained" {
+            println!("{}", retained(n));
+            return;
+        }
         let f = if side == "bare" { bare(n) } else { managed(n) };
         println!(
             "{} {} {}",
@@ -181,6 +208,20 @@ fn main() {
         }
     };
     let (b, m) = (run("bare"), run("managed"));
+    let kept = Command::new(&exe)
+        .args(["--side", "retained"])
+        .env("SCALE_OPS", n.to_string())
+        .output()
+        .expect("run side");
+    assert!(
+        kept.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kept.stderr)
+    );
+    let kept: f64 = String::from_utf8_lossy(&kept.stdout)
+        .trim()
+        .parse()
+        .expect("figure");
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!();
     println!("scale: {n} concurrent sleeping operations, 2 worker threads");
@@ -204,4 +245,5 @@ fn main() {
         ms(m.cancel),
         m.cancel.as_secs_f64() / b.cancel.as_secs_f64()
     );
+    println!("| resident memory per finished operation kept | | {kept:>8.0} B  | |");
 }
