@@ -7,3 +7,9 @@
 pub mod data;
 pub mod dummy;
 pub mod server;
+
+/// The README's Rust blocks, compiled and run as doc tests of this crate (which has the
+/// services they use), so the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -89,6 +89,10 @@ pub enum ClientError {
     /// Following the operation failed (the source's own words).
     #[error("{0}")]
     Source(String),
+    /// A local I/O failure: listening for Ctrl+C ([`CancelTrigger::ctrl_c`](super::CancelTrigger::ctrl_c)),
+    /// writing the output.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 impl ClientError {
