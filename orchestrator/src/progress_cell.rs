@@ -2,7 +2,8 @@
 //!
 //! Locking rules:
 //! 1. The lock is held only to copy plain fields in or out; no allocation, no user code
-//!    and no other lock while it is held (up to the rare long message below). Writers
+//!    and no other lock while it is held (up to the rare long message below, and the
+//!    phase record, allocated once per operation at its first phase report). Writers
 //!    build what they store before locking and drop what they replace after unlocking;
 //!    readers copy a short message into a stack buffer and the context as an `Arc`,
 //!    and build their owned snapshot after unlocking. So a reader never makes a writer
@@ -34,19 +35,37 @@ struct State {
     /// Copy-on-write: readers share it, a writer clones it only while a reader holds it.
     context: Option<Arc<JsonMap>>,
     sealed: bool,
-    /// The phase that reported last: its identity and name.
-    phase_id: usize,
-    phase: Option<Arc<str>>,
-    /// Where the current phase's rate is measured from: when it first reported and
-    /// the percentage then. `None`: from the start of the run, at 0 %.
-    origin: Option<(SystemTime, f64)>,
+    /// Boxed: most operations have no phases, and a registry holds many.
+    phases: Option<Box<Phases>>,
     /// The operation's own step total (the root reporter's).
     root_total: u64,
-    /// The sum of its phases' step totals.
-    phases_total: u64,
     /// Bumped on every change of the record (progress here; status, cancel request and
     /// partial result through `bump`), so watchers can tell whether anything changed.
     version: u64,
+}
+
+/// What phased progress keeps besides the counters.
+#[derive(Debug)]
+struct Phases {
+    /// The phase that reported last (0: the operation's own reporter), and its name.
+    id: usize,
+    name: Option<Arc<str>>,
+    /// Where the current phase's rate is measured from: when it first reported and
+    /// the percentage then.
+    origin: (SystemTime, f64),
+    /// The sum of the phases' step totals.
+    total: u64,
+}
+
+impl Phases {
+    fn new(percentage: f64) -> Box<Self> {
+        Box::new(Self {
+            id: 0,
+            name: None,
+            origin: (SystemTime::now(), percentage),
+            total: 0,
+        })
+    }
 }
 
 /// Messages up to this many bytes are copied out under the lock without allocating.
@@ -94,11 +113,19 @@ impl ProgressCell {
                 return false;
             }
             let id = update.phase.map_or(0, |r| r.id);
-            let restart = id != s.phase_id;
-            old_phase = restart.then(|| {
-                s.phase_id = id;
-                std::mem::replace(&mut s.phase, update.phase.and_then(|r| r.name.cloned()))
-            });
+            let restart = id != s.phases.as_ref().map_or(0, |p| p.id);
+            old_phase = if restart {
+                let percentage = s.percentage;
+                // Allocated once per operation, at its first phase report (rule 1).
+                let phases = s.phases.get_or_insert_with(|| Phases::new(percentage));
+                phases.id = id;
+                Some(std::mem::replace(
+                    &mut phases.name,
+                    update.phase.and_then(|r| r.name.cloned()),
+                ))
+            } else {
+                None
+            };
             if update.phase.is_none() {
                 if let Some((_, total)) = update.steps {
                     s.root_total = total;
@@ -114,7 +141,10 @@ impl ProgressCell {
             if restart {
                 // Another phase reports: its rate is measured from this report on, so
                 // the ETA follows the work now being done (rule 3).
-                s.origin = Some((SystemTime::now(), s.percentage));
+                let percentage = s.percentage;
+                if let Some(phases) = s.phases.as_mut() {
+                    phases.origin = (SystemTime::now(), percentage);
+                }
             }
             if let Some((done, total)) = update.steps {
                 s.steps_completed = done;
@@ -152,7 +182,9 @@ impl ProgressCell {
     /// totals, the whole run's steps when the operation has no total of its own.
     pub(crate) fn phase_total_changed(&self, old: u64, new: u64) {
         let mut s = self.state.lock();
-        s.phases_total = s.phases_total.saturating_sub(old).saturating_add(new);
+        let percentage = s.percentage;
+        let phases = s.phases.get_or_insert_with(|| Phases::new(percentage));
+        phases.total = phases.total.saturating_sub(old).saturating_add(new);
     }
 
     pub(crate) fn set_context(&self, key: String, value: serde_json::Value) -> bool {
@@ -178,8 +210,8 @@ impl ProgressCell {
             s.percentage = 100.0;
             let whole = if s.root_total > 0 {
                 s.root_total
-            } else if s.phases_total > 0 {
-                s.phases_total
+            } else if let Some(total) = s.phases.as_ref().map(|p| p.total).filter(|&t| t > 0) {
+                total
             } else {
                 s.steps_total
             };
@@ -217,8 +249,8 @@ impl ProgressCell {
                 message_len,
                 s.context.clone(),
                 s.sealed,
-                s.phase.clone(),
-                s.origin,
+                s.phases.as_ref().and_then(|p| p.name.clone()),
+                s.phases.as_ref().filter(|p| p.id != 0).map(|p| p.origin),
             )
         };
         p.phase = phase.map(|name| name.to_string());

@@ -155,23 +155,13 @@ impl Driver {
 
         // Blocking closures cannot be stopped: until every one has returned, the
         // operation is not over (it keeps its slot and stays RUNNING, marked abandoned
-        // if its async part was dropped).
-        if entry.blocking_count() > 0 {
-            match &ended {
-                Ended::Aborted => {
-                    entry.abandon(&format!(
-                        "ignored cancellation for {}",
-                        humantime::format_duration(grace)
-                    ));
-                }
-                Ended::DeadlineExceeded => {
-                    entry.token.cancel_with_reason("deadline exceeded");
-                    entry.abandon("deadline exceeded");
-                }
-                Ended::Returned(_) | Ended::Panicked(_) => {}
-            }
-            entry.blocking_idle().await;
-        }
+        // if its async part was dropped). Boxed: the rare path must not grow every
+        // operation's task.
+        let ended = if entry.blocking_count() > 0 {
+            Box::pin(outlive_blocking(&entry, ended, grace)).await
+        } else {
+            ended
+        };
 
         let (ending, outcome) = match ended {
             Ended::Returned(Ok(value)) => {
@@ -225,6 +215,24 @@ impl Driver {
         }
         outcome
     }
+}
+
+/// Waits for the operation's blocking closures after its async part ended, marking it
+/// abandoned if that part was dropped (grace period over, deadline).
+async fn outlive_blocking<R>(entry: &Entry, ended: Ended<R>, grace: Duration) -> Ended<R> {
+    match &ended {
+        Ended::Aborted => entry.abandon(&format!(
+            "ignored cancellation for {}",
+            humantime::format_duration(grace)
+        )),
+        Ended::DeadlineExceeded => {
+            entry.token.cancel_with_reason("deadline exceeded");
+            entry.abandon("deadline exceeded");
+        }
+        Ended::Returned(_) | Ended::Panicked(_) => {}
+    }
+    entry.blocking_idle().await;
+    ended
 }
 
 struct FinishOnDrop {
