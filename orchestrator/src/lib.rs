@@ -104,6 +104,7 @@ mod status;
 mod timefmt;
 mod token;
 mod watch;
+mod wire;
 
 pub use builder::OperationsBuilder;
 pub use context::OperationContext;
@@ -122,11 +123,12 @@ pub use registry::shutdown::ShutdownReport;
 #[cfg(feature = "terminal")]
 pub use render::{ProgressDisplay, ProgressRenderer, RenderOptions};
 pub use service::ServiceOrchestrator;
-pub use source::{OperationSource, SourceError};
+pub use source::{BoxError, OperationSource, SourceError};
 pub use spec::OperationSpec;
 pub use status::{InvalidStatus, OperationStatus};
 pub use token::{CancellationToken, WaitForCancellation, WaitForCancellationOwned};
 pub use watch::OperationWatch;
+pub use wire::DeletedOperation;
 
 /// Marks an `async fn` as a managed operation and generates `start_<name>`,
 /// `spawn_<name>` (a typed [`OperationHandle`]), `run_<name>` and `run_<name>_sync`;

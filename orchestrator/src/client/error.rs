@@ -3,12 +3,14 @@
 use crate::{OperationId, SourceError};
 
 /// The boxed cause of a [`ClientError`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::source::BoxError;
 
 /// Why a request to the operations API, or following an operation, failed.
 ///
-/// Every variant displays as one line meant for the person at the terminal; the CLI
-/// prints it and exits with [`exit_code`](Self::exit_code).
+/// Every variant displays as one line meant for the person at the terminal; a cause
+/// (a connection error, a broken stream) is the [`source`](std::error::Error::source),
+/// never repeated in the line, so print the chain to show it. The CLI prints it and
+/// exits with [`exit_code`](Self::exit_code).
 ///
 /// # Examples
 ///
@@ -80,15 +82,41 @@ pub enum ClientError {
         /// Why it cannot be used.
         reason: String,
     },
-    /// The HTTP client could not be built.
-    #[error("cannot set up the HTTP client: {0}")]
-    Setup(String),
+    /// The event stream of an operation broke off or was not the operations API's.
+    #[error("the event stream from {url} failed")]
+    EventStream {
+        /// The URL of the stream.
+        url: String,
+        /// What went wrong.
+        #[source]
+        source: BoxError,
+    },
+    /// An `https://` URL, but this build has no TLS.
+    #[error(
+        "cannot use {url}: HTTPS needs the `client-tls` feature of orchestrator (this build speaks plain HTTP only)"
+    )]
+    TlsUnavailable {
+        /// The URL as given.
+        url: String,
+    },
+    /// The HTTP client (or the listener for a cancel request) could not be set up.
+    #[error("cannot set up the client")]
+    Setup(#[source] BoxError),
     /// The cancel trigger fired before the operation was started.
     #[error("interrupted before the operation started")]
     Interrupted,
-    /// Following the operation failed (the source's own words).
-    #[error("{0}")]
-    Source(String),
+    /// Following the operation failed (the source's error as it is).
+    #[error(transparent)]
+    Source(SourceError),
+    /// The executor could not do its part (serialise a request, write its output).
+    #[error("{what}")]
+    Executor {
+        /// What it could not do.
+        what: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl ClientError {
@@ -114,7 +142,15 @@ impl From<SourceError> for ClientError {
     fn from(e: SourceError) -> Self {
         match e {
             SourceError::NotFound(id) => Self::Vanished(id),
-            SourceError::Unavailable(msg) | SourceError::Other(msg) => Self::Source(msg),
+            // An `ApiClient`'s own error, passed through the trait: unwrap it again.
+            SourceError::Unavailable(inner) => match inner.downcast::<Self>() {
+                Ok(client) => *client,
+                Err(other) => Self::Source(SourceError::Unavailable(other)),
+            },
+            SourceError::Other(inner) => match inner.downcast::<Self>() {
+                Ok(client) => *client,
+                Err(other) => Self::Source(SourceError::Other(other)),
+            },
         }
     }
 }

@@ -36,7 +36,7 @@
 //!     let run = async {
 //!         let executor = OperationExecutor::new(ApiClient::new("http://127.0.0.1:8000")?)
 //!             .with_cancel_trigger(CancelTrigger::ctrl_c().map_err(|e| {
-//!                 orchestrator::client::ClientError::Setup(e.to_string())
+//!                 orchestrator::client::ClientError::Setup(e.into())
 //!             })?);
 //!         executor.execute(&Dummy { iterations: 20 }).await
 //!     };
@@ -55,10 +55,11 @@ mod api;
 mod error;
 mod executor;
 mod retry;
+mod sse;
 mod trigger;
 
 pub use adapter::{OperationAdapter, default_result_message};
-pub use api::ApiClient;
+pub use api::{ApiClient, OperationEvents};
 pub use error::{BoxError, ClientError};
 pub use executor::{Execution, ExecutorOutcome, OperationExecutor, Output};
 pub use retry::{FailureKind, RetryPolicy};
