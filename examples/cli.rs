@@ -229,10 +229,10 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
 }
 
 /// Every start command: start, then follow with Ctrl+C wired to cancel (or detach).
-async fn execute(
+async fn execute<A: OperationAdapter>(
     client: ApiClient,
     output: Output,
-    adapter: &dyn OperationAdapter,
+    adapter: &A,
     detach: bool,
 ) -> Result<ExitCode, ClientError> {
     let executor = OperationExecutor::new(client)

@@ -20,7 +20,7 @@ use orchestrator::client::{
 };
 use orchestrator::http::{ApiError, ApiResult};
 use orchestrator::{
-    CancellationToken, OperationId, OperationSpec, OperationStatus, Operations, StartedOperation,
+    CancellationToken, ErrorCode, OperationId, OperationSpec, OperationStatus, Operations, StartedOperation,
 };
 use orchestrator_examples::dummy::{DummyAdapter, DummyRequest, DummySummary};
 
@@ -50,8 +50,14 @@ fn dummy(iterations: u64, interval_ms: u64) -> DummyAdapter {
 struct StartAt(&'static str);
 
 impl OperationAdapter for StartAt {
+    type Request = orchestrator::client::EmptyRequest;
+
     fn start_path(&self) -> &str {
         self.0
+    }
+
+    fn request(&self) -> &Self::Request {
+        &orchestrator::client::EmptyRequest {}
     }
 }
 
@@ -478,7 +484,7 @@ async fn list_status_and_cancel_through_the_client() {
     assert_eq!(done.status, OperationStatus::Cancelled);
     assert_eq!(api.operation(&id).await.expect("status"), done);
     let err = api.cancel(&id, None).await.expect_err("finished");
-    assert_eq!(err.code(), Some("OPERATION_FINISHED"));
+    assert_eq!(err.code(), Some(&ErrorCode::OperationFinished));
 }
 
 /// The example app, counting reads of one record (`GET /operations/{id}`) and opened
@@ -582,7 +588,7 @@ async fn events_are_records_ending_with_the_terminal_one() {
     assert!(rest.iter().all(|r| !r.as_ref().expect("record").status.is_terminal()));
     let gone = OperationId::generate(&"dummy".into());
     let err = api.events(&gone).await.expect_err("unknown");
-    assert_eq!(err.code(), Some("OPERATION_NOT_FOUND"));
+    assert_eq!(err.code(), Some(&ErrorCode::OperationNotFound));
 }
 
 /// A raw HTTP/1 server on loopback that answers every connection with `head`, then
@@ -674,7 +680,7 @@ async fn metrics_wait_and_delete_through_the_client() {
     let answer = api.delete(&id).await.expect("delete");
     assert!(answer.deleted);
     let err = api.operation(&id).await.expect_err("deleted");
-    assert_eq!(err.code(), Some("OPERATION_NOT_FOUND"));
+    assert_eq!(err.code(), Some(&ErrorCode::OperationNotFound));
 }
 
 #[tokio::test]
@@ -703,4 +709,47 @@ async fn the_executor_writes_to_the_callers_writers() {
         .expect("run");
     assert_eq!(text(&out), "Completed 2 iterations\n");
     assert_eq!(text(&notes), format!("Started {}\n", run.operation_id));
+}
+
+#[tokio::test]
+async fn a_request_that_does_not_serialise_is_an_error_and_nothing_is_sent() {
+    /// A map with non-string keys: serde_json refuses it.
+    struct BadKeys(std::collections::BTreeMap<(u8, u8), u8>);
+    impl serde::Serialize for BadKeys {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            self.0.serialize(s)
+        }
+    }
+    struct Bad(BadKeys);
+    impl OperationAdapter for Bad {
+        type Request = BadKeys;
+        fn start_path(&self) -> &str {
+            "/dummy/start"
+        }
+        fn request(&self) -> &BadKeys {
+            &self.0
+        }
+    }
+    struct Null;
+    impl OperationAdapter for Null {
+        type Request = Option<u64>;
+        fn start_path(&self) -> &str {
+            "/dummy/start"
+        }
+        fn request(&self) -> &Option<u64> {
+            &None
+        }
+    }
+    // A port nobody listens on: a request that went out would be `Unreachable`.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let exec = executor(client(addr));
+    let err = exec
+        .start(&Bad(BadKeys([((1, 2), 3)].into())))
+        .await
+        .expect_err("not JSON");
+    assert!(matches!(err, ClientError::RequestBody { .. }), "{err:?}");
+    let err = exec.start(&Null).await.expect_err("null");
+    assert!(matches!(err, ClientError::RequestBody { .. }), "{err:?}");
 }

@@ -114,6 +114,7 @@ pub use handle::OperationHandle;
 pub use id::{InvalidOperationId, OperationId};
 pub use info::{
     AbandonedWork, JsonMap, OperationInfo, OperationMetadata, OperationProgress, StartedOperation,
+    StartedStatus,
 };
 pub use kind::{InvalidOperationType, OperationType};
 pub use metrics::MetricsPage;
@@ -128,7 +129,9 @@ pub use spec::OperationSpec;
 pub use status::{InvalidStatus, OperationStatus};
 pub use token::{CancellationToken, WaitForCancellation, WaitForCancellationOwned};
 pub use watch::OperationWatch;
-pub use wire::DeletedOperation;
+pub use wire::{
+    ApiResponse, DeletedOperation, ErrorBody, ErrorCode, ErrorResponse, OperationListResponse,
+};
 
 /// Marks an `async fn` as a managed operation and generates `start_<name>`,
 /// `spawn_<name>` (a typed [`OperationHandle`]), `run_<name>` and `run_<name>_sync`;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use reqwest::{Method, StatusCode, Url};
-use serde::Deserialize;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -19,8 +19,9 @@ use super::retry::{FailureKind, RetryPolicy};
 use super::sse::{self, Parser, Record, StreamError};
 use crate::source::poll_updates;
 use crate::{
-    DeletedOperation, MetricsPage, OperationFilter, OperationId, OperationInfo, OperationList,
-    OperationSource, SourceError,
+    ApiResponse, DeletedOperation, ErrorCode, ErrorResponse, MetricsPage, OperationFilter,
+    OperationId, OperationInfo, OperationList, OperationListResponse, OperationSource,
+    SourceError,
 };
 
 /// A client of the operations API (section 6 of the design: the envelope, `GET
@@ -206,15 +207,30 @@ impl ApiClient {
         &self.retry
     }
 
-    /// `POST {path}` with a JSON `payload`, for a service's start endpoint (`path`
+    /// `POST {path}` with `body` as JSON, for a service's start endpoint (`path`
     /// relative to the API prefix, e.g. `/dummy/start`); returns the whole success
     /// envelope.
     ///
     /// # Errors
     ///
-    /// See [`ClientError`]: unreachable after the retries, 4xx at once, 5xx after its
-    /// retries, or an answer that is not a success envelope.
-    pub async fn start(&self, path: &str, payload: &Value) -> Result<Value, ClientError> {
+    /// [`ClientError::RequestBody`] when `body` does not serialise, or serialises to
+    /// `null` (nothing is sent then); otherwise see [`ClientError`]: unreachable after
+    /// the retries, 4xx at once, 5xx after its retries, or an answer that is not a
+    /// success envelope.
+    pub async fn start<B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Value, ClientError> {
+        let unsendable = |source: BoxError| ClientError::RequestBody {
+            path: path.to_owned(),
+            source,
+        };
+        let payload = serde_json::to_value(body).map_err(|e| unsendable(e.into()))?;
+        if payload.is_null() {
+            return Err(unsendable("it serialises to null".into()));
+        }
+        let payload = &payload;
         let url = self.url_for(path, &[])?;
         let body = self
             .send(Method::POST, url.clone(), Some(payload), self.timeout)
@@ -249,12 +265,6 @@ impl ApiClient {
     ///
     /// As [`start`](Self::start).
     pub async fn list(&self, filter: &OperationFilter) -> Result<OperationList, ClientError> {
-        #[derive(Deserialize)]
-        struct Page {
-            data: Vec<OperationInfo>,
-            total_count: usize,
-            active_count: usize,
-        }
         let mut query = vec![
             ("limit", filter.limit.to_string()),
             ("offset", filter.offset.to_string()),
@@ -270,12 +280,8 @@ impl ApiClient {
         }
         let url = self.url_for("/operations", &query)?;
         let body = self.send(Method::GET, url.clone(), None, self.timeout).await?;
-        let page: Page = parse(&url, &body)?;
-        Ok(OperationList {
-            operations: page.data,
-            total_count: page.total_count,
-            active_count: page.active_count,
-        })
+        let page: OperationListResponse = parse(&url, &body)?;
+        Ok(page.into())
     }
 
     /// `POST /operations/{id}/cancel`: requests cancellation (with `reason`, when
@@ -491,13 +497,9 @@ impl ApiClient {
         payload: Option<&Value>,
         timeout: Duration,
     ) -> Result<T, ClientError> {
-        #[derive(Deserialize)]
-        struct Envelope<T> {
-            data: T,
-        }
         let url = self.url_for(path, query)?;
         let body = self.send(method, url.clone(), payload, timeout).await?;
-        parse::<Envelope<T>>(&url, &body).map(|e| e.data)
+        parse::<ApiResponse<T>>(&url, &body).map(|e| e.data)
     }
 
     fn url_for(&self, path: &str, query: &[(&str, String)]) -> Result<Url, ClientError> {
@@ -698,17 +700,8 @@ fn classify(e: reqwest::Error) -> Failure {
 }
 
 /// `(code, message)` of an error envelope, or a stand-in for any other body.
-fn error_body(status: StatusCode, body: &[u8]) -> (String, String) {
-    #[derive(Deserialize)]
-    struct Envelope {
-        error: Body,
-    }
-    #[derive(Deserialize)]
-    struct Body {
-        code: String,
-        message: String,
-    }
-    match serde_json::from_slice::<Envelope>(body) {
+fn error_body(status: StatusCode, body: &[u8]) -> (ErrorCode, String) {
+    match serde_json::from_slice::<ErrorResponse>(body) {
         Ok(e) => (e.error.code, e.error.message),
         Err(_) => {
             let text = String::from_utf8_lossy(body);
@@ -721,7 +714,7 @@ fn error_body(status: StatusCode, body: &[u8]) -> (String, String) {
             } else {
                 text.chars().take(200).collect()
             };
-            (format!("HTTP_{}", status.as_u16()), message)
+            (ErrorCode::Other(format!("HTTP_{}", status.as_u16())), message)
         }
     }
 }
@@ -743,7 +736,7 @@ fn invalid(url: &Url, reason: &str) -> ClientError {
 fn polling_helps(e: &ClientError) -> bool {
     match e {
         ClientError::Rejected { status, code, .. } => {
-            (*status == 404 && code != OPERATION_NOT_FOUND) || *status == 405
+            (*status == 404 && *code != ErrorCode::OperationNotFound) || *status == 405
         }
         ClientError::Server { .. }
         | ClientError::Unreachable { .. }
@@ -816,18 +809,19 @@ impl OperationSource for ApiClient {
     async fn cancel(&self, id: &OperationId, reason: &str) -> Result<(), SourceError> {
         match ApiClient::cancel(self, id, Some(reason)).await {
             Ok(_) => Ok(()),
-            Err(e) if e.code() == Some(OPERATION_FINISHED) => Ok(()),
+            Err(e) if e.code() == Some(&ErrorCode::OperationFinished) => Ok(()),
             Err(e) => Err(to_source_error(id, e)),
         }
     }
 }
 
-const OPERATION_NOT_FOUND: &str = "OPERATION_NOT_FOUND";
-const OPERATION_FINISHED: &str = "OPERATION_FINISHED";
 
 fn to_source_error(id: &OperationId, e: ClientError) -> SourceError {
     match e {
-        ClientError::Rejected { ref code, .. } if code == OPERATION_NOT_FOUND => {
+        ClientError::Rejected {
+            code: ErrorCode::OperationNotFound,
+            ..
+        } => {
             SourceError::NotFound(id.clone())
         }
         e @ (ClientError::Unreachable { .. } | ClientError::Server { .. }) => {
@@ -885,15 +879,15 @@ mod tests {
         let body = br#"{"success":false,"error":{"code":"OPERATION_FINISHED","message":"done"}}"#;
         assert_eq!(
             error_body(StatusCode::CONFLICT, body),
-            ("OPERATION_FINISHED".into(), "done".into())
+            (ErrorCode::OperationFinished, "done".into())
         );
         assert_eq!(
             error_body(StatusCode::BAD_GATEWAY, b""),
-            ("HTTP_502".into(), "Bad Gateway".into())
+            (ErrorCode::Other("HTTP_502".into()), "Bad Gateway".into())
         );
         assert_eq!(
             error_body(StatusCode::BAD_GATEWAY, b" upstream down \n"),
-            ("HTTP_502".into(), "upstream down".into())
+            (ErrorCode::Other("HTTP_502".into()), "upstream down".into())
         );
     }
 }

@@ -1,6 +1,6 @@
 //! What can go wrong on the client side, each as one clear line.
 
-use crate::{OperationId, SourceError};
+use crate::{ErrorCode, OperationId, SourceError};
 
 /// The boxed cause of a [`ClientError`].
 pub use crate::source::BoxError;
@@ -44,8 +44,9 @@ pub enum ClientError {
     Rejected {
         /// The HTTP status.
         status: u16,
-        /// `error.code` of the envelope (`OPERATION_NOT_FOUND`, `INVALID_REQUEST`, …).
-        code: String,
+        /// `error.code` of the envelope (`OPERATION_NOT_FOUND`, `INVALID_REQUEST`, …;
+        /// `HTTP_<status>` for an answer without one).
+        code: ErrorCode,
         /// `error.message` of the envelope.
         message: String,
     },
@@ -57,7 +58,7 @@ pub enum ClientError {
         /// The last HTTP status.
         status: u16,
         /// `error.code` of the last envelope.
-        code: String,
+        code: ErrorCode,
         /// `error.message` of the last envelope.
         message: String,
         /// How many times the request was tried.
@@ -81,6 +82,16 @@ pub enum ClientError {
         url: String,
         /// Why it cannot be used.
         reason: String,
+    },
+    /// A request body could not be serialised as JSON, or serialised to `null`;
+    /// nothing was sent.
+    #[error("cannot send the request to {path}: its body is not a JSON value")]
+    RequestBody {
+        /// The request path (relative to the API prefix).
+        path: String,
+        /// Why.
+        #[source]
+        source: BoxError,
     },
     /// The event stream of an operation broke off or was not the operations API's.
     #[error("the event stream from {url} failed")]
@@ -130,7 +141,17 @@ impl ClientError {
     }
 
     /// The envelope's `error.code` of a refused request.
-    pub fn code(&self) -> Option<&str> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::ErrorCode;
+    /// use orchestrator::client::ClientError;
+    ///
+    /// let e = ClientError::Rejected { status: 409, code: ErrorCode::OperationFinished, message: "done".into() };
+    /// assert_eq!(e.code(), Some(&ErrorCode::OperationFinished));
+    /// ```
+    pub fn code(&self) -> Option<&ErrorCode> {
         match self {
             Self::Rejected { code, .. } | Self::Server { code, .. } => Some(code),
             _ => None,

@@ -147,7 +147,9 @@ impl Execution {
 ///
 /// struct Nap;
 /// impl OperationAdapter for Nap {
+///     type Request = orchestrator::client::EmptyRequest;
 ///     fn start_path(&self) -> &str { "/nap/start" }
+///     fn request(&self) -> &Self::Request { &orchestrator::client::EmptyRequest {} }
 /// }
 ///
 /// let executor = OperationExecutor::new(ApiClient::new("http://127.0.0.1:8000")?)
@@ -525,19 +527,21 @@ impl<S: OperationSource> OperationExecutor<S> {
 }
 
 impl OperationExecutor<ApiClient> {
-    /// Starts an operation through `adapter` (`POST {start_path}` with its payload) and
-    /// returns its id without following it: fire and forget.
+    /// Starts an operation through `adapter` (`POST {start_path}` with its
+    /// [`request`](OperationAdapter::request) as JSON) and returns its id without
+    /// following it: fire and forget.
     ///
     /// # Errors
     ///
-    /// The request's [`ClientError`]; [`ClientError::InvalidResponse`] when the
-    /// adapter finds no id in the answer.
+    /// [`ClientError::RequestBody`] when the request does not serialise (or
+    /// serialises to `null`); the request's [`ClientError`];
+    /// [`ClientError::InvalidResponse`] when the adapter finds no id in the answer.
     pub async fn start<A: OperationAdapter + ?Sized>(
         &self,
         adapter: &A,
     ) -> Result<OperationId, ClientError> {
         let path = adapter.start_path();
-        let response = self.source.start(path, &adapter.start_payload()).await?;
+        let response = self.source.start(path, adapter.request()).await?;
         adapter
             .operation_id(&response)
             .ok_or_else(|| ClientError::InvalidResponse {
@@ -575,8 +579,14 @@ impl OperationExecutor<ApiClient> {
 struct Plain;
 
 impl OperationAdapter for Plain {
+    type Request = super::adapter::EmptyRequest;
+
     fn start_path(&self) -> &str {
         ""
+    }
+
+    fn request(&self) -> &Self::Request {
+        &super::adapter::EmptyRequest {}
     }
 }
 
