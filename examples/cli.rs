@@ -343,7 +343,10 @@ async fn metrics(client: &ApiClient, id: &OperationId, follow: bool) -> Result<(
     loop {
         let page = client.metrics(id, cursor).await?;
         if page.dropped > 0 {
-            eprintln!("warning: {} older records were already dropped", page.dropped);
+            eprintln!(
+                "warning: {} older records were already dropped",
+                page.dropped
+            );
         }
         let mut out = std::io::stdout().lock();
         for record in &page.metrics {

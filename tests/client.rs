@@ -20,7 +20,8 @@ use orchestrator::client::{
 };
 use orchestrator::http::{ApiError, ApiResult};
 use orchestrator::{
-    CancellationToken, ErrorCode, OperationId, OperationSpec, OperationStatus, Operations, StartedOperation,
+    CancellationToken, ErrorCode, OperationId, OperationSpec, OperationStatus, Operations,
+    StartedOperation,
 };
 use orchestrator_examples::dummy::{DummyAdapter, DummyRequest, DummySummary};
 
@@ -585,7 +586,10 @@ async fn events_are_records_ending_with_the_terminal_one() {
     let (last, rest) = records.split_last().expect("records");
     let last = last.as_ref().expect("record");
     assert_eq!(last.status, OperationStatus::Completed);
-    assert!(rest.iter().all(|r| !r.as_ref().expect("record").status.is_terminal()));
+    assert!(
+        rest.iter()
+            .all(|r| !r.as_ref().expect("record").status.is_terminal())
+    );
     let gone = OperationId::generate(&"dummy".into());
     let err = api.events(&gone).await.expect_err("unknown");
     assert_eq!(err.code(), Some(&ErrorCode::OperationNotFound));
@@ -595,7 +599,9 @@ async fn events_are_records_ending_with_the_terminal_one() {
 /// `body` (produced in pieces), then closes.
 async fn serve_raw(head: &'static str, body: fn(usize) -> Option<Vec<u8>>) -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
@@ -619,9 +625,11 @@ async fn serve_raw(head: &'static str, body: fn(usize) -> Option<Vec<u8>>) -> st
 #[tokio::test]
 async fn hostile_event_streams_end_in_an_error_never_a_panic() {
     use futures::StreamExt;
-    const HEAD: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+    const HEAD: &str =
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
     let endless_line: fn(usize) -> Option<Vec<u8>> = |n| (n < 64).then(|| vec![b'a'; 64 * 1024]);
-    let endless_event: fn(usize) -> Option<Vec<u8>> = |n| (n < 64).then(|| b"data: x\n".repeat(8 * 1024));
+    let endless_event: fn(usize) -> Option<Vec<u8>> =
+        |n| (n < 64).then(|| b"data: x\n".repeat(8 * 1024));
     let not_a_record: fn(usize) -> Option<Vec<u8>> =
         |n| (n == 0).then(|| b"event: done\ndata: {\"operation_id\": 7}\n\n".to_vec());
     let id = OperationId::generate(&"dummy".into());
@@ -645,7 +653,10 @@ async fn hostile_event_streams_end_in_an_error_never_a_panic() {
     )
     .await;
     let err = client(addr).events(&id).await.expect_err("not SSE");
-    assert!(matches!(err, ClientError::InvalidResponse { .. }), "{err:?}");
+    assert!(
+        matches!(err, ClientError::InvalidResponse { .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -665,12 +676,21 @@ async fn metrics_wait_and_delete_through_the_client() {
         .expect("spawn");
     let id = handle.id().clone();
     // Still running: the long-poll answers at its timeout with the running record.
-    let info = api.wait(&id, Duration::from_millis(50)).await.expect("wait");
+    let info = api
+        .wait(&id, Duration::from_millis(50))
+        .await
+        .expect("wait");
     assert_eq!(info.status, OperationStatus::Running);
     let page = api.metrics(&id, 0).await.expect("metrics");
     assert_eq!(page.metrics.len(), 2);
     assert_eq!(page.cursor, 2);
-    assert!(api.metrics(&id, page.cursor).await.expect("metrics").metrics.is_empty());
+    assert!(
+        api.metrics(&id, page.cursor)
+            .await
+            .expect("metrics")
+            .metrics
+            .is_empty()
+    );
     // DELETE of a running operation asks it to cancel.
     let answer = api.delete(&id).await.expect("delete");
     assert!(!answer.deleted);

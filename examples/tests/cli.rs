@@ -188,7 +188,10 @@ fn a_server_that_is_not_running_is_one_clear_line_and_exit_one() {
     let prefix = format!("cannot reach {url}: is the server running?: ");
     assert!(err.starts_with(&prefix), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("Connection refused"), "the cause is shown: {err}");
+    assert!(
+        err.contains("Connection refused"),
+        "the cause is shown: {err}"
+    );
     // 10 + 20 + 40 + 80 ms of backoff.
     assert!(started.elapsed() >= Duration::from_millis(150));
 

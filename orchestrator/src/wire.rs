@@ -339,16 +339,32 @@ mod tests {
     #[test]
     fn every_known_code_round_trips_and_unknown_ones_are_kept() {
         for wire in [
-            "INVALID_OPERATION_ID", "INVALID_QUERY", "INVALID_REQUEST", "PAYLOAD_TOO_LARGE",
-            "OPERATION_NOT_FOUND", "OPERATION_FINISHED", "OPERATION_ACTIVE", "ILLEGAL_TRANSITION",
-            "NOT_FOUND", "METHOD_NOT_ALLOWED", "INTERNAL_ERROR", "TOO_MANY_OPERATIONS",
-            "ABANDONED_WORK_LIMIT", "UNAUTHORIZED", "TOO_MANY_STREAMS", "REQUEST_TIMEOUT",
-            "URI_TOO_LONG", "HEADERS_TOO_LARGE",
+            "INVALID_OPERATION_ID",
+            "INVALID_QUERY",
+            "INVALID_REQUEST",
+            "PAYLOAD_TOO_LARGE",
+            "OPERATION_NOT_FOUND",
+            "OPERATION_FINISHED",
+            "OPERATION_ACTIVE",
+            "ILLEGAL_TRANSITION",
+            "NOT_FOUND",
+            "METHOD_NOT_ALLOWED",
+            "INTERNAL_ERROR",
+            "TOO_MANY_OPERATIONS",
+            "ABANDONED_WORK_LIMIT",
+            "UNAUTHORIZED",
+            "TOO_MANY_STREAMS",
+            "REQUEST_TIMEOUT",
+            "URI_TOO_LONG",
+            "HEADERS_TOO_LARGE",
         ] {
             let code = ErrorCode::from(wire);
             assert!(!matches!(code, ErrorCode::Other(_)), "{wire}");
             assert_eq!(code.as_str(), wire);
         }
-        assert_eq!(ErrorCode::from("HTTP_502"), ErrorCode::Other("HTTP_502".into()));
+        assert_eq!(
+            ErrorCode::from("HTTP_502"),
+            ErrorCode::Other("HTTP_502".into())
+        );
     }
 }

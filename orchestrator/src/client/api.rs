@@ -20,8 +20,7 @@ use super::sse::{self, Parser, Record, StreamError};
 use crate::source::poll_updates;
 use crate::{
     ApiResponse, DeletedOperation, ErrorCode, ErrorResponse, MetricsPage, OperationFilter,
-    OperationId, OperationInfo, OperationList, OperationListResponse, OperationSource,
-    SourceError,
+    OperationId, OperationInfo, OperationList, OperationListResponse, OperationSource, SourceError,
 };
 
 /// A client of the operations API (section 6 of the design: the envelope, `GET
@@ -279,7 +278,9 @@ impl ApiClient {
             query.push(("active_only", "true".to_owned()));
         }
         let url = self.url_for("/operations", &query)?;
-        let body = self.send(Method::GET, url.clone(), None, self.timeout).await?;
+        let body = self
+            .send(Method::GET, url.clone(), None, self.timeout)
+            .await?;
         let page: OperationListResponse = parse(&url, &body)?;
         Ok(page.into())
     }
@@ -360,7 +361,11 @@ impl ApiClient {
     /// }
     /// # Ok(()) }
     /// ```
-    pub async fn wait(&self, id: &OperationId, timeout: Duration) -> Result<OperationInfo, ClientError> {
+    pub async fn wait(
+        &self,
+        id: &OperationId,
+        timeout: Duration,
+    ) -> Result<OperationInfo, ClientError> {
         let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         self.data(
             Method::GET,
@@ -527,7 +532,8 @@ impl ApiClient {
             tries += 1;
             let (kind, error) = match self
                 .try_once(method.clone(), url.clone(), payload, timeout)
-                .await {
+                .await
+            {
                 Ok(body) => return Ok(body),
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Connection(e)) => (
@@ -714,7 +720,10 @@ fn error_body(status: StatusCode, body: &[u8]) -> (ErrorCode, String) {
             } else {
                 text.chars().take(200).collect()
             };
-            (ErrorCode::Other(format!("HTTP_{}", status.as_u16())), message)
+            (
+                ErrorCode::Other(format!("HTTP_{}", status.as_u16())),
+                message,
+            )
         }
     }
 }
@@ -798,7 +807,6 @@ impl OperationSource for ApiClient {
         })
     }
 
-
     /// `GET /operations/{id}` with the retry policy: `NotFound` when the server
     /// answers `OPERATION_NOT_FOUND`, `Unavailable` once the retries are used up.
     async fn fetch(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
@@ -815,15 +823,12 @@ impl OperationSource for ApiClient {
     }
 }
 
-
 fn to_source_error(id: &OperationId, e: ClientError) -> SourceError {
     match e {
         ClientError::Rejected {
             code: ErrorCode::OperationNotFound,
             ..
-        } => {
-            SourceError::NotFound(id.clone())
-        }
+        } => SourceError::NotFound(id.clone()),
         e @ (ClientError::Unreachable { .. } | ClientError::Server { .. }) => {
             SourceError::Unavailable(e.into())
         }

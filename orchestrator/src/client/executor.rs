@@ -406,11 +406,10 @@ impl<S: OperationSource> OperationExecutor<S> {
         let last = lens.raw.lock().take();
         let execution = match followed {
             Ok(Ok(_formatted)) => {
-                let info =
-                    last.ok_or_else(|| ClientError::Executor {
-                        what: format!("no record of {id} was read"),
-                        source: "the source's updates ended without a record".into(),
-                    })?;
+                let info = last.ok_or_else(|| ClientError::Executor {
+                    what: format!("no record of {id} was read"),
+                    source: "the source's updates ended without a record".into(),
+                })?;
                 let outcome =
                     ExecutorOutcome::from_status(info.status).unwrap_or(ExecutorOutcome::Failed);
                 let message = adapter
@@ -496,7 +495,11 @@ impl<S: OperationSource> OperationExecutor<S> {
 
     /// Writes `line` to the notice writer, above the bar.
     fn notice(&self, display: Option<&ProgressDisplay>, line: &str) {
-        let Some(notices) = self.notices.as_ref().filter(|_| self.output != Output::Silent) else {
+        let Some(notices) = self
+            .notices
+            .as_ref()
+            .filter(|_| self.output != Output::Silent)
+        else {
             return;
         };
         let write = || {
@@ -511,7 +514,11 @@ impl<S: OperationSource> OperationExecutor<S> {
     }
 
     fn report(&self, execution: &Execution) -> io::Result<()> {
-        let Some(writer) = self.writer.as_ref().filter(|_| self.output != Output::Silent) else {
+        let Some(writer) = self
+            .writer
+            .as_ref()
+            .filter(|_| self.output != Output::Silent)
+        else {
             return Ok(());
         };
         let mut w = writer.lock();

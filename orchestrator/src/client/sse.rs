@@ -102,8 +102,9 @@ impl Parser {
             "progress" | "" if had_data => false,
             _ => return Ok(None),
         };
-        let info = serde_json::from_str(&data)
-            .map_err(|e| StreamError::Invalid(format!("a `{name}` event without a record ({e})")))?;
+        let info = serde_json::from_str(&data).map_err(|e| {
+            StreamError::Invalid(format!("a `{name}` event without a record ({e})"))
+        })?;
         Ok(Some(Record { info, done }))
     }
 }
@@ -130,7 +131,10 @@ mod tests {
         for chunk in text.as_bytes().chunks(7) {
             parser.feed(chunk, &mut out).unwrap();
         }
-        assert_eq!(out.iter().map(|r| r.done).collect::<Vec<_>>(), [false, true]);
+        assert_eq!(
+            out.iter().map(|r| r.done).collect::<Vec<_>>(),
+            [false, true]
+        );
     }
 
     #[test]
@@ -142,7 +146,11 @@ mod tests {
             Err(StreamError::Invalid(_))
         ));
         let many_lines = "data: x\n".repeat(MAX_EVENT);
-        assert!(Parser::default().feed(many_lines.as_bytes(), &mut out).is_err());
+        assert!(
+            Parser::default()
+                .feed(many_lines.as_bytes(), &mut out)
+                .is_err()
+        );
         assert!(
             Parser::default()
                 .feed(b"event: done\ndata: {nope\n\n", &mut out)

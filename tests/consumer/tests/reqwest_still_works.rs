@@ -87,14 +87,18 @@ async fn orchestrators_client_and_a_managed_operation_work_next_to_it() {
         .expect("known");
     assert_eq!(done.status, orchestrator::OperationStatus::Completed);
     // orchestrator's client against a loopback answer that is not the API: an error.
-    let (addr, _server) = one_shot_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno");
+    let (addr, _server) =
+        one_shot_server(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno");
     let api = orchestrator::client::ApiClient::new(&format!("http://{addr}")).expect("client");
     let err = api
         .list(&orchestrator::OperationFilter::new())
         .await
         .expect_err("not the operations API");
     assert!(
-        matches!(err, orchestrator::client::ClientError::InvalidResponse { .. }),
+        matches!(
+            err,
+            orchestrator::client::ClientError::InvalidResponse { .. }
+        ),
         "{err:?}"
     );
 }
