@@ -66,7 +66,8 @@
 //! | `derive`   | the [`managed_operation`] attribute macro                      | yes     |
 //! | `terminal` | [`ProgressRenderer`], a terminal progress bar (indicatif)      | no      |
 //! | `http`     | [`http`]: the operations API as an axum router, with OpenAPI   | no      |
-//! | `client`   | [`client`]: the CLI executor, adapters and HTTP client (reqwest, rustls/ring); implies `terminal` | no |
+//! | `client`   | [`client`]: the CLI executor, adapters and HTTP client (reqwest, plain HTTP); implies `terminal` | no |
+//! | `client-tls` | HTTPS for [`client`]: reqwest's `rustls` feature with its default crypto provider (aws-lc-rs); implies `client` | no |
 //!
 //! # Minimum supported Rust version
 //!
