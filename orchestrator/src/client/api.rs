@@ -729,13 +729,18 @@ fn error_body(status: StatusCode, body: &[u8]) -> (ErrorCode, String) {
 }
 
 fn parse<T: DeserializeOwned>(url: &Url, body: &[u8]) -> Result<T, ClientError> {
-    serde_json::from_slice(body).map_err(|e| invalid(url, &format!("not the operations API ({e})")))
+    serde_json::from_slice(body).map_err(|e| ClientError::InvalidResponse {
+        url: url.to_string(),
+        reason: "not the operations API".to_owned(),
+        source: Some(e.into()),
+    })
 }
 
 fn invalid(url: &Url, reason: &str) -> ClientError {
     ClientError::InvalidResponse {
         url: url.to_string(),
         reason: reason.to_owned(),
+        source: None,
     }
 }
 

@@ -74,6 +74,9 @@ pub enum ClientError {
         url: String,
         /// What was wrong with the answer.
         reason: String,
+        /// The parse error behind it, when there was one.
+        #[source]
+        source: Option<BoxError>,
     },
     /// The server URL cannot be used.
     #[error("invalid server URL {url:?}: {reason}")]
@@ -173,5 +176,72 @@ impl From<SourceError> for ClientError {
                 Err(other) => Self::Source(SourceError::Other(other)),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// thiserror's advice: a cause is either in the message or the `source()`, never
+    /// both, so printing the chain says each thing once.
+    #[test]
+    fn a_cause_is_printed_once() {
+        let cause = || -> BoxError { "connection refused".into() };
+        let id = OperationId::generate(&"dummy".into());
+        let errors = [
+            ClientError::Unreachable {
+                url: "http://127.0.0.1:1".into(),
+                attempts: 5,
+                source: cause(),
+            },
+            ClientError::EventStream {
+                url: "http://127.0.0.1:1".into(),
+                source: cause(),
+            },
+            ClientError::InvalidResponse {
+                url: "http://127.0.0.1:1".into(),
+                reason: "not the operations API".into(),
+                source: Some(cause()),
+            },
+            ClientError::RequestBody {
+                path: "/x".into(),
+                source: cause(),
+            },
+            ClientError::Setup(cause()),
+            ClientError::Source(SourceError::Unavailable(cause())),
+            ClientError::Source(SourceError::Other(cause())),
+            ClientError::Executor {
+                what: "cannot write the result".into(),
+                source: cause(),
+            },
+        ];
+        for e in errors {
+            assert!(!e.to_string().contains("refused"), "{e}");
+            let mut chain = e.source();
+            let mut seen = false;
+            while let Some(c) = chain {
+                seen |= c.to_string() == "connection refused";
+                chain = c.source();
+            }
+            assert!(seen, "{e:?}");
+        }
+        assert!(ClientError::Vanished(id).source().is_none());
+    }
+
+    #[test]
+    fn an_api_clients_error_comes_back_out_of_a_source_error() {
+        let e = ClientError::Rejected {
+            status: 401,
+            code: ErrorCode::Unauthorized,
+            message: "no token".into(),
+        };
+        let back = ClientError::from(SourceError::Other(e.into()));
+        assert!(
+            matches!(back, ClientError::Rejected { status: 401, .. }),
+            "{back:?}"
+        );
     }
 }

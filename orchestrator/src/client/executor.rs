@@ -130,7 +130,7 @@ impl Execution {
 ///
 /// | when                         | what happens                                                         |
 /// | ---------------------------- | -------------------------------------------------------------------- |
-/// | every poll interval (300 ms) | read the operation, redraw the bar                                   |
+/// | the operation changes        | redraw the bar: pushed by the source where it can ([`ApiClient`]: the event stream; [`Operations`](crate::Operations): its watch), else read every poll interval (300 ms) |
 /// | a read fails                 | [`ApiClient`] retries it per its [`RetryPolicy`](super::RetryPolicy); once those are used up the run ends with the error |
 /// | the operation vanishes (404) | the run ends with [`ClientError::Vanished`]                          |
 /// | first cancel request         | ask the source to cancel (at most 5 s), keep following it (at most 10 s) |
@@ -553,7 +553,8 @@ impl OperationExecutor<ApiClient> {
             .operation_id(&response)
             .ok_or_else(|| ClientError::InvalidResponse {
                 url: format!("{}{path}", self.source.url()),
-                reason: format!("no operation id in {response}"),
+                reason: "no operation id in the answer (`data.operation_id`)".to_owned(),
+                source: None,
             })
     }
 
