@@ -34,7 +34,8 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 use orchestrator::client::{
-    ApiClient, CancelTrigger, ClientError, OperationAdapter, OperationExecutor, Output, RetryPolicy,
+    ApiClient, CancelTrigger, ClientError, Execution, ExecutorOutcome, OperationAdapter,
+    OperationExecutor, Output, RetryPolicy,
 };
 use orchestrator::{OperationFilter, OperationId, OperationInfo, OperationStatus, OperationType};
 use orchestrator_examples::data::{LoadAdapter, LoadRequest, Timeframe};
@@ -235,10 +236,7 @@ async fn execute<A: OperationAdapter>(
     adapter: &A,
     detach: bool,
 ) -> Result<ExitCode, ClientError> {
-    let executor = OperationExecutor::new(client)
-        .with_output(output)
-        .with_writer(std::io::stdout())
-        .with_notices(std::io::stderr());
+    let executor = executor(client, output);
     if detach {
         let id = executor.start(adapter).await?;
         if output == Output::Json {
@@ -254,7 +252,33 @@ async fn execute<A: OperationAdapter>(
         .with_cancel_reason("cancelled from the CLI (Ctrl+C)")
         .execute(adapter)
         .await?;
-    Ok(run.outcome.into())
+    Ok(report(&run, output))
+}
+
+/// The executor as this CLI uses it: notices on stderr; with `--json`, the final
+/// record on stdout (otherwise [`report`] prints the result line).
+fn executor(client: ApiClient, output: Output) -> OperationExecutor<ApiClient> {
+    let executor = OperationExecutor::new(client)
+        .with_output(output)
+        .with_notices(std::io::stderr());
+    if output == Output::Json {
+        executor.with_writer(std::io::stdout())
+    } else {
+        executor
+    }
+}
+
+/// Prints the result line (stdout, or stderr for a failure) unless `--json` had the
+/// executor write the record; the exit code of the outcome.
+fn report(run: &Execution, output: Output) -> ExitCode {
+    if output != Output::Json {
+        if run.outcome == ExecutorOutcome::Failed {
+            eprintln!("{}", run.message);
+        } else {
+            println!("{}", run.message);
+        }
+    }
+    run.outcome.into()
 }
 
 async fn ops(client: ApiClient, output: Output, command: Ops) -> Result<ExitCode, ClientError> {
@@ -309,13 +333,8 @@ async fn ops(client: ApiClient, output: Output, command: Ops) -> Result<ExitCode
         }
         Ops::Wait { id } => {
             // No cancel trigger: Ctrl+C stops waiting, the operation goes on.
-            let run = OperationExecutor::new(client)
-                .with_output(output)
-                .with_writer(std::io::stdout())
-                .with_notices(std::io::stderr())
-                .follow_plain(&id)
-                .await?;
-            return Ok(run.outcome.into());
+            let run = executor(client, output).follow_plain(&id).await?;
+            return Ok(report(&run, output));
         }
         Ops::Metrics { id, follow } => metrics(&client, &id, follow).await?,
         Ops::Delete { id } => {
