@@ -52,7 +52,7 @@ pub enum ExecutorOutcome {
 }
 
 impl ExecutorOutcome {
-    /// The conventional exit code, as [`Outcome::exit_code`](crate::Outcome::exit_code):
+    /// The conventional exit code of a CLI:
     /// 0 completed, 1 failed, 130 cancelled.
     ///
     /// # Examples
