@@ -9,6 +9,8 @@
 //! cargo run --example cli -- ops status op_dummy_20261122_160501_9f3a1c2e
 //! cargo run --example cli -- ops cancel op_dummy_20261122_160501_9f3a1c2e --reason "not needed"
 //! cargo run --example cli -- --json ops wait op_dummy_20261122_160501_9f3a1c2e
+//! cargo run --example cli -- ops metrics op_dummy_20261122_160501_9f3a1c2e --follow
+//! cargo run --example cli -- ops delete op_dummy_20261122_160501_9f3a1c2e
 //! ```
 //!
 //! The server is `--url` (default `http://127.0.0.1:8000`, or `ORCHESTRATOR_URL`).
@@ -17,17 +19,23 @@
 //! exit 130), a second one stops waiting. Exit codes: 0 completed, 1 failed or an
 //! error, 130 cancelled. `--json` prints the final record (or the list) as JSON on
 //! stdout, without the bar; `--detach` prints the new operation's id and returns.
+//! `ops metrics` prints the metric records as JSON lines (`--follow`: until the
+//! operation ends). The library writes nothing by itself: this CLI hands the executor
+//! stdout for results and stderr for notices, and prints errors with their causes.
 //!
 //! Each command is a few lines: the executor is the library's, the adapters are in
 //! `services/` next to their services.
 
+use std::error::Error as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 use orchestrator::client::{
-    ApiClient, CancelTrigger, ClientError, OperationAdapter, OperationExecutor, Output, RetryPolicy,
+    ApiClient, CancelTrigger, ClientError, Execution, ExecutorOutcome, OperationAdapter,
+    OperationExecutor, Output, RetryPolicy,
 };
 use orchestrator::{OperationFilter, OperationId, OperationInfo, OperationStatus, OperationType};
 use orchestrator_examples::data::{LoadAdapter, LoadRequest, Timeframe};
@@ -144,6 +152,19 @@ enum Ops {
         /// The operation id.
         id: OperationId,
     },
+    /// An operation's metric records, one JSON document per line.
+    Metrics {
+        /// The operation id.
+        id: OperationId,
+        /// Keep printing new records until the operation ends.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Remove a finished operation (an active one is asked to cancel instead).
+    Delete {
+        /// The operation id.
+        id: OperationId,
+    },
 }
 
 #[tokio::main]
@@ -152,8 +173,16 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
-            // One line, no backtrace: what went wrong and, where it helps, what to do.
-            eprintln!("{e}");
+            // One line, no backtrace: what went wrong, why, and where it helps, what
+            // to do. Each cause once: the error's line, then its sources.
+            let mut line = e.to_string();
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                line.push_str(": ");
+                line.push_str(&c.to_string());
+                cause = c.source();
+            }
+            eprintln!("{line}");
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }
     }
@@ -201,13 +230,13 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
 }
 
 /// Every start command: start, then follow with Ctrl+C wired to cancel (or detach).
-async fn execute(
+async fn execute<A: OperationAdapter>(
     client: ApiClient,
     output: Output,
-    adapter: &dyn OperationAdapter,
+    adapter: &A,
     detach: bool,
 ) -> Result<ExitCode, ClientError> {
-    let executor = OperationExecutor::new(client).with_output(output);
+    let executor = executor(client, output);
     if detach {
         let id = executor.start(adapter).await?;
         if output == Output::Json {
@@ -217,14 +246,39 @@ async fn execute(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let ctrl_c = CancelTrigger::ctrl_c()
-        .map_err(|e| ClientError::Setup(format!("cannot listen for Ctrl+C: {e}")))?;
+    let ctrl_c = CancelTrigger::ctrl_c().map_err(|e| ClientError::Setup(e.into()))?;
     let run = executor
         .with_cancel_trigger(ctrl_c)
         .with_cancel_reason("cancelled from the CLI (Ctrl+C)")
         .execute(adapter)
         .await?;
-    Ok(run.outcome.into())
+    Ok(report(&run, output))
+}
+
+/// The executor as this CLI uses it: notices on stderr; with `--json`, the final
+/// record on stdout (otherwise [`report`] prints the result line).
+fn executor(client: ApiClient, output: Output) -> OperationExecutor<ApiClient> {
+    let executor = OperationExecutor::new(client)
+        .with_output(output)
+        .with_notices(std::io::stderr());
+    if output == Output::Json {
+        executor.with_writer(std::io::stdout())
+    } else {
+        executor
+    }
+}
+
+/// Prints the result line (stdout, or stderr for a failure) unless `--json` had the
+/// executor write the record; the exit code of the outcome.
+fn report(run: &Execution, output: Output) -> ExitCode {
+    if output != Output::Json {
+        if run.outcome == ExecutorOutcome::Failed {
+            eprintln!("{}", run.message);
+        } else {
+            println!("{}", run.message);
+        }
+    }
+    run.outcome.into()
 }
 
 async fn ops(client: ApiClient, output: Output, command: Ops) -> Result<ExitCode, ClientError> {
@@ -279,14 +333,59 @@ async fn ops(client: ApiClient, output: Output, command: Ops) -> Result<ExitCode
         }
         Ops::Wait { id } => {
             // No cancel trigger: Ctrl+C stops waiting, the operation goes on.
-            let run = OperationExecutor::new(client)
-                .with_output(output)
-                .follow_plain(&id)
-                .await?;
-            return Ok(run.outcome.into());
+            let run = executor(client, output).follow_plain(&id).await?;
+            return Ok(report(&run, output));
+        }
+        Ops::Metrics { id, follow } => metrics(&client, &id, follow).await?,
+        Ops::Delete { id } => {
+            let answer = client.delete(&id).await?;
+            if json {
+                print_json(&answer);
+            } else if answer.deleted {
+                println!("Deleted {id} ({})", answer.operation.status);
+            } else {
+                println!(
+                    "{id} was still {}: cancellation requested; delete it again once it has ended",
+                    answer.operation.status
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the metric records after each other as JSON lines; with `follow`, until the
+/// operation has ended (the server's long-poll paces the reads, one a second at most).
+async fn metrics(client: &ApiClient, id: &OperationId, follow: bool) -> Result<(), ClientError> {
+    let mut cursor = 0;
+    let mut ended = !follow;
+    loop {
+        let page = client.metrics(id, cursor).await?;
+        if page.dropped > 0 {
+            eprintln!(
+                "warning: {} older records were already dropped",
+                page.dropped
+            );
+        }
+        let mut out = std::io::stdout().lock();
+        for record in &page.metrics {
+            // stdout closed (`| head`): nothing more to say.
+            if writeln!(out, "{record}").is_err() {
+                return Ok(());
+            }
+        }
+        drop(out);
+        cursor = page.cursor;
+        if ended {
+            return Ok(());
+        }
+        // Once it has ended, one more read gets the records written last.
+        ended = client
+            .wait(id, Duration::from_secs(1))
+            .await?
+            .status
+            .is_terminal();
+    }
 }
 
 fn print_json(value: &impl serde::Serialize) {

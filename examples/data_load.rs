@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use orchestrator::Operations;
-use orchestrator::client::{CancelTrigger, OperationExecutor};
+use orchestrator::client::{CancelTrigger, ExecutorOutcome, OperationExecutor};
 use orchestrator_examples::data::{
     CsvSource, DEFAULT_DATA_DIR, DEFAULT_MAX_ROWS, DEFAULT_ROWS, DataService, LoadAdapter,
     Timeframe,
@@ -120,12 +120,22 @@ async fn main() -> ExitCode {
     // registry instead of a server.
     let executor = OperationExecutor::new(ops)
         .with_poll_interval(Duration::from_millis(100))
+        .with_notices(std::io::stderr())
         .with_cancel_trigger(ctrl_c);
     match executor
         .follow(&started.operation_id, &LoadAdapter::default())
         .await
     {
-        Ok(run) => run.outcome.into(),
+        Ok(run) => {
+            // The library writes no result; this program does: stdout, or stderr for
+            // a failure.
+            if run.outcome == ExecutorOutcome::Failed {
+                eprintln!("{}", run.message);
+            } else {
+                println!("{}", run.message);
+            }
+            run.outcome.into()
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use orchestrator::Operations;
-use orchestrator::client::{CancelTrigger, OperationExecutor};
+use orchestrator::client::{CancelTrigger, ExecutorOutcome, OperationExecutor};
 use orchestrator_examples::dummy::{DummyAdapter, DummyRequest, DummyService};
 
 /// Runs the dummy task with a progress bar.
@@ -59,9 +59,19 @@ async fn main() -> ExitCode {
     });
     let executor = OperationExecutor::new(ops)
         .with_poll_interval(Duration::from_millis(100))
+        .with_notices(std::io::stderr())
         .with_cancel_trigger(ctrl_c);
     match executor.follow(&started.operation_id, &adapter).await {
-        Ok(run) => run.outcome.into(),
+        Ok(run) => {
+            // The library writes no result; this program does: stdout, or stderr for
+            // a failure.
+            if run.outcome == ExecutorOutcome::Failed {
+                eprintln!("{}", run.message);
+            } else {
+                println!("{}", run.message);
+            }
+            run.outcome.into()
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -20,7 +20,8 @@ use orchestrator::client::{
 };
 use orchestrator::http::{ApiError, ApiResult};
 use orchestrator::{
-    CancellationToken, OperationId, OperationSpec, OperationStatus, Operations, StartedOperation,
+    CancellationToken, ErrorCode, OperationId, OperationSpec, OperationStatus, Operations,
+    StartedOperation,
 };
 use orchestrator_examples::dummy::{DummyAdapter, DummyRequest, DummySummary};
 
@@ -50,8 +51,14 @@ fn dummy(iterations: u64, interval_ms: u64) -> DummyAdapter {
 struct StartAt(&'static str);
 
 impl OperationAdapter for StartAt {
+    type Request = orchestrator::client::EmptyRequest;
+
     fn start_path(&self) -> &str {
         self.0
+    }
+
+    fn request(&self) -> &Self::Request {
+        &orchestrator::client::EmptyRequest {}
     }
 }
 
@@ -350,7 +357,8 @@ async fn a_server_that_is_down_is_one_clear_error_after_the_backoff() {
 }
 
 /// The example app, where the first `fail` polls of `GET /api/v1/operations/{id}`
-/// answer 503; counts those polls.
+/// answer 503 (and the event stream always does, so the client polls); counts those
+/// polls.
 async fn serve_flaky_polls(ops: Operations, fail: usize) -> (support::Server, Arc<AtomicUsize>) {
     let polls = Arc::new(AtomicUsize::new(0));
     let counter = polls.clone();
@@ -358,6 +366,9 @@ async fn serve_flaky_polls(ops: Operations, fail: usize) -> (support::Server, Ar
         move |req: Request, next: Next| {
             let counter = counter.clone();
             async move {
+                if req.uri().path().ends_with("/events") {
+                    return (StatusCode::SERVICE_UNAVAILABLE, "no streams").into_response();
+                }
                 let is_poll = req.method() == axum::http::Method::GET
                     && req.uri().path().starts_with("/api/v1/operations/");
                 if is_poll && counter.fetch_add(1, Ordering::SeqCst) < fail {
@@ -474,5 +485,291 @@ async fn list_status_and_cancel_through_the_client() {
     assert_eq!(done.status, OperationStatus::Cancelled);
     assert_eq!(api.operation(&id).await.expect("status"), done);
     let err = api.cancel(&id, None).await.expect_err("finished");
-    assert_eq!(err.code(), Some("OPERATION_FINISHED"));
+    assert_eq!(err.code(), Some(&ErrorCode::OperationFinished));
+}
+
+/// The example app, counting reads of one record (`GET /operations/{id}`) and opened
+/// event streams; `events` answers instead of the events route when given.
+async fn serve_counting(
+    ops: Operations,
+    events: Option<fn() -> axum::response::Response>,
+) -> (support::Server, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let streams = Arc::new(AtomicUsize::new(0));
+    let (p, st) = (polls.clone(), streams.clone());
+    let app = orchestrator_examples::server::app(ops).layer(middleware::from_fn(
+        move |req: Request, next: Next| {
+            let (p, st) = (p.clone(), st.clone());
+            async move {
+                let path = req.uri().path().to_owned();
+                let get = req.method() == axum::http::Method::GET;
+                if get && path.ends_with("/events") {
+                    st.fetch_add(1, Ordering::SeqCst);
+                    if let Some(answer) = events {
+                        return answer();
+                    }
+                } else if get
+                    && path.starts_with("/api/v1/operations/op_")
+                    && path.matches('/').count() == 4
+                {
+                    p.fetch_add(1, Ordering::SeqCst);
+                }
+                next.run(req).await
+            }
+        },
+    ));
+    (support::serve_app(app).await, polls, streams)
+}
+
+#[tokio::test]
+async fn the_executor_follows_by_events_and_does_not_poll() {
+    let ops = Operations::new();
+    let (server, polls, streams) = serve_counting(ops, None).await;
+    let run = executor(client(server.addr))
+        .execute(&dummy(5, 20))
+        .await
+        .expect("run");
+    assert_eq!(run.message, "Completed 5 iterations");
+    assert_eq!(streams.load(Ordering::SeqCst), 1);
+    assert_eq!(polls.load(Ordering::SeqCst), 0, "followed by polling");
+}
+
+#[tokio::test]
+async fn without_the_events_route_the_executor_polls() {
+    for answer in [
+        || (StatusCode::NOT_FOUND, "no such route").into_response(),
+        || (StatusCode::METHOD_NOT_ALLOWED, "").into_response(),
+    ] {
+        let ops = Operations::new();
+        let (server, polls, streams) = serve_counting(ops, Some(answer)).await;
+        let run = executor(client(server.addr))
+            .execute(&dummy(3, 20))
+            .await
+            .expect("run");
+        assert_eq!(run.message, "Completed 3 iterations");
+        assert_eq!(streams.load(Ordering::SeqCst), 1);
+        assert!(polls.load(Ordering::SeqCst) > 0);
+    }
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_off_is_followed_by_polling() {
+    fn cut_short() -> axum::response::Response {
+        // A stream with a keep-alive and no record, then the end: broken.
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+            ": hello\n\n",
+        )
+            .into_response()
+    }
+    let ops = Operations::new();
+    let (server, polls, _) = serve_counting(ops, Some(cut_short)).await;
+    let run = executor(client(server.addr))
+        .execute(&dummy(3, 20))
+        .await
+        .expect("run");
+    assert_eq!(run.message, "Completed 3 iterations");
+    assert!(polls.load(Ordering::SeqCst) > 0);
+}
+
+#[tokio::test]
+async fn events_are_records_ending_with_the_terminal_one() {
+    use futures::StreamExt;
+    let ops = Operations::new();
+    let server = support::serve(ops.clone()).await;
+    let api = client(server.addr);
+    let id = executor(api.clone())
+        .start(&dummy(4, 30))
+        .await
+        .expect("started");
+    let records: Vec<_> = api.events(&id).await.expect("stream").collect().await;
+    let (last, rest) = records.split_last().expect("records");
+    let last = last.as_ref().expect("record");
+    assert_eq!(last.status, OperationStatus::Completed);
+    assert!(
+        rest.iter()
+            .all(|r| !r.as_ref().expect("record").status.is_terminal())
+    );
+    let gone = OperationId::generate(&"dummy".into());
+    let err = api.events(&gone).await.expect_err("unknown");
+    assert_eq!(err.code(), Some(&ErrorCode::OperationNotFound));
+}
+
+/// A raw HTTP/1 server on loopback that answers every connection with `head`, then
+/// `body` (produced in pieces), then closes.
+async fn serve_raw(head: &'static str, body: fn(usize) -> Option<Vec<u8>>) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(head.as_bytes()).await;
+                let mut n = 0;
+                while let Some(piece) = body(n) {
+                    if socket.write_all(&piece).await.is_err() {
+                        return;
+                    }
+                    n += 1;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn hostile_event_streams_end_in_an_error_never_a_panic() {
+    use futures::StreamExt;
+    const HEAD: &str =
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+    let endless_line: fn(usize) -> Option<Vec<u8>> = |n| (n < 64).then(|| vec![b'a'; 64 * 1024]);
+    let endless_event: fn(usize) -> Option<Vec<u8>> =
+        |n| (n < 64).then(|| b"data: x\n".repeat(8 * 1024));
+    let not_a_record: fn(usize) -> Option<Vec<u8>> =
+        |n| (n == 0).then(|| b"event: done\ndata: {\"operation_id\": 7}\n\n".to_vec());
+    let id = OperationId::generate(&"dummy".into());
+    for body in [endless_line, endless_event, not_a_record] {
+        let addr = serve_raw(HEAD, body).await;
+        let api = client(addr);
+        let mut events = api.events(&id).await.expect("opened");
+        let first = tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .expect("bounded");
+        assert!(
+            matches!(first, Some(Err(ClientError::EventStream { .. }))),
+            "{first:?}"
+        );
+        assert!(events.next().await.is_none(), "ends after the error");
+    }
+    // Not a stream at all.
+    let addr = serve_raw(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n",
+        |n| (n == 0).then(|| b"<html>".to_vec()),
+    )
+    .await;
+    let err = client(addr).events(&id).await.expect_err("not SSE");
+    assert!(
+        matches!(err, ClientError::InvalidResponse { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_wait_and_delete_through_the_client() {
+    let ops = Operations::new();
+    let server = support::serve(ops.clone()).await;
+    let api = client(server.addr);
+    let gate = CancellationToken::new();
+    let open = gate.clone();
+    let handle = ops
+        .spawn(OperationSpec::new("metered"), move |ctx| async move {
+            ctx.metric(serde_json::json!({"epoch": 1}));
+            ctx.metric(serde_json::json!({"epoch": 2}));
+            open.cancelled().await;
+            Ok::<_, String>(())
+        })
+        .expect("spawn");
+    let id = handle.id().clone();
+    // Still running: the long-poll answers at its timeout with the running record.
+    let info = api
+        .wait(&id, Duration::from_millis(50))
+        .await
+        .expect("wait");
+    assert_eq!(info.status, OperationStatus::Running);
+    let page = api.metrics(&id, 0).await.expect("metrics");
+    assert_eq!(page.metrics.len(), 2);
+    assert_eq!(page.cursor, 2);
+    assert!(
+        api.metrics(&id, page.cursor)
+            .await
+            .expect("metrics")
+            .metrics
+            .is_empty()
+    );
+    // DELETE of a running operation asks it to cancel.
+    let answer = api.delete(&id).await.expect("delete");
+    assert!(!answer.deleted);
+    gate.cancel();
+    let info = api.wait(&id, Duration::from_secs(30)).await.expect("wait");
+    assert!(info.status.is_terminal(), "{info:?}");
+    let answer = api.delete(&id).await.expect("delete");
+    assert!(answer.deleted);
+    let err = api.operation(&id).await.expect_err("deleted");
+    assert_eq!(err.code(), Some(&ErrorCode::OperationNotFound));
+}
+
+#[tokio::test]
+async fn the_executor_writes_to_the_callers_writers() {
+    #[derive(Clone, Default)]
+    struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let text = |w: &Shared| String::from_utf8(w.0.lock().expect("lock").clone()).expect("utf-8");
+    let ops = Operations::new();
+    let server = support::serve(ops).await;
+    let (out, notes) = (Shared::default(), Shared::default());
+    let run = OperationExecutor::new(client(server.addr))
+        .with_output(Output::Terminal)
+        .with_writer(out.clone())
+        .with_notices(notes.clone())
+        .execute(&dummy(2, 10))
+        .await
+        .expect("run");
+    assert_eq!(text(&out), "Completed 2 iterations\n");
+    assert_eq!(text(&notes), format!("Started {}\n", run.operation_id));
+}
+
+#[tokio::test]
+async fn a_request_that_does_not_serialise_is_an_error_and_nothing_is_sent() {
+    /// A map with non-string keys: serde_json refuses it.
+    struct BadKeys(std::collections::BTreeMap<(u8, u8), u8>);
+    impl serde::Serialize for BadKeys {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            self.0.serialize(s)
+        }
+    }
+    struct Bad(BadKeys);
+    impl OperationAdapter for Bad {
+        type Request = BadKeys;
+        fn start_path(&self) -> &str {
+            "/dummy/start"
+        }
+        fn request(&self) -> &BadKeys {
+            &self.0
+        }
+    }
+    struct Null;
+    impl OperationAdapter for Null {
+        type Request = Option<u64>;
+        fn start_path(&self) -> &str {
+            "/dummy/start"
+        }
+        fn request(&self) -> &Option<u64> {
+            &None
+        }
+    }
+    // A port nobody listens on: a request that went out would be `Unreachable`.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let exec = executor(client(addr));
+    let err = exec
+        .start(&Bad(BadKeys([((1, 2), 3)].into())))
+        .await
+        .expect_err("not JSON");
+    assert!(matches!(err, ClientError::RequestBody { .. }), "{err:?}");
+    let err = exec.start(&Null).await.expect_err("null");
+    assert!(matches!(err, ClientError::RequestBody { .. }), "{err:?}");
 }

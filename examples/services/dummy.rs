@@ -201,8 +201,10 @@ impl OperationAdapter for DummyAdapter {
         "/dummy/start"
     }
 
-    fn start_payload(&self) -> serde_json::Value {
-        serde_json::to_value(self.0).unwrap_or_default()
+    type Request = DummyRequest;
+
+    fn request(&self) -> &DummyRequest {
+        &self.0
     }
 
     fn result_message(&self, info: &OperationInfo) -> Option<String> {

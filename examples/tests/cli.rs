@@ -184,10 +184,13 @@ fn a_server_that_is_not_running_is_one_clear_line_and_exit_one() {
     let (code, out, err) = cli(&["dummy", "--url", &url, "--retry-base-ms", "10"]);
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(out, "");
-    assert_eq!(
-        err,
-        format!("cannot reach {url}: is the server running?\n"),
-        "one line, no trace"
+    // One line, no trace: what to do first, then the cause (said once).
+    let prefix = format!("cannot reach {url}: is the server running?: ");
+    assert!(err.starts_with(&prefix), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("Connection refused"),
+        "the cause is shown: {err}"
     );
     // 10 + 20 + 40 + 80 ms of backoff.
     assert!(started.elapsed() >= Duration::from_millis(150));
@@ -204,4 +207,42 @@ fn a_server_that_is_not_running_is_one_clear_line_and_exit_one() {
     let err = read_all(child.stderr.take());
     assert_eq!(status.code(), Some(1));
     assert!(err.starts_with(&format!("cannot reach {url}")), "{err}");
+}
+
+#[test]
+fn ops_metrics_follows_to_the_end_and_ops_delete_removes_or_cancels() {
+    let (_server, addr) = server();
+    let url = format!("http://{addr}");
+    let start = |iterations: &str| {
+        let (code, out, err) = cli(&[
+            "dummy",
+            "--detach",
+            "--iterations",
+            iterations,
+            "--interval-ms",
+            "50",
+            "--url",
+            &url,
+        ]);
+        assert_eq!(code, Some(0), "{err}");
+        out.trim().to_owned()
+    };
+    let id = start("3");
+    // Follows until the operation ends (the dummy task records no metrics).
+    let (code, out, err) = cli(&["ops", "metrics", &id, "--follow", "--url", &url]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "");
+    assert_eq!(operation(addr, &id)["status"], "COMPLETED");
+
+    let (code, out, err) = cli(&["ops", "delete", &id, "--url", &url]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, format!("Deleted {id} (COMPLETED)\n"));
+    let (code, _, err) = cli(&["ops", "status", &id, "--url", &url]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("OPERATION_NOT_FOUND"), "{err}");
+
+    let running = start("1000");
+    let (code, out, err) = cli(&["ops", "delete", &running, "--url", &url]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("cancellation requested"), "{out}");
 }

@@ -251,8 +251,8 @@ impl OperationInfo {
 pub struct StartedOperation {
     /// The new operation's id.
     pub operation_id: OperationId,
-    /// Always `"started"`.
-    pub status: String,
+    /// Always [`StartedStatus::Started`] (`"started"` on the wire).
+    pub status: StartedStatus,
     /// A human-readable line, e.g. `Started dummy task`.
     pub message: String,
 }
@@ -262,8 +262,52 @@ impl StartedOperation {
     pub fn new(operation_id: OperationId, description: &str) -> Self {
         Self {
             operation_id,
-            status: "started".to_owned(),
+            status: StartedStatus::Started,
             message: format!("Started {description}"),
         }
+    }
+}
+
+/// The `status` of a [`StartedOperation`]: `"started"` on the wire, the only value.
+///
+/// The operation's own status is in its record ([`OperationInfo::status`]); this one
+/// only says the start request was accepted.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::StartedStatus;
+///
+/// assert_eq!(serde_json::to_string(&StartedStatus::Started)?, r#""started""#);
+/// assert_eq!(StartedStatus::Started, "started");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum StartedStatus {
+    /// The operation was registered and its task spawned.
+    #[default]
+    Started,
+}
+
+impl StartedStatus {
+    /// `"started"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+        }
+    }
+}
+
+impl std::fmt::Display for StartedStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for StartedStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }

@@ -66,7 +66,8 @@
 //! | `derive`   | the [`managed_operation`] attribute macro                      | yes     |
 //! | `terminal` | [`ProgressRenderer`], a terminal progress bar (indicatif)      | no      |
 //! | `http`     | [`http`]: the operations API as an axum router, with OpenAPI   | no      |
-//! | `client`   | [`client`]: the CLI executor, adapters and HTTP client (reqwest, rustls/ring); implies `terminal` | no |
+//! | `client`   | [`client`]: the CLI executor, adapters and HTTP client (reqwest, plain HTTP); implies `terminal` | no |
+//! | `client-tls` | HTTPS for [`client`]: reqwest's `rustls` feature with its default crypto provider (aws-lc-rs); implies `client` | no |
 //!
 //! # Minimum supported Rust version
 //!
@@ -104,6 +105,7 @@ mod status;
 mod timefmt;
 mod token;
 mod watch;
+mod wire;
 
 pub use builder::OperationsBuilder;
 pub use context::OperationContext;
@@ -113,6 +115,7 @@ pub use handle::OperationHandle;
 pub use id::{InvalidOperationId, OperationId};
 pub use info::{
     AbandonedWork, JsonMap, OperationInfo, OperationMetadata, OperationProgress, StartedOperation,
+    StartedStatus,
 };
 pub use kind::{InvalidOperationType, OperationType};
 pub use metrics::MetricsPage;
@@ -122,11 +125,14 @@ pub use registry::shutdown::ShutdownReport;
 #[cfg(feature = "terminal")]
 pub use render::{ProgressDisplay, ProgressRenderer, RenderOptions};
 pub use service::ServiceOrchestrator;
-pub use source::{OperationSource, SourceError};
+pub use source::{BoxError, OperationSource, SourceError};
 pub use spec::OperationSpec;
 pub use status::{InvalidStatus, OperationStatus};
 pub use token::{CancellationToken, WaitForCancellation, WaitForCancellationOwned};
 pub use watch::OperationWatch;
+pub use wire::{
+    ApiResponse, DeletedOperation, ErrorBody, ErrorCode, ErrorResponse, OperationListResponse,
+};
 
 /// Marks an `async fn` as a managed operation and generates `start_<name>`,
 /// `spawn_<name>` (a typed [`OperationHandle`]), `run_<name>` and `run_<name>_sync`;

@@ -124,7 +124,7 @@ impl ProgressRenderer {
     }
 
     /// [`follow`](Self::follow), drawing on `display`; another clone of it can print
-    /// lines above the bar meanwhile ([`ProgressDisplay::println`]) and read the last
+    /// lines above the bar meanwhile ([`ProgressDisplay::suspend`]) and read the last
     /// record seen ([`ProgressDisplay::last`]).
     ///
     /// # Examples
@@ -144,7 +144,7 @@ impl ProgressRenderer {
     /// let follow = renderer.follow_on(&ops, handle.id(), &display);
     /// let note = async move {
     ///     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    ///     notes.println("one second in");
+    ///     notes.suspend(|| eprintln!("one second in"));
     ///     std::future::pending::<()>().await
     /// };
     /// tokio::select! {
@@ -202,9 +202,9 @@ impl ProgressRenderer {
                 }
                 Some(Err(e)) => return Err(e),
                 None => {
-                    return Err(SourceError::Other(format!(
-                        "the updates of {id} ended before it did"
-                    )));
+                    return Err(SourceError::Other(
+                        format!("the updates of {id} ended before it did").into(),
+                    ));
                 }
             }
         }
@@ -212,7 +212,7 @@ impl ProgressRenderer {
 }
 
 /// The bar a [`ProgressRenderer`] draws on, shared by its clones: update it with
-/// records, print lines above it, read the last record it showed.
+/// records, write lines above it, read the last record it showed.
 ///
 /// # Examples
 ///
@@ -223,7 +223,7 @@ impl ProgressRenderer {
 /// let id = ops.create(OperationSpec::new("dummy").with_total_steps(10))?;
 /// let display = ProgressRenderer::new().hidden().display();
 /// display.update(&ops.get(&id)?);
-/// display.println("started");
+/// display.suspend(|| eprintln!("started"));
 /// assert_eq!(display.last().map(|info| info.operation_id), Some(id));
 /// # Ok::<(), orchestrator::OrchestratorError>(())
 /// ```
@@ -257,10 +257,24 @@ impl ProgressDisplay {
         *self.last.lock() = Some(info.clone());
     }
 
-    /// Prints `line` on stderr above the bar (also when the bar is hidden or stderr
-    /// is not a terminal).
-    pub fn println(&self, line: impl AsRef<str>) {
-        self.bar.suspend(|| eprintln!("{}", line.as_ref()));
+    /// Runs `f` with the bar cleared, then redraws it: write a line to the terminal
+    /// (stderr, stdout, a log) without tearing the bar. The display itself never
+    /// prints anything but the bar.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use orchestrator::ProgressRenderer;
+    ///
+    /// let display = ProgressRenderer::new().hidden().display();
+    /// let mut out = Vec::new();
+    /// display.suspend(|| writeln!(out, "Cancelling…"))?;
+    /// assert_eq!(out, b"Cancelling\xe2\x80\xa6\n");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
     }
 
     /// The last record drawn, if any.
@@ -398,7 +412,7 @@ mod tests {
         async fn fetch(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
             let n = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if n < self.fail {
-                return Err(SourceError::Unavailable(format!("blip {n}")));
+                return Err(SourceError::Unavailable(format!("blip {n}").into()));
             }
             self.ops.fetch(id).await
         }
@@ -438,7 +452,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, SourceError::Unavailable(ref m) if m == "blip 2"),
+            matches!(err, SourceError::Unavailable(ref m) if m.to_string() == "blip 2"),
             "{err}"
         );
     }

@@ -38,19 +38,7 @@ pub trait OperationSource: Send + Sync {
         id: &'a OperationId,
         poll: Duration,
     ) -> impl Stream<Item = Result<OperationInfo, SourceError>> + Send + 'a {
-        stream::unfold(Some(true), move |state| async move {
-            let first = state?;
-            if !first {
-                tokio::time::sleep(poll).await;
-            }
-            let item = self.fetch(id).await;
-            let more = match &item {
-                Ok(info) => !info.status.is_terminal(),
-                Err(SourceError::Unavailable(_)) => true,
-                Err(_) => false,
-            };
-            Some((item, more.then_some(false)))
-        })
+        poll_updates(self, id, poll)
     }
 
     /// Asks the source to cancel operation `id`, recording `reason`. Returns once the
@@ -70,13 +58,53 @@ pub trait OperationSource: Send + Sync {
         reason: &str,
     ) -> impl Future<Output = Result<(), SourceError>> + Send {
         let _ = reason;
-        std::future::ready(Err(SourceError::Other(format!(
-            "cannot cancel {id}: this source is read-only"
-        ))))
+        std::future::ready(Err(SourceError::Other(
+            format!("cannot cancel {id}: this source is read-only").into(),
+        )))
     }
 }
 
+/// The polling [`OperationSource::updates`]: a [`fetch`](OperationSource::fetch) at
+/// once, then one every `poll` until a terminal record or an error that is not
+/// [`SourceError::Unavailable`].
+pub(crate) fn poll_updates<'a, S: OperationSource + ?Sized>(
+    source: &'a S,
+    id: &'a OperationId,
+    poll: Duration,
+) -> impl Stream<Item = Result<OperationInfo, SourceError>> + Send + 'a {
+    stream::unfold(Some(true), move |state| async move {
+        let first = state?;
+        if !first {
+            tokio::time::sleep(poll).await;
+        }
+        let item = source.fetch(id).await;
+        let more = match &item {
+            Ok(info) => !info.status.is_terminal(),
+            Err(SourceError::Unavailable(_)) => true,
+            Err(_) => false,
+        };
+        Some((item, more.then_some(false)))
+    })
+}
+
+/// The boxed cause of a [`SourceError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why an [`OperationSource`] could not report an operation.
+///
+/// The cause is kept as the [`source`](std::error::Error::source), not repeated in the
+/// message: print the chain to show it.
+///
+/// # Examples
+///
+/// ```
+/// use std::error::Error;
+/// use orchestrator::SourceError;
+///
+/// let e = SourceError::Unavailable("connection refused".into());
+/// assert_eq!(e.to_string(), "source unavailable");
+/// assert_eq!(e.source().map(|c| c.to_string()).as_deref(), Some("connection refused"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
@@ -85,11 +113,11 @@ pub enum SourceError {
     NotFound(OperationId),
     /// The source could not answer this time (network error, overload); retrying may
     /// succeed.
-    #[error("source unavailable: {0}")]
-    Unavailable(String),
+    #[error("source unavailable")]
+    Unavailable(#[source] BoxError),
     /// Any other failure; retrying will not help.
-    #[error("{0}")]
-    Other(String),
+    #[error("cannot read the operation")]
+    Other(#[source] BoxError),
 }
 
 impl OperationSource for Operations {
@@ -144,7 +172,7 @@ impl OperationSource for Operations {
         let result = match Operations::cancel(self, id, reason) {
             Ok(_) | Err(OrchestratorError::AlreadyFinished { .. }) => Ok(()),
             Err(OrchestratorError::NotFound(id)) => Err(SourceError::NotFound(id)),
-            Err(other) => Err(SourceError::Other(other.to_string())),
+            Err(other) => Err(SourceError::Other(other.into())),
         };
         std::future::ready(result)
     }
@@ -153,7 +181,7 @@ impl OperationSource for Operations {
 fn source_error(e: OrchestratorError) -> SourceError {
     match e {
         OrchestratorError::NotFound(id) => SourceError::NotFound(id),
-        other => SourceError::Other(other.to_string()),
+        other => SourceError::Other(other.into()),
     }
 }
 

@@ -735,8 +735,10 @@ impl OperationAdapter for LoadAdapter {
         "/data/load"
     }
 
-    fn start_payload(&self) -> serde_json::Value {
-        serde_json::to_value(&self.0).unwrap_or_default()
+    type Request = LoadRequest;
+
+    fn request(&self) -> &LoadRequest {
+        &self.0
     }
 
     fn result_message(&self, info: &OperationInfo) -> Option<String> {

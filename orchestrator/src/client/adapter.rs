@@ -1,5 +1,6 @@
 //! `OperationAdapter`: the little a CLI needs to know about one kind of operation.
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::{OperationId, OperationInfo, OperationStatus};
@@ -8,8 +9,11 @@ use crate::{OperationId, OperationInfo, OperationStatus};
 /// of operation: where to start it, with what, and how to word its end.
 ///
 /// Adapters are declarations, not code paths: no HTTP, no polling, no signals, no
-/// state. Only [`start_path`](Self::start_path) is required; the rest have defaults
-/// that suit the operations API's conventions.
+/// state. [`Request`](Self::Request), [`start_path`](Self::start_path) and
+/// [`request`](Self::request) are required; the rest have defaults that suit the
+/// operations API's conventions. The request is a typed value the executor serialises
+/// (a failure, or a value that serialises to `null`, is an error before anything is
+/// sent): never a hand-built JSON value.
 ///
 /// # Examples
 ///
@@ -18,19 +22,22 @@ use crate::{OperationId, OperationInfo, OperationStatus};
 /// ```
 /// use orchestrator::client::OperationAdapter;
 /// use orchestrator::{OperationInfo, OperationStatus};
-/// use serde_json::{json, Value};
 ///
-/// struct Dummy { iterations: u64, interval_ms: u64 }
+/// /// The start endpoint's body, the same type the server deserialises.
+/// #[derive(serde::Serialize)]
+/// struct DummyRequest { iterations: u64, interval_ms: u64 }
+///
+/// struct Dummy(DummyRequest);
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Summary { iterations_completed: u64 }
 ///
 /// impl OperationAdapter for Dummy {
+///     type Request = DummyRequest;
+///
 ///     fn start_path(&self) -> &str { "/dummy/start" }
 ///
-///     fn start_payload(&self) -> Value {
-///         json!({ "iterations": self.iterations, "interval_ms": self.interval_ms })
-///     }
+///     fn request(&self) -> &DummyRequest { &self.0 }
 ///
 ///     fn result_message(&self, info: &OperationInfo) -> Option<String> {
 ///         let n = info.result_as::<Summary>().map(|s| s.iterations_completed)?;
@@ -43,13 +50,15 @@ use crate::{OperationId, OperationInfo, OperationStatus};
 /// }
 /// ```
 pub trait OperationAdapter: Send + Sync {
+    /// The body of the start request; [`EmptyRequest`] for an endpoint that takes
+    /// none (it is sent as `{}`).
+    type Request: Serialize + Sync + ?Sized;
+
     /// The start endpoint, relative to the API prefix: `/dummy/start`.
     fn start_path(&self) -> &str;
 
-    /// The JSON body of the start request (default `{}`).
-    fn start_payload(&self) -> Value {
-        Value::Object(serde_json::Map::new())
-    }
+    /// The body of the start request, serialised as JSON by the executor.
+    fn request(&self) -> &Self::Request;
 
     /// The new operation's id, read from the start endpoint's whole answer (default:
     /// `data.operation_id` of the envelope, as a
@@ -76,6 +85,25 @@ pub trait OperationAdapter: Send + Sync {
         None
     }
 }
+
+/// The body of a start request that takes no parameters: sent as `{}`.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::client::{EmptyRequest, OperationAdapter};
+///
+/// struct Nap;
+/// impl OperationAdapter for Nap {
+///     type Request = EmptyRequest;
+///     fn start_path(&self) -> &str { "/nap/start" }
+///     fn request(&self) -> &EmptyRequest { &EmptyRequest {} }
+/// }
+/// assert_eq!(serde_json::to_string(Nap.request())?, "{}");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub struct EmptyRequest {}
 
 /// The result line an adapter falls back to:
 ///

@@ -1,14 +1,16 @@
 //! What can go wrong on the client side, each as one clear line.
 
-use crate::{OperationId, SourceError};
+use crate::{ErrorCode, OperationId, SourceError};
 
 /// The boxed cause of a [`ClientError`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::source::BoxError;
 
 /// Why a request to the operations API, or following an operation, failed.
 ///
-/// Every variant displays as one line meant for the person at the terminal; the CLI
-/// prints it and exits with [`exit_code`](Self::exit_code).
+/// Every variant displays as one line meant for the person at the terminal; a cause
+/// (a connection error, a broken stream) is the [`source`](std::error::Error::source),
+/// never repeated in the line, so print the chain to show it. The CLI prints it and
+/// exits with [`exit_code`](Self::exit_code).
 ///
 /// # Examples
 ///
@@ -42,8 +44,9 @@ pub enum ClientError {
     Rejected {
         /// The HTTP status.
         status: u16,
-        /// `error.code` of the envelope (`OPERATION_NOT_FOUND`, `INVALID_REQUEST`, …).
-        code: String,
+        /// `error.code` of the envelope (`OPERATION_NOT_FOUND`, `INVALID_REQUEST`, …;
+        /// `HTTP_<status>` for an answer without one).
+        code: ErrorCode,
         /// `error.message` of the envelope.
         message: String,
     },
@@ -55,7 +58,7 @@ pub enum ClientError {
         /// The last HTTP status.
         status: u16,
         /// `error.code` of the last envelope.
-        code: String,
+        code: ErrorCode,
         /// `error.message` of the last envelope.
         message: String,
         /// How many times the request was tried.
@@ -71,6 +74,9 @@ pub enum ClientError {
         url: String,
         /// What was wrong with the answer.
         reason: String,
+        /// The parse error behind it, when there was one.
+        #[source]
+        source: Option<BoxError>,
     },
     /// The server URL cannot be used.
     #[error("invalid server URL {url:?}: {reason}")]
@@ -80,15 +86,51 @@ pub enum ClientError {
         /// Why it cannot be used.
         reason: String,
     },
-    /// The HTTP client could not be built.
-    #[error("cannot set up the HTTP client: {0}")]
-    Setup(String),
+    /// A request body could not be serialised as JSON, or serialised to `null`;
+    /// nothing was sent.
+    #[error("cannot send the request to {path}: its body is not a JSON value")]
+    RequestBody {
+        /// The request path (relative to the API prefix).
+        path: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+    /// The event stream of an operation broke off or was not the operations API's.
+    #[error("the event stream from {url} failed")]
+    EventStream {
+        /// The URL of the stream.
+        url: String,
+        /// What went wrong.
+        #[source]
+        source: BoxError,
+    },
+    /// An `https://` URL, but this build has no TLS.
+    #[error(
+        "cannot use {url}: HTTPS needs the `client-tls` feature of orchestrator (this build speaks plain HTTP only)"
+    )]
+    TlsUnavailable {
+        /// The URL as given.
+        url: String,
+    },
+    /// The HTTP client (or the listener for a cancel request) could not be set up.
+    #[error("cannot set up the client")]
+    Setup(#[source] BoxError),
     /// The cancel trigger fired before the operation was started.
     #[error("interrupted before the operation started")]
     Interrupted,
-    /// Following the operation failed (the source's own words).
-    #[error("{0}")]
-    Source(String),
+    /// Following the operation failed (the source's error as it is).
+    #[error(transparent)]
+    Source(SourceError),
+    /// The executor could not do its part (serialise a request, write its output).
+    #[error("{what}")]
+    Executor {
+        /// What it could not do.
+        what: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
     /// A local I/O failure: listening for Ctrl+C ([`CancelTrigger::ctrl_c`](super::CancelTrigger::ctrl_c)),
     /// writing the output.
     #[error(transparent)]
@@ -106,7 +148,17 @@ impl ClientError {
     }
 
     /// The envelope's `error.code` of a refused request.
-    pub fn code(&self) -> Option<&str> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::ErrorCode;
+    /// use orchestrator::client::ClientError;
+    ///
+    /// let e = ClientError::Rejected { status: 409, code: ErrorCode::OperationFinished, message: "done".into() };
+    /// assert_eq!(e.code(), Some(&ErrorCode::OperationFinished));
+    /// ```
+    pub fn code(&self) -> Option<&ErrorCode> {
         match self {
             Self::Rejected { code, .. } | Self::Server { code, .. } => Some(code),
             _ => None,
@@ -118,7 +170,82 @@ impl From<SourceError> for ClientError {
     fn from(e: SourceError) -> Self {
         match e {
             SourceError::NotFound(id) => Self::Vanished(id),
-            SourceError::Unavailable(msg) | SourceError::Other(msg) => Self::Source(msg),
+            // An `ApiClient`'s own error, passed through the trait: unwrap it again.
+            SourceError::Unavailable(inner) => match inner.downcast::<Self>() {
+                Ok(client) => *client,
+                Err(other) => Self::Source(SourceError::Unavailable(other)),
+            },
+            SourceError::Other(inner) => match inner.downcast::<Self>() {
+                Ok(client) => *client,
+                Err(other) => Self::Source(SourceError::Other(other)),
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// thiserror's advice: a cause is either in the message or the `source()`, never
+    /// both, so printing the chain says each thing once.
+    #[test]
+    fn a_cause_is_printed_once() {
+        let cause = || -> BoxError { "connection refused".into() };
+        let id = OperationId::generate(&"dummy".into());
+        let errors = [
+            ClientError::Unreachable {
+                url: "http://127.0.0.1:1".into(),
+                attempts: 5,
+                source: cause(),
+            },
+            ClientError::EventStream {
+                url: "http://127.0.0.1:1".into(),
+                source: cause(),
+            },
+            ClientError::InvalidResponse {
+                url: "http://127.0.0.1:1".into(),
+                reason: "not the operations API".into(),
+                source: Some(cause()),
+            },
+            ClientError::RequestBody {
+                path: "/x".into(),
+                source: cause(),
+            },
+            ClientError::Setup(cause()),
+            ClientError::Source(SourceError::Unavailable(cause())),
+            ClientError::Source(SourceError::Other(cause())),
+            ClientError::Executor {
+                what: "cannot write the result".into(),
+                source: cause(),
+            },
+        ];
+        for e in errors {
+            assert!(!e.to_string().contains("refused"), "{e}");
+            let mut chain = e.source();
+            let mut seen = false;
+            while let Some(c) = chain {
+                seen |= c.to_string() == "connection refused";
+                chain = c.source();
+            }
+            assert!(seen, "{e:?}");
+        }
+        assert!(ClientError::Vanished(id).source().is_none());
+    }
+
+    #[test]
+    fn an_api_clients_error_comes_back_out_of_a_source_error() {
+        let e = ClientError::Rejected {
+            status: 401,
+            code: ErrorCode::Unauthorized,
+            message: "no token".into(),
+        };
+        let back = ClientError::from(SourceError::Other(e.into()));
+        assert!(
+            matches!(back, ClientError::Rejected { status: 401, .. }),
+            "{back:?}"
+        );
     }
 }

@@ -2,9 +2,12 @@
 //! on request, report how it ended. Knows nothing about any domain.
 
 use std::fmt;
+use std::future::Future;
+use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use futures::{Stream, StreamExt};
 use parking_lot::Mutex;
 
 use super::adapter::{OperationAdapter, default_result_message};
@@ -16,20 +19,25 @@ use crate::{
     ProgressRenderer, SourceError,
 };
 
-/// What the executor prints.
+/// What the executor shows. Lines go to the writers the caller gives
+/// ([`OperationExecutor::with_writer`], [`OperationExecutor::with_notices`]); without
+/// them nothing is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Output {
-    /// The progress bar and notices on stderr (the bar only when stderr is a
-    /// terminal); the result line on stdout (stderr for a failure).
+    /// The progress bar on stderr when stderr is a terminal; notices to the notice
+    /// writer, the result line to the writer.
     #[default]
     Terminal,
-    /// No bar; the final [`OperationInfo`] as one JSON document on stdout, notices on
-    /// stderr.
+    /// No bar; the final [`OperationInfo`] as one JSON document to the writer, notices
+    /// to the notice writer.
     Json,
     /// Nothing at all: read the returned [`Execution`].
     Silent,
 }
+
+/// A writer the executor shares between its calls.
+type Writer = Mutex<Box<dyn io::Write + Send>>;
 
 /// How a followed operation ended, as a CLI reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,7 +130,7 @@ impl Execution {
 ///
 /// | when                         | what happens                                                         |
 /// | ---------------------------- | -------------------------------------------------------------------- |
-/// | every poll interval (300 ms) | read the operation, redraw the bar                                   |
+/// | the operation changes        | redraw the bar: pushed by the source where it can ([`ApiClient`]: the event stream; [`Operations`](crate::Operations): its watch), else read every poll interval (300 ms) |
 /// | a read fails                 | [`ApiClient`] retries it per its [`RetryPolicy`](super::RetryPolicy); once those are used up the run ends with the error |
 /// | the operation vanishes (404) | the run ends with [`ClientError::Vanished`]                          |
 /// | first cancel request         | ask the source to cancel (at most 5 s), keep following it (at most 10 s) |
@@ -139,12 +147,14 @@ impl Execution {
 ///
 /// struct Nap;
 /// impl OperationAdapter for Nap {
+///     type Request = orchestrator::client::EmptyRequest;
 ///     fn start_path(&self) -> &str { "/nap/start" }
+///     fn request(&self) -> &Self::Request { &orchestrator::client::EmptyRequest {} }
 /// }
 ///
 /// let executor = OperationExecutor::new(ApiClient::new("http://127.0.0.1:8000")?)
 ///     .with_cancel_trigger(CancelTrigger::ctrl_c().map_err(|e| {
-///         orchestrator::client::ClientError::Setup(e.to_string())
+///         orchestrator::client::ClientError::Setup(e.into())
 ///     })?);
 /// let run = executor.execute(&Nap).await?;
 /// Ok(run.outcome.into())
@@ -180,6 +190,8 @@ pub struct OperationExecutor<S> {
     cancel_reason: String,
     output: Output,
     trigger: Option<tokio::sync::Mutex<CancelTrigger>>,
+    writer: Option<Writer>,
+    notices: Option<Writer>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for OperationExecutor<S> {
@@ -193,6 +205,8 @@ impl<S: fmt::Debug> fmt::Debug for OperationExecutor<S> {
             .field("cancel_reason", &self.cancel_reason)
             .field("output", &self.output)
             .field("has_trigger", &self.trigger.is_some())
+            .field("has_writer", &self.writer.is_some())
+            .field("has_notices", &self.notices.is_some())
             .finish()
     }
 }
@@ -209,7 +223,8 @@ impl<S: OperationSource> OperationExecutor<S> {
     /// An executor following operations through `source`, with the defaults: poll
     /// every 300 ms, give up at the first failed read (an [`ApiClient`] read has
     /// already been retried), 5 s for the cancel request, then up to 10 s for the
-    /// operation to stop; [`Output::Terminal`]; no cancel trigger.
+    /// operation to stop; [`Output::Terminal`]; no cancel trigger; no writers (so
+    /// nothing is written but the bar).
     pub fn new(source: S) -> Self {
         Self {
             source,
@@ -220,7 +235,52 @@ impl<S: OperationSource> OperationExecutor<S> {
             cancel_reason: "cancelled by user".to_owned(),
             output: Output::Terminal,
             trigger: None,
+            writer: None,
+            notices: None,
         }
+    }
+
+    /// Writes the result line (or, with [`Output::Json`], the final record) to
+    /// `writer`: a CLI passes `std::io::stdout()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::Write;
+    /// use std::sync::{Arc, Mutex};
+    /// use orchestrator::client::OperationExecutor;
+    /// use orchestrator::{OperationSpec, Operations};
+    ///
+    /// /// A writer the test can read afterwards.
+    /// #[derive(Clone, Default)]
+    /// struct Shared(Arc<Mutex<Vec<u8>>>);
+    /// impl Write for Shared {
+    ///     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().write(b) }
+    ///     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+    /// }
+    ///
+    /// let ops = Operations::new();
+    /// let handle = ops.spawn(OperationSpec::new("nap").with_description("nap"), |_ctx| async { Ok::<_, String>(()) })?;
+    /// let out = Shared::default();
+    /// OperationExecutor::new(ops.clone()).with_writer(out.clone()).follow_plain(handle.id()).await?;
+    /// assert!(String::from_utf8(out.0.lock().unwrap().clone())?.starts_with("Completed nap"));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_writer(mut self, writer: impl io::Write + Send + 'static) -> Self {
+        self.writer = Some(Mutex::new(Box::new(writer)));
+        self
+    }
+
+    /// Writes notices (`Started op_…`, `Cancelling op_…`, warnings about the cancel
+    /// request) to `writer`, above the bar while one is drawn: a CLI passes
+    /// `std::io::stderr()`. Notices are best effort: a failed write is ignored.
+    #[must_use]
+    pub fn with_notices(mut self, writer: impl io::Write + Send + 'static) -> Self {
+        self.notices = Some(Mutex::new(Box::new(writer)));
+        self
     }
 
     /// Reads the operation every `interval` (default 300 ms).
@@ -346,8 +406,10 @@ impl<S: OperationSource> OperationExecutor<S> {
         let last = lens.raw.lock().take();
         let execution = match followed {
             Ok(Ok(_formatted)) => {
-                let info =
-                    last.ok_or_else(|| ClientError::Source(format!("no record of {id} was read")))?;
+                let info = last.ok_or_else(|| ClientError::Executor {
+                    what: format!("no record of {id} was read"),
+                    source: "the source's updates ended without a record".into(),
+                })?;
                 let outcome =
                     ExecutorOutcome::from_status(info.status).unwrap_or(ExecutorOutcome::Failed);
                 let message = adapter
@@ -386,7 +448,10 @@ impl<S: OperationSource> OperationExecutor<S> {
             }
         };
         display.finish();
-        self.report(&execution);
+        self.report(&execution).map_err(|e| ClientError::Executor {
+            what: "cannot write the result".to_owned(),
+            source: e.into(),
+        })?;
         Ok(execution)
     }
 
@@ -404,7 +469,7 @@ impl<S: OperationSource> OperationExecutor<S> {
         };
         trigger.fired().await;
         self.notice(
-            display,
+            Some(display),
             &format!("Cancelling {id}… (again to stop waiting)"),
         );
         let request = tokio::time::timeout(
@@ -413,9 +478,9 @@ impl<S: OperationSource> OperationExecutor<S> {
         );
         tokio::select! {
             sent = request => match sent {
-                Ok(Ok(())) => self.notice(display, "Cancellation requested; waiting for the operation to stop"),
-                Ok(Err(e)) => self.notice(display, &format!("warning: the cancel request failed: {e}")),
-                Err(_) => self.notice(display, &format!(
+                Ok(Ok(())) => self.notice(Some(display), "Cancellation requested; waiting for the operation to stop"),
+                Ok(Err(e)) => self.notice(Some(display), &format!("warning: the cancel request failed: {e}")),
+                Err(_) => self.notice(Some(display), &format!(
                     "warning: no answer to the cancel request within {:.0}s",
                     self.cancel_timeout.as_secs_f64()
                 )),
@@ -428,47 +493,68 @@ impl<S: OperationSource> OperationExecutor<S> {
         }
     }
 
-    fn notice(&self, display: &ProgressDisplay, line: &str) {
-        if self.output != Output::Silent {
-            display.println(line);
+    /// Writes `line` to the notice writer, above the bar.
+    fn notice(&self, display: Option<&ProgressDisplay>, line: &str) {
+        let Some(notices) = self
+            .notices
+            .as_ref()
+            .filter(|_| self.output != Output::Silent)
+        else {
+            return;
+        };
+        let write = || {
+            let mut w = notices.lock();
+            // Best effort: a notice that cannot be written is not worth ending the run.
+            let _ = writeln!(w, "{line}").and_then(|()| w.flush());
+        };
+        match display {
+            Some(display) => display.suspend(write),
+            None => write(),
         }
     }
 
-    fn report(&self, execution: &Execution) {
-        match self.output {
-            Output::Silent => {}
-            Output::Terminal if execution.outcome == ExecutorOutcome::Failed => {
-                eprintln!("{}", execution.message);
+    fn report(&self, execution: &Execution) -> io::Result<()> {
+        let Some(writer) = self
+            .writer
+            .as_ref()
+            .filter(|_| self.output != Output::Silent)
+        else {
+            return Ok(());
+        };
+        let mut w = writer.lock();
+        match (self.output, &execution.info) {
+            (Output::Json, Some(info)) => {
+                serde_json::to_writer_pretty(&mut *w, info)?;
+                writeln!(w)?;
             }
-            Output::Terminal => println!("{}", execution.message),
-            Output::Json => match execution.info.as_ref().map(serde_json::to_string_pretty) {
-                Some(Ok(json)) => println!("{json}"),
-                Some(Err(e)) => eprintln!("cannot write the record as JSON: {e}"),
-                None => eprintln!("{}", execution.message),
-            },
+            _ => writeln!(w, "{}", execution.message)?,
         }
+        w.flush()
     }
 }
 
 impl OperationExecutor<ApiClient> {
-    /// Starts an operation through `adapter` (`POST {start_path}` with its payload) and
-    /// returns its id without following it: fire and forget.
+    /// Starts an operation through `adapter` (`POST {start_path}` with its
+    /// [`request`](OperationAdapter::request) as JSON) and returns its id without
+    /// following it: fire and forget.
     ///
     /// # Errors
     ///
-    /// The request's [`ClientError`]; [`ClientError::InvalidResponse`] when the
-    /// adapter finds no id in the answer.
+    /// [`ClientError::RequestBody`] when the request does not serialise (or
+    /// serialises to `null`); the request's [`ClientError`];
+    /// [`ClientError::InvalidResponse`] when the adapter finds no id in the answer.
     pub async fn start<A: OperationAdapter + ?Sized>(
         &self,
         adapter: &A,
     ) -> Result<OperationId, ClientError> {
         let path = adapter.start_path();
-        let response = self.source.start(path, &adapter.start_payload()).await?;
+        let response = self.source.start(path, adapter.request()).await?;
         adapter
             .operation_id(&response)
             .ok_or_else(|| ClientError::InvalidResponse {
                 url: format!("{}{path}", self.source.url()),
-                reason: format!("no operation id in {response}"),
+                reason: "no operation id in the answer (`data.operation_id`)".to_owned(),
+                source: None,
             })
     }
 
@@ -491,9 +577,7 @@ impl OperationExecutor<ApiClient> {
             },
             None => self.start(adapter).await?,
         };
-        if self.output != Output::Silent {
-            eprintln!("Started {id}");
-        }
+        self.notice(None, &format!("Started {id}"));
         self.follow_with(&id, adapter, trigger.as_deref_mut()).await
     }
 }
@@ -503,8 +587,14 @@ impl OperationExecutor<ApiClient> {
 struct Plain;
 
 impl OperationAdapter for Plain {
+    type Request = super::adapter::EmptyRequest;
+
     fn start_path(&self) -> &str {
         ""
+    }
+
+    fn request(&self) -> &Self::Request {
+        &super::adapter::EmptyRequest {}
     }
 }
 
@@ -516,17 +606,46 @@ struct Lens<'a, S: ?Sized, A: ?Sized> {
     raw: Mutex<Option<OperationInfo>>,
 }
 
+impl<S, A> Lens<'_, S, A>
+where
+    S: OperationSource + ?Sized,
+    A: OperationAdapter + ?Sized,
+{
+    fn view(&self, mut info: OperationInfo) -> OperationInfo {
+        *self.raw.lock() = Some(info.clone());
+        if let Some(message) = self.adapter.progress_message(&info) {
+            info.progress.current_step = message;
+        }
+        info
+    }
+}
+
 impl<S, A> OperationSource for Lens<'_, S, A>
 where
     S: OperationSource + ?Sized,
     A: OperationAdapter + ?Sized,
 {
     async fn fetch(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
-        let mut info = self.source.fetch(id).await?;
-        *self.raw.lock() = Some(info.clone());
-        if let Some(message) = self.adapter.progress_message(&info) {
-            info.progress.current_step = message;
-        }
-        Ok(info)
+        let info = self.source.fetch(id).await?;
+        Ok(self.view(info))
+    }
+
+    /// The source's own updates (pushed where it can push), seen through the lens.
+    fn updates<'a>(
+        &'a self,
+        id: &'a OperationId,
+        poll: Duration,
+    ) -> impl Stream<Item = Result<OperationInfo, SourceError>> + Send + 'a {
+        self.source
+            .updates(id, poll)
+            .map(move |item| item.map(|info| self.view(info)))
+    }
+
+    fn cancel(
+        &self,
+        id: &OperationId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
+        self.source.cancel(id, reason)
     }
 }

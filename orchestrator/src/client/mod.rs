@@ -5,7 +5,7 @@
 //!
 //! | piece               | does                                                                 |
 //! | ------------------- | -------------------------------------------------------------------- |
-//! | [`ApiClient`]       | the operations API over HTTP (reqwest, rustls/ring), every request under a [`RetryPolicy`] |
+//! | [`ApiClient`]       | the operations API over HTTP (reqwest; HTTPS with the `client-tls` feature), every request under a [`RetryPolicy`]; follows by the event stream |
 //! | [`OperationAdapter`]| where to start one kind of operation, with what, how to word its end |
 //! | [`OperationExecutor`] | start → poll → bar → cancel on request → report; over an [`ApiClient`] or the in-process [`Operations`](crate::Operations) |
 //! | [`CancelTrigger`]   | what asks to cancel: Ctrl+C in a CLI, a token or a future in tests   |
@@ -22,13 +22,14 @@
 //! ```no_run
 //! use std::process::ExitCode;
 //! use orchestrator::client::{ApiClient, CancelTrigger, OperationAdapter, OperationExecutor};
-//! use serde_json::{json, Value};
 //!
+//! #[derive(serde::Serialize)]
 //! struct Dummy { iterations: u64 }
 //!
 //! impl OperationAdapter for Dummy {
+//!     type Request = Self;
 //!     fn start_path(&self) -> &str { "/dummy/start" }
-//!     fn start_payload(&self) -> Value { json!({ "iterations": self.iterations }) }
+//!     fn request(&self) -> &Self { self }
 //! }
 //!
 //! #[tokio::main]
@@ -36,7 +37,7 @@
 //!     let run = async {
 //!         let executor = OperationExecutor::new(ApiClient::new("http://127.0.0.1:8000")?)
 //!             .with_cancel_trigger(CancelTrigger::ctrl_c().map_err(|e| {
-//!                 orchestrator::client::ClientError::Setup(e.to_string())
+//!                 orchestrator::client::ClientError::Setup(e.into())
 //!             })?);
 //!         executor.execute(&Dummy { iterations: 20 }).await
 //!     };
@@ -55,10 +56,11 @@ mod api;
 mod error;
 mod executor;
 mod retry;
+mod sse;
 mod trigger;
 
-pub use adapter::{OperationAdapter, default_result_message};
-pub use api::ApiClient;
+pub use adapter::{EmptyRequest, OperationAdapter, default_result_message};
+pub use api::{ApiClient, OperationEvents};
 pub use error::{BoxError, ClientError};
 pub use executor::{Execution, ExecutorOutcome, OperationExecutor, Output};
 pub use retry::{FailureKind, RetryPolicy};

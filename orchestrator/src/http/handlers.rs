@@ -181,17 +181,7 @@ pub(crate) async fn cancel_operation(
     Ok(ops.get(&id)?.into())
 }
 
-/// What `DELETE /operations/{id}` did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
-pub struct DeletedOperation {
-    /// `true`: the operation had finished and was removed from the registry.
-    /// `false`: it was active, so cancellation was requested instead (as by
-    /// `POST …/cancel`); delete it again once it has finished to remove it.
-    pub deleted: bool,
-    /// The removed record, or the record after the cancellation request.
-    pub operation: OperationInfo,
-}
+pub use crate::wire::DeletedOperation;
 
 /// Cancels an active operation, or removes a finished one.
 #[utoipa::path(
@@ -214,7 +204,7 @@ pub(crate) async fn delete_operation(
         Err(OrchestratorError::AlreadyFinished { .. }) => (true, ops.delete(&id)?),
         Err(e) => return Err(e.into()),
     };
-    Ok(DeletedOperation { deleted, operation }.into())
+    Ok(DeletedOperation::new(deleted, operation).into())
 }
 
 /// Query of `GET /operations/{id}/metrics`.

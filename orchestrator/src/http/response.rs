@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::{InvalidOperationId, OperationInfo, OperationList, OrchestratorError};
+use crate::{ErrorCode, InvalidOperationId, OrchestratorError};
 
-/// The error codes the operations API answers with, in `error.code`.
+/// The error codes the operations API answers with, in `error.code`: the wire strings
+/// of [`ErrorCode`](crate::ErrorCode), kept as `&str` aliases for [`ApiError::new`].
 ///
 /// Services may use their own codes as well (see [`ApiError::new`]).
 pub mod code {
@@ -79,44 +80,7 @@ pub mod code {
 /// ```
 pub type ApiResult<T> = Result<ApiResponse<T>, ApiError>;
 
-/// The success envelope: `{"success": true, "data": …}`.
-///
-/// Anything serialisable converts into it with `.into()`; as a response it is a
-/// `200 OK` with a JSON body.
-///
-/// # Examples
-///
-/// ```
-/// use orchestrator::http::ApiResponse;
-///
-/// let body = ApiResponse::new(vec![1, 2, 3]);
-/// assert_eq!(serde_json::to_value(&body)?, serde_json::json!({"success": true, "data": [1, 2, 3]}));
-/// # Ok::<(), serde_json::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[non_exhaustive]
-pub struct ApiResponse<T> {
-    /// Always `true`.
-    pub success: bool,
-    /// The payload.
-    pub data: T,
-}
-
-impl<T> ApiResponse<T> {
-    /// Wraps `data` in a success envelope.
-    pub const fn new(data: T) -> Self {
-        Self {
-            success: true,
-            data,
-        }
-    }
-}
-
-impl<T> From<T> for ApiResponse<T> {
-    fn from(data: T) -> Self {
-        Self::new(data)
-    }
-}
+pub use crate::wire::{ApiResponse, ErrorBody, ErrorResponse, OperationListResponse};
 
 impl<T: Serialize> IntoResponse for ApiResponse<T> {
     fn into_response(self) -> Response {
@@ -124,85 +88,10 @@ impl<T: Serialize> IntoResponse for ApiResponse<T> {
     }
 }
 
-/// The list envelope: a page of operations with the counts a UI needs.
-///
-/// ```json
-/// {"success": true, "data": [/* OperationInfo, newest first */], "total_count": 42, "active_count": 3}
-/// ```
-///
-/// # Examples
-///
-/// ```
-/// use orchestrator::http::OperationListResponse;
-/// use orchestrator::{OperationFilter, OperationSpec, Operations};
-///
-/// let ops = Operations::new();
-/// ops.create(OperationSpec::new("dummy"))?;
-/// let page = OperationListResponse::from(ops.list(&OperationFilter::new().with_limit(10)));
-/// assert_eq!((page.data.len(), page.total_count, page.active_count), (1, 1, 1));
-/// # Ok::<(), orchestrator::OrchestratorError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[non_exhaustive]
-pub struct OperationListResponse {
-    /// Always `true`.
-    pub success: bool,
-    /// The page, newest first.
-    pub data: Vec<OperationInfo>,
-    /// How many operations matched the filter (before paging).
-    pub total_count: usize,
-    /// How many operations in the registry are `PENDING` or `RUNNING`.
-    pub active_count: usize,
-}
-
-impl From<OperationList> for OperationListResponse {
-    fn from(list: OperationList) -> Self {
-        Self {
-            success: true,
-            data: list.operations,
-            total_count: list.total_count,
-            active_count: list.active_count,
-        }
-    }
-}
-
 impl IntoResponse for OperationListResponse {
     fn into_response(self) -> Response {
         json_response(StatusCode::OK, &self)
     }
-}
-
-/// The error envelope: `{"success": false, "error": {"code": …, "message": …}}`.
-///
-/// # Examples
-///
-/// ```
-/// use orchestrator::http::ApiError;
-///
-/// let body = ApiError::invalid_request("rows must be positive").to_body();
-/// assert_eq!(
-///     serde_json::to_value(&body)?,
-///     serde_json::json!({"success": false, "error": {"code": "INVALID_REQUEST", "message": "rows must be positive"}})
-/// );
-/// # Ok::<(), serde_json::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[non_exhaustive]
-pub struct ErrorResponse {
-    /// Always `false`.
-    pub success: bool,
-    /// What went wrong.
-    pub error: ErrorBody,
-}
-
-/// The `error` object of an [`ErrorResponse`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[non_exhaustive]
-pub struct ErrorBody {
-    /// A stable, machine-readable code (see [`code`]).
-    pub code: String,
-    /// A human-readable explanation.
-    pub message: String,
 }
 
 /// An error answered in the error envelope, with its HTTP status.
@@ -313,6 +202,11 @@ impl ApiError {
         &self.code
     }
 
+    /// The code, typed.
+    pub fn error_code(&self) -> ErrorCode {
+        ErrorCode::from(&*self.code)
+    }
+
     /// The human-readable message.
     pub fn message(&self) -> &str {
         &self.message
@@ -320,13 +214,7 @@ impl ApiError {
 
     /// The body this error is answered with.
     pub fn to_body(&self) -> ErrorResponse {
-        ErrorResponse {
-            success: false,
-            error: ErrorBody {
-                code: self.code.to_string(),
-                message: self.message.clone(),
-            },
-        }
+        ErrorResponse::new(ErrorCode::from(&*self.code), self.message.clone())
     }
 }
 
