@@ -2,21 +2,19 @@
 //!
 //! The stream is a plain [`Stream`](futures::Stream) with no task of its own: when the
 //! client disconnects, hyper drops the response body, which drops the stream and with
-//! it the ticker and the pending wait on the operation. Nothing is left behind.
+//! it the watch on the operation. Nothing is left behind.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, KeepAliveStream, Sse};
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{Interval, MissedTickBehavior};
+use tokio::time::Instant;
 
-use crate::{OperationId, OperationInfo, OperationProgress, OperationStatus, Operations};
+use crate::{OperationInfo, OperationProgress, OperationStatus, OperationWatch, Operations};
 
-/// How often a client's stream looks at the operation: changes in between are
+/// The least time between two events of one stream: changes in between are
 /// coalesced into one event.
 pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// How often a comment line is sent while nothing changes, so idle proxies keep the
@@ -46,10 +44,10 @@ impl Seen {
 }
 
 struct State {
-    ops: Operations,
-    id: OperationId,
-    ticker: Interval,
-    finished: Pin<Box<dyn Future<Output = ()> + Send>>,
+    watch: OperationWatch,
+    /// When the last event was sent: changes within `CHECK_INTERVAL` of it are
+    /// coalesced into the next one.
+    sent_at: Option<Instant>,
     last: Option<Seen>,
     seq: u64,
     _slot: OwnedSemaphorePermit,
@@ -57,54 +55,57 @@ struct State {
 
 /// The stream of `first`'s operation; `slot` (its place under the stream cap) is held
 /// until the stream is dropped.
+///
+/// It is pushed, not polled: it waits on the operation's change notification
+/// ([`OperationWatch`]), so an idle stream costs nothing but its keep-alive comment;
+/// a busy one sends at most one event per `CHECK_INTERVAL`.
 pub(crate) fn event_stream(
-    ops: Operations,
+    ops: &Operations,
     first: &OperationInfo,
     slot: OwnedSemaphorePermit,
 ) -> EventStream {
-    let id = first.operation_id.clone();
-    let stream = if first.status.is_terminal() {
-        stream::once(std::future::ready(Ok(event("done", 0, first)))).boxed()
+    let watch = if first.status.is_terminal() {
+        None
     } else {
-        let mut ticker = tokio::time::interval(CHECK_INTERVAL);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let finished = {
-            let (ops, id) = (ops.clone(), id.clone());
-            Box::pin(async move {
-                // NotFound only if it was removed, which needs a terminal state first.
-                let _ = ops.wait(&id).await;
-            })
-        };
-        let state = State {
-            ops,
-            id,
-            ticker,
-            finished,
-            last: None,
-            seq: 0,
-            _slot: slot,
-        };
-        stream::unfold(Some(state), next_event).boxed()
+        // NotFound only if it ended and was deleted since `first` was read.
+        ops.watch(&first.operation_id).ok()
+    };
+    let stream = match watch {
+        None if first.status.is_terminal() => {
+            stream::once(std::future::ready(Ok(event("done", 0, first)))).boxed()
+        }
+        None => stream::empty().boxed(),
+        Some(watch) => {
+            let state = State {
+                watch,
+                sent_at: None,
+                last: None,
+                seq: 0,
+                _slot: slot,
+            };
+            stream::unfold(Some(state), next_event).boxed()
+        }
     };
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
-/// The next event: a `progress` event once something changed (looked at on each tick),
-/// or the `done` event as soon as the operation ends; `None` after `done`.
+/// The next event: a `progress` event once something changed, or the `done` event as
+/// soon as the operation ends; `None` after `done`.
 async fn next_event(state: Option<State>) -> Option<(Result<Event, Infallible>, Option<State>)> {
     let mut st = state?;
     loop {
-        tokio::select! {
-            biased;
-            () = &mut st.finished => {}
-            _ = st.ticker.tick() => {}
+        if let Some(sent_at) = st.sent_at {
+            st.watch.changed().await;
+            tokio::time::sleep_until(sent_at + CHECK_INTERVAL).await;
         }
-        // Gone: it ended and was deleted in between; there is nothing more to say.
-        let info = st.ops.get(&st.id).ok()?;
+        // The version first, then the record: a change in between is sent next time.
+        st.watch.mark_seen();
+        let info = st.watch.info();
         st.seq += 1;
         if info.status.is_terminal() {
             return Some((Ok(event("done", st.seq, &info)), None));
         }
+        st.sent_at = Some(Instant::now());
         let seen = Seen::of(&info);
         if st.last.as_ref() != Some(&seen) {
             st.last = Some(seen);

@@ -287,7 +287,7 @@ pub(crate) async fn wait_operation(
 /// Streams the operation's progress as Server-Sent Events.
 ///
 /// An event `progress` (data: the `OperationInfo` JSON) whenever the progress or status
-/// changed, checked at most every 100 ms per client; then one event `done` with the
+/// changed (pushed by the operation, coalesced to at most one per 100 ms); then one event `done` with the
 /// terminal record, and the stream ends. For an operation that already finished, the
 /// `done` event is the only one.
 #[utoipa::path(
@@ -310,5 +310,5 @@ pub(crate) async fn operation_events(
 ) -> Result<EventStream, ApiError> {
     let slot = streams.acquire()?;
     let first = ops.get(&id)?;
-    Ok(event_stream(ops, &first, slot))
+    Ok(event_stream(&ops, &first, slot))
 }
