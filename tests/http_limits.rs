@@ -67,3 +67,37 @@ async fn an_oversized_cancel_reason_is_422_and_cancels_nothing() {
         .await;
     assert_eq!(ok.data()["cancel_reason"], "short");
 }
+
+#[tokio::test]
+async fn list_filters_by_label_and_refuses_invalid_types_and_labels() {
+    use orchestrator::OperationSpec;
+    let ops = Operations::new();
+    let gpu = ops
+        .create(OperationSpec::new("train").with_label("tier", "gpu"))
+        .unwrap();
+    ops.create(OperationSpec::new("train").with_label("tier", "cpu"))
+        .unwrap();
+    let served = serve(ops.clone()).await;
+    let c = &served.client;
+    let page = c.get("/api/v1/operations?label=tier:gpu").await;
+    let data = page.data();
+    assert_eq!(data.as_array().map(Vec::len), Some(1), "{page:?}");
+    assert_eq!(data[0]["operation_id"], gpu.as_str());
+    assert_eq!(page.body["total_count"], 1);
+    // A kind spelt another way is the same kind.
+    let page = c.get("/api/v1/operations?operation_type=Train").await;
+    assert_eq!(page.body["total_count"], 2, "{page:?}");
+    for bad in [
+        "/api/v1/operations?label=tier",
+        "/api/v1/operations?label=:gpu",
+        "/api/v1/operations?operation_type=a%2Fb",
+        "/api/v1/operations?operation_type=1st",
+        "/api/v1/operations?operation_type=%20train",
+    ] {
+        assert_eq!(
+            c.get(bad).await.error_code(400),
+            code::INVALID_QUERY,
+            "{bad}"
+        );
+    }
+}

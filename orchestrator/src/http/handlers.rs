@@ -37,9 +37,13 @@ pub(crate) struct ListQuery {
     #[param(value_type = Option<OperationStatus>)]
     status: Option<OperationStatus>,
     /// Only operations of this type (`DUMMY`, `DATA_LOAD`, `TRAINING`, `BACKTEST` or a
-    /// custom name; case-insensitive). Empty: no type filter.
-    #[param(value_type = Option<String>)]
+    /// custom name; case-insensitive, `-` and spaces read as `_`). Empty: no type filter.
+    #[param(value_type = Option<String>, pattern = "^([A-Za-z][A-Za-z0-9_ -]{0,63})?$")]
     operation_type: Option<String>,
+    /// Only operations carrying this label, as `key:value` (see
+    /// `OperationMetadata::labels`).
+    #[param(value_type = Option<String>, pattern = "^[^:]+:")]
+    label: Option<String>,
     /// Page size, 1–1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
@@ -80,10 +84,25 @@ impl ListQuery {
         if let Some(status) = self.status {
             filter = filter.with_status(status);
         }
-        if let Some(kind) = self.operation_type.filter(|k| !k.trim().is_empty()) {
+        if let Some(kind) = self.operation_type.filter(|k| !k.is_empty()) {
+            // Exactly what the document's pattern says: no surrounding whitespace.
+            if kind.trim() != kind {
+                return Err(ApiError::invalid_query(format!(
+                    "operation_type {kind:?} has surrounding whitespace"
+                )));
+            }
             let kind =
                 OperationType::new(&kind).map_err(|e| ApiError::invalid_query(e.to_string()))?;
             filter = filter.with_type(kind);
+        }
+        if let Some(label) = self.label {
+            let (key, value) = label
+                .split_once(':')
+                .filter(|(key, _)| !key.is_empty())
+                .ok_or_else(|| {
+                    ApiError::invalid_query(format!("label must be `key:value`, got {label:?}"))
+                })?;
+            filter = filter.with_label(key, value);
         }
         if self.active_only.unwrap_or(false) {
             filter = filter.active_only();
