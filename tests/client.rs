@@ -773,3 +773,50 @@ async fn a_request_that_does_not_serialise_is_an_error_and_nothing_is_sent() {
     let err = exec.start(&Null).await.expect_err("null");
     assert!(matches!(err, ClientError::RequestBody { .. }), "{err:?}");
 }
+
+/// A start endpoint whose answer is held back until `release` is cancelled, while the
+/// operation it started already runs (cooperatively) on the server.
+async fn start_held(
+    State((ops, release)): State<(Operations, CancellationToken)>,
+) -> ApiResult<StartedOperation> {
+    let handle = ops.spawn(OperationSpec::new("held"), |ctx| async move {
+        ctx.sleep(Duration::from_secs(3600)).await
+    })?;
+    release.cancelled().await;
+    Ok(handle.started().into())
+}
+
+/// Ctrl+C while the start request is under way used to return `Interrupted` at once,
+/// leaving what the server had started running for ever.
+#[tokio::test]
+async fn a_cancel_during_the_start_request_cancels_what_it_started() {
+    let ops = Operations::new();
+    let release = CancellationToken::new();
+    let app = orchestrator_examples::server::app(ops.clone()).merge(
+        Router::new()
+            .route("/api/v1/held/start", post(start_held))
+            .with_state((ops.clone(), release.clone())),
+    );
+    let server = support::serve_app(app).await;
+    let token = CancellationToken::new();
+    let executor =
+        executor(client(server.addr)).with_cancel_trigger(CancelTrigger::from_token(token.clone()));
+    let run = tokio::spawn(async move { executor.execute(&StartAt("/held/start")).await });
+    let id = running_with(&ops, 0).await;
+    token.cancel();
+    // The answer arrives only after the cancel request.
+    tokio::task::yield_now().await;
+    release.cancel();
+    let run = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("returned")
+        .expect("no panic")
+        .expect("the run is reported, not interrupted");
+    assert_eq!(run.operation_id, id);
+    assert_eq!(run.outcome, ExecutorOutcome::Cancelled);
+    let info = tokio::time::timeout(Duration::from_secs(5), ops.wait(&id))
+        .await
+        .expect("ended on the server")
+        .unwrap();
+    assert_eq!(info.status, OperationStatus::Cancelled);
+}

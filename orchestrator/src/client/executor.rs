@@ -362,7 +362,8 @@ impl<S: OperationSource> OperationExecutor<S> {
         adapter: &A,
     ) -> Result<Execution, ClientError> {
         let mut trigger = self.lock_trigger().await;
-        self.follow_with(id, adapter, trigger.as_deref_mut()).await
+        self.follow_with(id, adapter, trigger.as_deref_mut(), false)
+            .await
     }
 
     /// [`follow`](Self::follow) with the default wording, for any operation.
@@ -386,6 +387,7 @@ impl<S: OperationSource> OperationExecutor<S> {
         id: &OperationId,
         adapter: &A,
         trigger: Option<&mut CancelTrigger>,
+        cancel_requested: bool,
     ) -> Result<Execution, ClientError> {
         let mut renderer = ProgressRenderer::new()
             .with_poll_interval(self.poll_interval)
@@ -401,7 +403,7 @@ impl<S: OperationSource> OperationExecutor<S> {
         };
         let followed = tokio::select! {
             result = renderer.follow_on(&lens, id, &display) => Ok(result),
-            cut = self.on_cancel_request(id, &display, trigger) => Err(cut),
+            cut = self.on_cancel_request(id, &display, trigger, cancel_requested) => Err(cut),
         };
         let last = lens.raw.lock().take();
         let execution = match followed {
@@ -455,19 +457,23 @@ impl<S: OperationSource> OperationExecutor<S> {
         Ok(execution)
     }
 
-    /// Waits for a cancel request, asks the source to cancel, then waits for a second
-    /// request or the end of the cancel wait. Never resolves without a trigger; while
-    /// it runs, the follow keeps polling, so it usually wins.
+    /// Waits for a cancel request (unless one was `already` made), asks the source to
+    /// cancel, then waits for a second request or the end of the cancel wait. Never
+    /// resolves without a trigger; while it runs, the follow keeps going, so it usually
+    /// wins.
     async fn on_cancel_request(
         &self,
         id: &OperationId,
         display: &ProgressDisplay,
         trigger: Option<&mut CancelTrigger>,
+        already: bool,
     ) -> CutShort {
         let Some(trigger) = trigger else {
             return std::future::pending().await;
         };
-        trigger.fired().await;
+        if !already {
+            trigger.fired().await;
+        }
         self.notice(
             Some(display),
             &format!("Cancelling {id}… (again to stop waiting)"),
@@ -559,8 +565,10 @@ impl OperationExecutor<ApiClient> {
     }
 
     /// Starts an operation through `adapter`, then [`follow`](Self::follow)s it. A
-    /// cancel request while the start request is under way (say, during the retries
-    /// of an unreachable server) ends it with [`ClientError::Interrupted`].
+    /// cancel request while the start request is under way waits for its answer (at
+    /// most the cancel timeout) and cancels what it started, as a cancel during the
+    /// follow would; when no answer comes (say, during the retries of an unreachable
+    /// server) or a second request arrives, it ends with [`ClientError::Interrupted`].
     ///
     /// # Errors
     ///
@@ -570,15 +578,36 @@ impl OperationExecutor<ApiClient> {
         adapter: &A,
     ) -> Result<Execution, ClientError> {
         let mut trigger = self.lock_trigger().await;
+        let mut cancel_requested = false;
         let id = match trigger.as_deref_mut() {
-            Some(t) => tokio::select! {
-                id = self.start(adapter) => id?,
-                () = t.fired() => return Err(ClientError::Interrupted),
-            },
+            Some(t) => {
+                let start = self.start(adapter);
+                tokio::pin!(start);
+                tokio::select! {
+                    id = &mut start => id?,
+                    () = t.fired() => {
+                        // The request may already have started the operation on the
+                        // server: finish it (bounded; a second request gives up) so
+                        // that what it started is cancelled, not left running.
+                        let answer = tokio::select! {
+                            answer = tokio::time::timeout(self.cancel_timeout, &mut start) => answer,
+                            () = t.fired() => return Err(ClientError::Interrupted),
+                        };
+                        match answer {
+                            Ok(Ok(id)) => {
+                                cancel_requested = true;
+                                id
+                            }
+                            _ => return Err(ClientError::Interrupted),
+                        }
+                    }
+                }
+            }
             None => self.start(adapter).await?,
         };
         self.notice(None, &format!("Started {id}"));
-        self.follow_with(&id, adapter, trigger.as_deref_mut()).await
+        self.follow_with(&id, adapter, trigger.as_deref_mut(), cancel_requested)
+            .await
     }
 }
 
