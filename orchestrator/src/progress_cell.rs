@@ -37,8 +37,6 @@ struct State {
     sealed: bool,
     /// Boxed: most operations have no phases, and a registry holds many.
     phases: Option<Box<Phases>>,
-    /// The operation's own step total (the root reporter's).
-    root_total: u64,
     /// Bumped on every change of the record (progress here; status, cancel request and
     /// partial result through `bump`), so watchers can tell whether anything changed.
     version: u64,
@@ -68,6 +66,21 @@ impl Phases {
     }
 }
 
+/// Another phase reports: it becomes the current one, and its rate is measured from
+/// this report on, so the ETA follows the work now being done (rule 3). Returns the
+/// previous phase's name, to drop after unlocking. Off the hot path: an operation
+/// without phases never gets here, one with phases once per phase change.
+#[cold]
+#[inline(never)]
+fn restart_phase(s: &mut State, id: usize, name: Option<&Arc<str>>) -> Option<Arc<str>> {
+    let percentage = s.percentage;
+    // Allocated once per operation, at its first phase report (rule 1).
+    let phases = s.phases.get_or_insert_with(|| Phases::new(percentage));
+    phases.id = id;
+    phases.origin = (SystemTime::now(), percentage);
+    std::mem::replace(&mut phases.name, name.cloned())
+}
+
 /// Messages up to this many bytes are copied out under the lock without allocating.
 const INLINE_MESSAGE: usize = 96;
 
@@ -95,11 +108,7 @@ impl ProgressCell {
     /// A cell that shows `0/steps_total` until the first report.
     pub(crate) fn with_total(steps_total: u64) -> Self {
         let cell = Self::default();
-        {
-            let mut s = cell.state.lock();
-            s.steps_total = steps_total;
-            s.root_total = steps_total;
-        }
+        cell.state.lock().steps_total = steps_total;
         cell
     }
 
@@ -112,40 +121,16 @@ impl ProgressCell {
             if s.sealed {
                 return false;
             }
-            let id = update.phase.map_or(0, |r| r.id);
-            let restart = id != s.phases.as_ref().map_or(0, |p| p.id);
-            old_phase = if restart {
-                let percentage = s.percentage;
-                // Allocated once per operation, at its first phase report (rule 1).
-                let phases = s.phases.get_or_insert_with(|| Phases::new(percentage));
-                phases.id = id;
-                Some(std::mem::replace(
-                    &mut phases.name,
-                    update.phase.and_then(|r| r.name.cloned()),
-                ))
-            } else {
-                None
-            };
-            if update.phase.is_none() {
-                if let Some((_, total)) = update.steps {
-                    s.root_total = total;
-                }
-                if let Some(total) = update.steps_total {
-                    s.root_total = total;
-                }
-            }
             if let Some(p) = update.percentage {
                 s.percentage = p;
             }
             s.version += 1;
-            if restart {
-                // Another phase reports: its rate is measured from this report on, so
-                // the ETA follows the work now being done (rule 3).
-                let percentage = s.percentage;
-                if let Some(phases) = s.phases.as_mut() {
-                    phases.origin = (SystemTime::now(), percentage);
-                }
-            }
+            let id = update.phase.map_or(0, |r| r.id);
+            old_phase = if id == s.phases.as_ref().map_or(0, |p| p.id) {
+                None
+            } else {
+                restart_phase(&mut s, id, update.phase.and_then(|r| r.name))
+            };
             if let Some((done, total)) = update.steps {
                 s.steps_completed = done;
                 s.steps_total = total;
@@ -201,15 +186,16 @@ impl ProgressCell {
     }
 
     /// Freezes the progress; with `complete`, it is shown as 100 %, with the whole
-    /// run's steps (the operation's own total, or else the sum of its phases').
-    pub(crate) fn seal(&self, complete: bool) {
+    /// run's steps (the operation's own total `root_total`, or else the sum of its
+    /// phases').
+    pub(crate) fn seal(&self, complete: bool, root_total: u64) {
         let mut s = self.state.lock();
         s.sealed = true;
         s.version += 1;
         if complete {
             s.percentage = 100.0;
-            let whole = if s.root_total > 0 {
-                s.root_total
+            let whole = if root_total > 0 {
+                root_total
             } else if let Some(total) = s.phases.as_ref().map(|p| p.total).filter(|&t| t > 0) {
                 total
             } else {
@@ -290,7 +276,7 @@ mod tests {
             message: Some("a".into()),
             ..Update::default()
         }));
-        cell.seal(false);
+        cell.seal(false, 0);
         assert!(!cell.apply(Update {
             percentage: Some(90.0),
             message: Some("late".into()),
@@ -337,7 +323,7 @@ mod tests {
             .eta_seconds
             .expect("eta while running");
         assert!((29.0..40.0).contains(&eta), "{eta}");
-        cell.seal(true);
+        cell.seal(true, 4);
         let p = cell.snapshot(None);
         assert_eq!(
             (p.percentage, p.steps_completed, p.eta_seconds),

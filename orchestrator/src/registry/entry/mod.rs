@@ -235,7 +235,10 @@ impl Entry {
             (to, was_abandoned)
         };
         let (status, was_abandoned) = status;
-        self.progress.seal(status == OperationStatus::Completed);
+        self.progress.seal(
+            status == OperationStatus::Completed,
+            self.total_steps.load(Ordering::Relaxed),
+        );
         if let Some(ledger) = &self.ledger {
             ledger.finished(&self.id, was_abandoned);
         }
