@@ -433,33 +433,21 @@ async fn service_helpers() {
 
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    let observed = svc
-        .execute_with_progress(
-            OperationSpec::new("sub").with_total_steps(4),
-            move |p| log.lock().unwrap().push(p.percentage),
-            |ctx| async move {
-                for i in 1..=4 {
-                    ctx.progress(i, "step");
-                }
-                Ok::<_, String>(())
-            },
-        )
-        .await;
+    let observed = orchestrator::OperationContext::run_observed(
+        OperationSpec::new("sub").with_total_steps(4),
+        move |p| log.lock().unwrap().push(p.percentage),
+        |ctx| async move {
+            for i in 1..=4 {
+                ctx.progress(i, "step");
+            }
+            Ok::<_, String>(())
+        },
+    )
+    .await;
     assert!(observed.is_completed());
     assert_eq!(*seen.lock().unwrap(), [25.0, 50.0, 75.0, 100.0]);
     // Not registered.
     assert_eq!(svc.ops.len(), 2);
-
-    let token = orchestrator::CancellationToken::new();
-    token.cancel();
-    let r = svc
-        .execute_with_cancellation(&token, std::future::pending::<()>())
-        .await;
-    assert_eq!(r, Err(Cancelled));
-    let r = svc
-        .execute_with_cancellation(&orchestrator::CancellationToken::new(), async { 3 })
-        .await;
-    assert_eq!(r, Ok(3));
 }
 
 #[test]

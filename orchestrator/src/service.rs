@@ -4,10 +4,7 @@ use std::future::Future;
 
 use serde::Serialize;
 
-use crate::{
-    CancellationToken, Cancelled, OperationContext, OperationProgress, OperationSpec, Operations,
-    Outcome, Result, StartedOperation,
-};
+use crate::{OperationContext, OperationSpec, Operations, Outcome, Result, StartedOperation};
 
 /// A service that runs long operations through an [`Operations`] registry.
 ///
@@ -99,38 +96,5 @@ pub trait ServiceOrchestrator: Send + Sync {
         E: std::fmt::Display + Send + 'static,
     {
         self.operations().run_sync(spec, f)
-    }
-
-    /// Runs `f` with a context that is not registered, calling `on_progress` with a
-    /// snapshot after every progress report: for sub-steps that need progress but not
-    /// an entry of their own.
-    fn execute_with_progress<F, Fut, T, E, P>(
-        &self,
-        spec: OperationSpec,
-        on_progress: P,
-        f: F,
-    ) -> impl Future<Output = Outcome<T, E>>
-    where
-        F: FnOnce(OperationContext) -> Fut,
-        Fut: Future<Output = std::result::Result<T, E>>,
-        T: Serialize,
-        E: std::fmt::Display,
-        P: Fn(&OperationProgress) + Send + Sync + 'static,
-    {
-        crate::observed::run_observed(spec, Box::new(on_progress), f)
-    }
-
-    /// Runs `fut` until it completes or `token` is cancelled; on cancellation the
-    /// future is dropped and `Err(Cancelled)` returned.
-    fn execute_with_cancellation<Fut>(
-        &self,
-        token: &CancellationToken,
-        fut: Fut,
-    ) -> impl Future<Output = std::result::Result<Fut::Output, Cancelled>>
-    where
-        Fut: Future,
-    {
-        let token = token.clone();
-        async move { token.run_until_cancelled(fut).await.ok_or(Cancelled) }
     }
 }
