@@ -11,7 +11,7 @@ use hyper::body::Bytes;
 use orchestrator::http::code;
 use orchestrator::{OperationId, OperationSpec, OperationType, Operations};
 use serde_json::{Value, json};
-use support::{Sse, serve};
+use support::serve;
 
 const UNKNOWN_ID: &str = "op_dummy_20261122_160501_9f3a1c2e";
 
@@ -271,15 +271,7 @@ async fn cancelled_dummy_is_seen_via_get_wait_and_as_the_last_event() {
     let server = serve(Operations::new()).await;
     let c = &server.client;
     let id = c.start_dummy(100, 200).await;
-    let mut events = Sse::new(
-        c.request(
-            Method::GET,
-            &format!("/api/v1/operations/{id}/events"),
-            None,
-            Bytes::new(),
-        )
-        .await,
-    );
+    let mut events = c.events(&id).await;
     let (name, first) = events.next().await.expect("a first event");
     assert_eq!(name, "progress");
     assert!(
@@ -407,15 +399,7 @@ async fn events_of_a_finished_operation_are_one_done_event() {
     let c = &server.client;
     let id = c.start_dummy(1, 1).await;
     c.get(&format!("/api/v1/operations/{id}/wait")).await;
-    let mut events = Sse::new(
-        c.request(
-            Method::GET,
-            &format!("/api/v1/operations/{id}/events"),
-            None,
-            Bytes::new(),
-        )
-        .await,
-    );
+    let mut events = c.events(&id).await;
     let (name, data) = events.next().await.expect("one event");
     assert_eq!((name.as_str(), status_of(&data)), ("done", "COMPLETED"));
     assert!(events.next().await.is_none());
@@ -427,15 +411,7 @@ async fn events_follow_progress_then_end_with_done() {
     let c = &server.client;
     // 10 steps of 150 ms: each step is a change the 100 ms check sees.
     let id = c.start_dummy(10, 150).await;
-    let mut events = Sse::new(
-        c.request(
-            Method::GET,
-            &format!("/api/v1/operations/{id}/events"),
-            None,
-            Bytes::new(),
-        )
-        .await,
-    );
+    let mut events = c.events(&id).await;
     let mut steps = Vec::new();
     let mut last = None;
     let deadline = Duration::from_secs(10);
@@ -475,16 +451,7 @@ async fn a_disconnected_event_client_leaves_no_task_behind() {
 
     for _ in 0..3 {
         let client = support::Client::new(server.addr);
-        let mut events = Sse::new(
-            client
-                .request(
-                    Method::GET,
-                    &format!("/api/v1/operations/{id}/events"),
-                    None,
-                    Bytes::new(),
-                )
-                .await,
-        );
+        let mut events = client.events(&id).await;
         events.next().await.expect("an event");
         events.next().await.expect("a second event");
         assert!(

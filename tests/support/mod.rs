@@ -134,11 +134,23 @@ impl Client {
         content_type: Option<&str>,
         body: Bytes,
     ) -> Response<Incoming> {
+        let header = content_type.map(|ct| ("content-type", ct.to_owned()));
+        self.dispatch(method, path, header, body).await
+    }
+
+    /// Sends one request with at most one extra header; panics if it cannot be sent.
+    async fn dispatch(
+        &self,
+        method: Method,
+        path: &str,
+        header: Option<(&str, String)>,
+        body: Bytes,
+    ) -> Response<Incoming> {
         let mut req = Request::builder()
             .method(method.clone())
             .uri(format!("{}{path}", self.base));
-        if let Some(ct) = content_type {
-            req = req.header("content-type", ct);
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
         }
         let req = req.body(Full::new(body)).expect("request");
         self.inner
@@ -147,23 +159,28 @@ impl Client {
             .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"))
     }
 
+    /// Opens the event stream of operation `id`.
+    pub async fn events(&self, id: &OperationId) -> Sse {
+        Sse::new(
+            self.request(
+                Method::GET,
+                &format!("/api/v1/operations/{id}/events"),
+                None,
+                Bytes::new(),
+            )
+            .await,
+        )
+    }
+
     /// A bodiless request with one extra header; the raw response.
     pub async fn raw_with_header(
         &self,
         method: Method,
         path: &str,
-        (name, value): (&str, String),
+        header: (&str, String),
     ) -> Response<Incoming> {
-        let req = Request::builder()
-            .method(method.clone())
-            .uri(format!("{}{path}", self.base))
-            .header(name, value)
-            .body(Full::new(Bytes::new()))
-            .expect("request");
-        self.inner
-            .request(req)
+        self.dispatch(method, path, Some(header), Bytes::new())
             .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"))
     }
 
     /// A bodiless request with one extra header; the answer must be JSON.
