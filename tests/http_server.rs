@@ -245,33 +245,33 @@ async fn graceful_shutdown_delivers_the_final_record_to_streams_and_waiters() {
     );
     let c = Client::new(addr);
     let id = c.start_dummy(1000, 100).await;
-    let mut events = Sse::new(
-        c.request(
-            Method::GET,
-            &format!("/api/v1/operations/{id}/events"),
-            None,
-            Bytes::new(),
-        )
-        .await,
-    );
+    let mut events = c.events(&id).await;
     within(SOON, "the first event", events.next()).await;
-    let waiter = {
-        let c = Client::new(addr);
-        let id = id.clone();
-        tokio::spawn(async move {
-            c.get(&format!("/api/v1/operations/{id}/wait?timeout_ms=60000"))
-                .await
-        })
-    };
     let probe = Client::new(addr);
-    within(SOON, "the long-poll in flight", async {
-        while probe
-            .get(&format!("/api/v1/operations/{id}/wait?timeout_ms=0"))
-            .await
-            .status
-            != 503
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    // The probe's own long-poll competes for the second slot: if it holds it when the
+    // waiter arrives, the waiter gets the 503 and ends; then start another waiter.
+    let waiter = within(SOON, "the long-poll in flight", async {
+        loop {
+            let waiter = {
+                let c = Client::new(addr);
+                let id = id.clone();
+                tokio::spawn(async move {
+                    c.get(&format!("/api/v1/operations/{id}/wait?timeout_ms=60000"))
+                        .await
+                })
+            };
+            while !waiter.is_finished() {
+                let status = probe
+                    .get(&format!("/api/v1/operations/{id}/wait?timeout_ms=0"))
+                    .await
+                    .status;
+                // Both slots taken (the stream and the waiter) and the waiter still
+                // waiting: it is in flight.
+                if status == 503 && !waiter.is_finished() {
+                    return waiter;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
     })
     .await;
@@ -321,15 +321,7 @@ async fn the_drain_is_bounded_when_a_stream_never_ends() {
             .run(),
     );
     let c = Client::new(addr);
-    let mut events = Sse::new(
-        c.request(
-            Method::GET,
-            &format!("/api/v1/operations/{id}/events"),
-            None,
-            Bytes::new(),
-        )
-        .await,
-    );
+    let mut events = c.events(&id).await;
     within(SOON, "the first event", events.next()).await;
     let _ = stop.send(());
     within(SOON, "the server to stop after its drain time", server)
