@@ -250,7 +250,8 @@ async fn graceful_shutdown_delivers_the_final_record_to_streams_and_waiters() {
     let probe = Client::new(addr);
     // The probe's own long-poll competes for the second slot: if it holds it when the
     // waiter arrives, the waiter gets the 503 and ends; then start another waiter.
-    let waiter = within(SOON, "the long-poll in flight", async {
+    let mut in_flight = None;
+    within(SOON, "the long-poll in flight", async {
         loop {
             let waiter = {
                 let c = Client::new(addr);
@@ -268,13 +269,15 @@ async fn graceful_shutdown_delivers_the_final_record_to_streams_and_waiters() {
                 // Both slots taken (the stream and the waiter) and the waiter still
                 // waiting: it is in flight.
                 if status == 503 && !waiter.is_finished() {
-                    return waiter;
+                    in_flight = Some(waiter);
+                    return;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
     })
     .await;
+    let waiter = in_flight.expect("a waiter in flight");
 
     let _ = stop.send(());
     let done = within(SOON, "the done event", async {
