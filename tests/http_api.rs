@@ -744,6 +744,67 @@ async fn unknown_routes_and_methods_get_the_envelope() {
 /// Every (path, method) of the document is routed, and every other method on those
 /// paths is 405. The router and the document are built from the same `routes!` list,
 /// so no route can exist outside the document; this holds the wiring to that.
+/// The list's `operation_type` filter accepts exactly what the document's pattern
+/// allows: a fuzzer generating schema-valid values must never get a 400, and values
+/// outside the pattern must not be silently accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operation_type_filter_accepts_exactly_the_documented_pattern() {
+    let server = serve(Operations::new()).await;
+    let c = &server.client;
+    let doc = c.get("/api/v1/openapi.json").await.body;
+    let params = doc["paths"]["/operations"]["get"]["parameters"]
+        .as_array()
+        .expect("list parameters");
+    let pattern = params
+        .iter()
+        .find(|p| p["name"] == "operation_type")
+        .and_then(|p| p["schema"]["pattern"].as_str())
+        .expect("operation_type has a pattern");
+    let pattern = regex::Regex::new(pattern).expect("the pattern compiles");
+    let long = "a".repeat(64);
+    let too_long = "a".repeat(65);
+    for value in [
+        "",
+        "dummy",
+        "DATA_LOAD",
+        "my-kind",
+        "two words",
+        "a",
+        "a_",
+        "a-",
+        "m0Xvq0 ",
+        " m0Xvq0",
+        "a\t",
+        "a\n",
+        "1a",
+        "_a",
+        "caf\u{e9}",
+        &long,
+        &too_long,
+    ] {
+        let mut query = String::new();
+        for byte in value.bytes() {
+            query.push_str(&format!("%{byte:02X}"));
+        }
+        let reply = c
+            .get(&format!("/api/v1/operations?operation_type={query}"))
+            .await;
+        let documented = pattern.is_match(value);
+        if documented {
+            assert_eq!(
+                reply.status, 200,
+                "{value:?} matches the pattern: {reply:?}"
+            );
+        } else {
+            assert_eq!(
+                reply.error_code(400),
+                code::INVALID_QUERY,
+                "{value:?} is outside the pattern"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_and_router_agree() {
     let ops = Operations::new();

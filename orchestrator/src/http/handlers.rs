@@ -38,7 +38,7 @@ pub(crate) struct ListQuery {
     status: Option<OperationStatus>,
     /// Only operations of this type (`DUMMY`, `DATA_LOAD`, `TRAINING`, `BACKTEST` or a
     /// custom name; case-insensitive, `-` and spaces read as `_`). Empty: no type filter.
-    #[param(value_type = Option<String>, pattern = "^([A-Za-z][A-Za-z0-9_ -]{0,63})?$")]
+    #[param(value_type = Option<String>, pattern = "^([A-Za-z]([A-Za-z0-9_ -]{0,62}[A-Za-z0-9_-])?)?$")]
     operation_type: Option<String>,
     /// Only operations carrying this label, as `key:value` (see
     /// `OperationMetadata::labels`).
