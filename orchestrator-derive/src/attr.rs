@@ -16,11 +16,12 @@ mod kw {
     syn::custom_keyword!(grace_period);
     syn::custom_keyword!(labels);
     syn::custom_keyword!(skip);
+    syn::custom_keyword!(host_path);
 }
 
 /// Every key, for the "unknown argument" message.
 const KEYS: &str = "`operation_type`, `total_steps`, `description`, `deadline`, \
-                    `grace_period`, `labels`, `skip` or `crate`";
+                    `grace_period`, `labels`, `skip`, `host_path` or `crate`";
 
 /// The validated arguments of one `#[managed_operation(...)]` attribute.
 pub(crate) struct Args {
@@ -38,6 +39,9 @@ pub(crate) struct Args {
     pub(crate) labels: Vec<(String, LitStr)>,
     /// `skip(a, b)`: parameters not to record in `metadata.parameters`.
     pub(crate) skip: Vec<Ident>,
+    /// `host_path = "/training/start"`: the start endpoint on a host service, for
+    /// routing (feature `host`); makes `start_*` async.
+    pub(crate) host_path: Option<LitStr>,
     /// `crate = path`: where the runtime is; `None` means `::orchestrator`.
     pub(crate) krate: Option<Path>,
 }
@@ -52,6 +56,7 @@ struct Slots {
     grace_period: Option<Duration>,
     labels: Option<Vec<(String, LitStr)>>,
     skip: Option<Vec<Ident>>,
+    host_path: Option<LitStr>,
     krate: Option<Path>,
 }
 
@@ -90,6 +95,7 @@ impl Parse for Args {
             grace_period: slots.grace_period,
             labels: slots.labels.unwrap_or_default(),
             skip: slots.skip.unwrap_or_default(),
+            host_path: slots.host_path,
             krate: slots.krate,
         })
     }
@@ -163,6 +169,22 @@ impl Slots {
             let key = input.parse::<kw::skip>()?;
             let value = list_or_skip(input, &key, "skip(password)").and_then(|()| skip(input));
             set_once(&mut self.skip, &key, "skip", value, errors);
+        } else if lookahead.peek(kw::host_path) {
+            let key = input.parse::<kw::host_path>()?;
+            input.parse::<Token![=]>()?;
+            let value = string_literal(input.parse()?, "host_path", "/training/start").and_then(
+                |lit| {
+                    if lit.value().starts_with('/') {
+                        Ok(lit)
+                    } else {
+                        Err(syn::Error::new_spanned(
+                            &lit,
+                            "`host_path` is the host's start endpoint under its API prefix and starts with `/`, e.g. \"/training/start\"",
+                        ))
+                    }
+                },
+            );
+            set_once(&mut self.host_path, &key, "host_path", value, errors);
         } else if lookahead.peek(Token![crate]) {
             let key = input.parse::<Token![crate]>()?;
             input.parse::<Token![=]>()?;

@@ -31,6 +31,19 @@ impl Docs {
         ))
     }
 
+    pub(crate) fn start_routed(&self, path: &str) -> TokenStream {
+        doc(&format!(
+            "Starts {} as a managed operation and returns its id: in the background here, \
+             or, when the service has a host service (`ServiceOrchestrator::host_service`, \
+             feature `host`), on that host through its `{path}` endpoint, with the \
+             arguments as the JSON body, behind a local proxy.\n\n# Errors\n\nIf no Tokio \
+             runtime is running; if an argument does not serialise; if the host is \
+             unavailable or refuses the start (nothing is registered then).\n\nGenerated \
+             by `#[managed_operation]`.",
+            self.link
+        ))
+    }
+
     pub(crate) fn spawn(&self) -> TokenStream {
         doc(&format!(
             "Starts {} as a managed operation in the background and returns at once with \

@@ -23,6 +23,15 @@ pub(crate) fn managed_operation(args: TokenStream, item: TokenStream) -> TokenSt
     let mut errors = Errors::default();
     let args = errors.check(syn::parse2::<Args>(args));
     let operation = errors.check(Operation::analyse(&item_fn, args.as_ref()));
+    if let (Some(args), Some(operation)) = (&args, &operation) {
+        if let (Some(path), None) = (&args.host_path, operation.receiver) {
+            errors.push(syn::Error::new_spanned(
+                path,
+                "`host_path` routes through the service's host: it needs a `&self` method \
+                 of a type implementing `ServiceOrchestrator`",
+            ));
+        }
+    }
     match (args, operation, errors.finish()) {
         (Some(args), Some(operation), Ok(())) => {
             let generated = operation.generate(&args);

@@ -150,16 +150,50 @@ impl Operation<'_> {
             ],
         };
 
+        let start_fn = match &args.host_path {
+            None => quote! {
+                #cfgs
+                #doc_start
+                #[allow(dead_code)]
+                #vis fn #start(#params) -> #private::Result<#private::StartedOperation> #where_send {
+                    #spec
+                    #start_body
+                }
+            },
+            Some(path) => {
+                // Checked in `check`: a routed operation is a method of a service.
+                let service = quote!(<Self as #private::ServiceOrchestrator>);
+                let body = Ident::new("__orchestrator_body", Span::call_site());
+                let fields = self.params.iter().flatten().map(|Param { ident, .. }| {
+                    let key = ident.unraw().to_string();
+                    quote_spanned!(ident.span()=>
+                        #body.insert(::std::string::String::from(#key), #private::to_json(&#ident)?);
+                    )
+                });
+                let doc_routed = doc.start_routed(&path.value());
+                quote! {
+                    #cfgs
+                    #doc_routed
+                    #[allow(dead_code)]
+                    #vis async fn #start(#params) -> #private::Result<#private::StartedOperation> #where_send {
+                        #spec
+                        if let ::core::option::Option::Some(__orchestrator_host) = #private::host_of(self) {
+                            let mut #body = #private::JsonMap::new();
+                            #(#fields)*
+                            return __orchestrator_host
+                                .start(#service::operations(self), #spec_var, #path, &#body)
+                                .await;
+                        }
+                        #start_body
+                    }
+                }
+            }
+        };
+
         // A service rarely calls every form; `allow(dead_code)` spares a private
         // operation warnings the user can do nothing about.
         quote! {
-            #cfgs
-            #doc_start
-            #[allow(dead_code)]
-            #vis fn #start(#params) -> #private::Result<#private::StartedOperation> #where_send {
-                #spec
-                #start_body
-            }
+            #start_fn
 
             #cfgs
             #doc_spawn

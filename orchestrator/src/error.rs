@@ -109,6 +109,29 @@ pub enum OrchestratorError {
         /// The limit.
         limit: usize,
     },
+    /// A host service (feature `host`) could not be reached, answered 5xx, or answered
+    /// something that is not the operations API, when an operation was routed to it.
+    /// Nothing was registered.
+    #[error("host service {host} is unavailable: {reason}")]
+    HostUnavailable {
+        /// The host's URL, as configured.
+        host: String,
+        /// What went wrong, e.g. `cannot reach http://…: is the server running?`.
+        reason: String,
+    },
+    /// A host service refused an operation routed to it (a 4xx answer to the start),
+    /// with its own status, code and message. Nothing was registered.
+    #[error("host service {host} refused the operation: {message} ({status} {code})")]
+    HostRejected {
+        /// The host's URL, as configured.
+        host: String,
+        /// The host's HTTP status (4xx).
+        status: u16,
+        /// `error.code` of the host's envelope, e.g. `INVALID_REQUEST`.
+        code: String,
+        /// `error.message` of the host's envelope.
+        message: String,
+    },
 }
 
 /// `Result` with [`OrchestratorError`] as the default error.

@@ -184,6 +184,13 @@ pub struct OperationInfo {
     /// and this is cleared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abandoned: Option<AbandonedWork>,
+    /// For a *proxy* (feature `host`): the URL of the host service the operation runs
+    /// on. `None` for an operation that runs in this process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_url: Option<String>,
+    /// For a proxy: the operation's id on the host service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_operation_id: Option<OperationId>,
 }
 
 /// Blocking work that outlived its operation's cancellation (see

@@ -83,6 +83,9 @@ mod context;
 mod error;
 mod filter;
 mod handle;
+#[cfg(feature = "host")]
+#[cfg_attr(docsrs, doc(cfg(feature = "host")))]
+pub mod host;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
@@ -179,6 +182,22 @@ pub mod __private {
     };
     pub use core::future::Future;
     pub use core::time::Duration;
+
+    /// The arguments of a routed start, as the host's JSON body.
+    #[cfg(feature = "host")]
+    pub use crate::info::JsonMap;
+
+    /// The service's host, if it routes (`host_path`; feature `host`).
+    #[cfg(feature = "host")]
+    pub fn host_of<S: ServiceOrchestrator + ?Sized>(svc: &S) -> Option<&crate::host::HostService> {
+        svc.host_service()
+    }
+
+    /// One argument of a routed start as JSON.
+    #[cfg(feature = "host")]
+    pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<serde_json::Value> {
+        Ok(serde_json::to_value(value)?)
+    }
 
     /// Reads `T` and `E` off a return type by what it is, not how it is spelled: any
     /// alias of `Result` (`io::Result<T>`, `anyhow::Result<T>`, a local one) works.

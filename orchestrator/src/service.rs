@@ -42,6 +42,18 @@ pub trait ServiceOrchestrator: Send + Sync {
     /// A short name for logs and messages.
     fn service_name(&self) -> &str;
 
+    /// The host service this service's routed operations run on (feature `host`):
+    /// `None` (the default) runs them here. A `start_<name>` generated with
+    /// `#[managed_operation(host_path = "...")]` asks this at every start, so the
+    /// choice is configuration (usually [`HostService::from_env`], read once at
+    /// start-up), not code.
+    ///
+    /// [`HostService::from_env`]: crate::host::HostService::from_env
+    #[cfg(feature = "host")]
+    fn host_service(&self) -> Option<&crate::host::HostService> {
+        None
+    }
+
     /// Registers `f` as an operation, spawns it, and returns the `started` record at
     /// once (the body of a start endpoint).
     ///

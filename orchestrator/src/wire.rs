@@ -98,6 +98,8 @@ pub enum ErrorCode {
     UriTooLong,
     /// 431: the request headers are too large.
     HeadersTooLarge,
+    /// 503: the host service an operation is routed to is unavailable.
+    HostUnavailable,
     /// Any other code: a service's own (`ROWS_TOO_MANY`), or the client's stand-in
     /// `HTTP_<status>` for an answer without an error envelope.
     Other(String),
@@ -146,6 +148,7 @@ known_codes! {
     RequestTimeout => "REQUEST_TIMEOUT",
     UriTooLong => "URI_TOO_LONG",
     HeadersTooLarge => "HEADERS_TOO_LARGE",
+    HostUnavailable => "HOST_UNAVAILABLE",
 }
 
 impl From<String> for ErrorCode {

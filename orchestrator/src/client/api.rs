@@ -66,6 +66,8 @@ pub struct ApiClient {
     timeout: Duration,
     /// `Bearer …`, sent on every request when set; marked sensitive (never logged).
     auth: Option<reqwest::header::HeaderValue>,
+    /// The largest answer body read; a larger one is an invalid response.
+    max_response: usize,
 }
 
 /// How long one request may take unless [`ApiClient::with_timeout`] says otherwise.
@@ -119,6 +121,7 @@ impl ApiClient {
             retry: RetryPolicy::new(),
             timeout: DEFAULT_TIMEOUT,
             auth: None,
+            max_response: Self::DEFAULT_MAX_RESPONSE_BYTES,
         })
     }
 
@@ -152,6 +155,19 @@ impl ApiClient {
     #[must_use]
     pub const fn with_retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// The largest answer body [`with_max_response_bytes`](Self::with_max_response_bytes)
+    /// allows by default: 16 MiB (a full page of 1 000 operations is well under 2 MiB).
+    pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+    /// Reads at most `limit` bytes of an answer; a larger one is refused with
+    /// [`ClientError::InvalidResponse`] without reading the rest, so a misbehaving
+    /// server cannot make the client buffer without bound.
+    #[must_use]
+    pub const fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response = limit;
         self
     }
 
@@ -590,9 +606,30 @@ impl ApiClient {
         if let Some(payload) = payload {
             request = request.json(payload);
         }
-        let response = request.send().await.map_err(classify)?;
+        let mut response = request.send().await.map_err(classify)?;
         let status = response.status();
-        let body = response.bytes().await.map_err(classify)?;
+        let url = response.url().to_string();
+        let too_large = || {
+            Failure::Fatal(ClientError::InvalidResponse {
+                url: url.clone(),
+                reason: format!("the answer is larger than {} bytes", self.max_response),
+                source: None,
+            })
+        };
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_response as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > self.max_response {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
         if status.is_success() {
             Ok(body)
         } else {

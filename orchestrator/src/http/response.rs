@@ -44,6 +44,9 @@ pub mod code {
     /// 503: too many cancelled operations still run blocking work that ignored the
     /// cancellation, so new operations are refused until some of it returns.
     pub const ABANDONED_WORK_LIMIT: &str = "ABANDONED_WORK_LIMIT";
+    /// 503: the host service an operation is routed to (feature `host`) cannot be
+    /// reached, answered 5xx or answered something that is not the operations API.
+    pub const HOST_UNAVAILABLE: &str = "HOST_UNAVAILABLE";
     /// 401: the route needs a bearer token and the request had none, or a wrong one
     /// (see [`BearerAuthLayer`](crate::http::BearerAuthLayer)).
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
@@ -106,6 +109,10 @@ impl IntoResponse for OperationListResponse {
 /// | [`OrchestratorError::AlreadyFinished`]    | 409    | `OPERATION_FINISHED`   |
 /// | [`OrchestratorError::StillActive`]        | 409    | `OPERATION_ACTIVE`     |
 /// | [`OrchestratorError::IllegalTransition`]  | 409    | `ILLEGAL_TRANSITION`   |
+/// | [`OrchestratorError::TooManyOperations`]  | 429    | `TOO_MANY_OPERATIONS`  |
+/// | [`OrchestratorError::AbandonedWorkLimit`] | 503    | `ABANDONED_WORK_LIMIT` |
+/// | [`OrchestratorError::HostUnavailable`]    | 503    | `HOST_UNAVAILABLE`     |
+/// | [`OrchestratorError::HostRejected`]       | the host's 4xx | the host's code |
 /// | any other [`OrchestratorError`]           | 500    | `INTERNAL_ERROR`       |
 ///
 /// Request-shape errors come from the extractors: [`ApiJson`](super::ApiJson) (413,
@@ -268,6 +275,22 @@ impl From<OrchestratorError> for ApiError {
                     err.to_string(),
                 )
                 .with_retry_after(RETRY_LIMITED);
+            }
+            OrchestratorError::HostUnavailable { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, code::HOST_UNAVAILABLE)
+            }
+            // The host's own answer, passed through (422 stays 422).
+            OrchestratorError::HostRejected {
+                status,
+                code,
+                message,
+                ..
+            } => {
+                let status = StatusCode::from_u16(*status)
+                    .ok()
+                    .filter(StatusCode::is_client_error)
+                    .unwrap_or(StatusCode::BAD_REQUEST);
+                return Self::new(status, code.clone(), message.clone());
             }
             OrchestratorError::CancelReasonTooLong { .. }
             | OrchestratorError::MetricTooLarge { .. } => {

@@ -27,6 +27,7 @@ use tokio::sync::Semaphore;
 
 use crate::builder::OperationsBuilder;
 use crate::driver::{Driver, Slot};
+use crate::entry::Remote;
 use crate::entry::{Ending, Entry, NewEntry};
 use crate::id_hash::BuildIdHasher;
 use crate::ledger::{Ledger, Refusal};
@@ -149,6 +150,15 @@ impl Operations {
 
     /// Registers a new `PENDING` entry, unless a limit refuses it.
     pub(crate) fn register(&self, spec: OperationSpec) -> Result<Arc<Entry>> {
+        self.register_entry(spec, None)
+    }
+
+    /// [`register`](Self::register), for a proxy when `remote` is set.
+    pub(crate) fn register_entry(
+        &self,
+        spec: OperationSpec,
+        remote: Option<Box<Remote>>,
+    ) -> Result<Arc<Entry>> {
         let ledger = &self.shared.ledger;
         if ledger.over_retained() {
             self.evict_excess();
@@ -185,6 +195,7 @@ impl Operations {
             token: root.child_token(),
             ledger: Some(ledger.clone()),
             observer: None,
+            remote,
         }));
         self.shared.shards[shard_of(entry.id.as_str())]
             .write()

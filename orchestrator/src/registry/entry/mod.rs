@@ -64,6 +64,8 @@ pub(crate) struct Entry {
     changes: OnceLock<Box<Notify>>,
     /// The registry's counts and limits; `None` for a detached entry.
     ledger: Option<Arc<Ledger>>,
+    /// Set for a proxy of an operation on a host service (boxed: rare).
+    remote: Option<Box<Remote>>,
     state: Mutex<State>,
     metrics: Mutex<Option<Box<MetricsLog>>>,
     finished: Notify,
@@ -111,6 +113,14 @@ pub(crate) enum Ending {
     Cancelled,
     /// Cancelled while still `PENDING`; refused once it started.
     NeverStarted,
+    /// A host service's terminal record, copied as it is (a proxy's end): the status
+    /// the host reached, whatever was requested locally.
+    #[cfg_attr(not(feature = "host"), allow(dead_code))]
+    Mirrored {
+        status: OperationStatus,
+        summary: Option<serde_json::Value>,
+        error: Option<String>,
+    },
 }
 
 pub(crate) struct NewEntry {
@@ -125,10 +135,14 @@ pub(crate) struct NewEntry {
     pub(crate) token: CancellationToken,
     pub(crate) ledger: Option<Arc<Ledger>>,
     pub(crate) observer: Option<ProgressObserver>,
+    pub(crate) remote: Option<Box<Remote>>,
 }
 
 mod blocking;
+mod remote;
 mod watchers;
+
+pub(crate) use remote::Remote;
 
 impl Entry {
     pub(crate) fn new(n: NewEntry) -> Self {
@@ -149,6 +163,7 @@ impl Entry {
             watchers: AtomicU32::new(0),
             changes: OnceLock::new(),
             ledger: n.ledger,
+            remote: n.remote,
             state: Mutex::new(State::default()),
             metrics: Mutex::new(None),
             finished: Notify::new(),
@@ -208,6 +223,11 @@ impl Entry {
                     return Err(self.illegal(from, OperationStatus::Cancelled));
                 }
                 Ending::NeverStarted => (OperationStatus::Cancelled, None, None),
+                Ending::Mirrored {
+                    status,
+                    summary,
+                    error,
+                } => (status, summary, error),
             };
             if !from.can_become(to) {
                 return Err(self.illegal(from, to));
@@ -375,6 +395,9 @@ impl Entry {
     }
 
     pub(crate) fn progress_snapshot(&self) -> OperationProgress {
+        if let Some(remote) = self.remote() {
+            return remote.progress();
+        }
         let started_at = self.state.lock().started_at;
         self.progress.snapshot(started_at)
     }
@@ -420,7 +443,10 @@ impl Entry {
             created_at: self.created_at,
             started_at,
             completed_at,
-            progress: self.progress.snapshot(started_at),
+            progress: match self.remote() {
+                Some(remote) => remote.progress(),
+                None => self.progress.snapshot(started_at),
+            },
             metadata: self.metadata.as_deref().cloned().unwrap_or_default(),
             error_message,
             result_summary,
@@ -431,6 +457,8 @@ impl Entry {
                 self.live_cancel_reason()
             },
             abandoned,
+            host_url: self.remote().map(|r| r.host_url.to_string()),
+            host_operation_id: self.remote().map(|r| r.host_operation_id.clone()),
         }
     }
 }
@@ -462,6 +490,7 @@ pub(crate) fn unregistered(
         token: CancellationToken::new(),
         ledger: None,
         observer,
+        remote: None,
     }))
 }
 #[cfg(test)]
