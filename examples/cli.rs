@@ -5,6 +5,7 @@
 //! cargo run --example axum_server &
 //! cargo run --example cli -- dummy --iterations 20 --interval-ms 200
 //! cargo run --example cli -- data-load --rows 500000 --timeframe 5m
+//! cargo run --example cli -- train --epochs 50 --learning-rate 0.5
 //! cargo run --example cli -- ops list --status running
 //! cargo run --example cli -- ops status op_dummy_20261122_160501_9f3a1c2e
 //! cargo run --example cli -- ops cancel op_dummy_20261122_160501_9f3a1c2e --reason "not needed"
@@ -14,9 +15,9 @@
 //! ```
 //!
 //! The server is `--url` (default `http://127.0.0.1:8000`, or `ORCHESTRATOR_URL`).
-//! `dummy` and `data-load` start the operation and follow it: the first Ctrl+C asks
-//! the server to cancel it and waits for it to stop (`Cancelled after 7 iterations`,
-//! exit 130), a second one stops waiting. Exit codes: 0 completed, 1 failed or an
+//! `dummy`, `data-load` and `train` start the operation and follow it: the first
+//! Ctrl+C asks the server to cancel it and waits for it to stop (`Cancelled after 7
+//! iterations`, `Cancelled after 3/50 epochs`, exit 130), a second one stops waiting. Exit codes: 0 completed, 1 failed or an
 //! error, 130 cancelled. `--json` prints the final record (or the list) as JSON on
 //! stdout, without the bar; `--detach` prints the new operation's id and returns.
 //! `ops metrics` prints the metric records as JSON lines (`--follow`: until the
@@ -40,6 +41,7 @@ use orchestrator::client::{
 use orchestrator::{OperationFilter, OperationId, OperationInfo, OperationStatus, OperationType};
 use orchestrator_examples::data::{LoadAdapter, LoadRequest, Timeframe};
 use orchestrator_examples::dummy::{DummyAdapter, DummyRequest};
+use orchestrator_examples::training::{TrainingAdapter, TrainingRequest};
 
 /// Runs and controls long operations on an orchestrator server.
 #[derive(Debug, Parser)]
@@ -103,6 +105,27 @@ enum Command {
         /// Timeframe gaps are measured against (30s, 1m, 5m, 1h, 1d, …).
         #[arg(long)]
         timeframe: Option<Timeframe>,
+        #[command(flatten)]
+        start: Start,
+    },
+    /// Train a logistic regression by SGD on generated data (on the server, or on
+    /// the host service it routes training to).
+    Train {
+        /// Epochs to train.
+        #[arg(long)]
+        epochs: u64,
+        /// Gradient steps per epoch.
+        #[arg(long, default_value_t = TrainingRequest::DEFAULT_BATCHES_PER_EPOCH)]
+        batches_per_epoch: u64,
+        /// Step size of SGD.
+        #[arg(long, default_value_t = TrainingRequest::DEFAULT_LEARNING_RATE)]
+        learning_rate: f64,
+        /// Seed of the data set and the batch order.
+        #[arg(long, default_value_t = TrainingRequest::DEFAULT_SEED)]
+        seed: u64,
+        /// Pause after each epoch, in milliseconds (to watch a short run).
+        #[arg(long, default_value_t = 0)]
+        epoch_delay_ms: u64,
         #[command(flatten)]
         start: Start,
     },
@@ -222,6 +245,23 @@ async fn run(cli: Cli) -> Result<ExitCode, ClientError> {
                 rows,
                 timeframe,
                 seed: None,
+            });
+            execute(client, output, &adapter, start.detach).await
+        }
+        Command::Train {
+            epochs,
+            batches_per_epoch,
+            learning_rate,
+            seed,
+            epoch_delay_ms,
+            start,
+        } => {
+            let adapter = TrainingAdapter(TrainingRequest {
+                epochs,
+                batches_per_epoch,
+                learning_rate,
+                seed,
+                epoch_delay_ms,
             });
             execute(client, output, &adapter, start.detach).await
         }

@@ -94,7 +94,7 @@ pub struct DummyRequest {
 
 /// A non-negative integer, also written as a float with no fraction (`5.0`): JSON
 /// Schema calls both an integer, so both must be accepted.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let n = serde_json::Number::deserialize(d)?;
     if let Some(n) = n.as_u64() {
         return Ok(n);
