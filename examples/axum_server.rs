@@ -26,6 +26,13 @@
 //! drains the connections for at most 5 s and exits 0, even if an operation is stuck
 //! in blocking work; a second signal exits at once with 130.
 //!
+//! With `USE_TRAINING_HOST_SERVICE=true` and `TRAINING_HOST_SERVICE_URL=http://…`
+//! (e.g. a `training_host` process), `POST /api/v1/training/start` runs the training
+//! there, behind a local proxy operation that this server's API, event streams and
+//! `cli` follow like any other; a set flag without a URL, or a bad URL, stops the
+//! server at start-up. `TRAINING_HOST_SERVICE_GRACE_SECS` (default 30) is how long
+//! the host may stay unreachable before its operations here fail.
+//!
 //! The routes and the serving are in `services/server.rs`; the services in `services/`.
 
 use std::net::SocketAddr;
@@ -33,8 +40,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use orchestrator::host::HostService;
 use orchestrator_examples::data::{DEFAULT_DATA_DIR, DEFAULT_MAX_ROWS, DataService};
 use orchestrator_examples::server::{self, ServeArgs};
+use orchestrator_examples::training::TrainingService;
 
 /// Serves the operations API.
 #[derive(Debug, Parser)]
@@ -58,6 +67,17 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
+    // Where training runs: read once, so a bad setting stops the server here.
+    let host = match HostService::from_env("TRAINING") {
+        Ok(host) => host,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(host) = &host {
+        tracing::info!(host = host.url(), "training runs on a host service");
+    }
     let ops = args.serve.operations();
     let token = server::token_from_env();
     let data = DataService::new(ops.clone())
@@ -68,6 +88,7 @@ async fn run(args: Args) -> ExitCode {
         Ok(n) => tracing::info!(removed = n, "removed temp files of earlier runs"),
         Err(e) => tracing::warn!(error = %e, "could not sweep stale temp files"),
     }
-    let app = server::app_with_data(data, args.serve.max_streams, token.as_deref());
+    let training = TrainingService::new(ops.clone()).with_host(host);
+    let app = server::app_with_services(data, training, args.serve.max_streams, token.as_deref());
     server::serve_until_signal(args.addr, app, ops, &args.serve, token.is_some()).await
 }

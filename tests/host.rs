@@ -666,6 +666,20 @@ fn the_environment_chooses_local_or_remote_and_bad_settings_are_errors() {
         "{err}"
     );
     assert!(HostService::from_lookup("TRAIN-ING", env(&[])).is_err());
+    let graced = |grace: &'static str| {
+        let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
+            ("USE_TRAINING_HOST_SERVICE", "1"),
+            ("TRAINING_HOST_SERVICE_URL", "http://gpu-box:5002"),
+            ("TRAINING_HOST_SERVICE_GRACE_SECS", grace),
+        ]));
+        HostService::from_lookup("TRAINING", env(pairs))
+    };
+    let host = graced("2.5").expect("grace").expect("some");
+    assert_eq!(host.unreachable_grace(), Duration::from_millis(2500));
+    for bad in ["soon", "-1", "NaN"] {
+        let err = graced(bad).expect_err(bad);
+        assert!(matches!(err, HostConfigError::InvalidGrace { .. }), "{err}");
+    }
 }
 
 /// A service whose one operation routes to a host when it has one.

@@ -40,13 +40,25 @@ pub fn app_with(ops: Operations, max_streams: usize, token: Option<&str>) -> Rou
 /// [`app_with`] over a configured [`DataService`] (its data directory and row limit;
 /// the operations are its registry's).
 pub fn app_with_data(data: DataService, max_streams: usize, token: Option<&str>) -> Router {
+    let training = TrainingService::new(data.operations().clone());
+    app_with_services(data, training, max_streams, token)
+}
+
+/// [`app_with_data`] with a configured [`TrainingService`] (one that trains on a host
+/// service, say); all services must share one registry.
+pub fn app_with_services(
+    data: DataService,
+    training: TrainingService,
+    max_streams: usize,
+    token: Option<&str>,
+) -> Router {
     let ops = data.operations().clone();
     // Documented routes (in /openapi.json) go through `with_routes`; the data-load
     // route is merged undocumented until it has its `#[utoipa::path]`.
     let api = http::Api::new(ops.clone())
         .with_max_streams(max_streams)
-        .with_routes(dummy::routes(DummyService::new(ops.clone())))
-        .with_routes(training::routes(TrainingService::new(ops)))
+        .with_routes(dummy::routes(DummyService::new(ops)))
+        .with_routes(training::routes(training))
         .into_router()
         .merge(data::routes(data));
     mount(api, token)

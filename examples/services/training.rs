@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use orchestrator::client::OperationAdapter;
+use orchestrator::host::HostService;
 use orchestrator::http::{ApiError, ApiJson, ApiResponse, ApiResult, ErrorResponse};
 use orchestrator::{
     Cancelled, OperationContext, OperationInfo, OperationStatus, Operations, ServiceOrchestrator,
@@ -70,6 +71,8 @@ const LABEL_NOISE: f64 = 0.02;
 #[derive(Debug, Clone)]
 pub struct TrainingService {
     ops: Operations,
+    /// Where training runs when it does not run here (see [`Self::with_host`]).
+    host: Option<HostService>,
 }
 
 impl ServiceOrchestrator for TrainingService {
@@ -79,6 +82,10 @@ impl ServiceOrchestrator for TrainingService {
 
     fn service_name(&self) -> &str {
         "TrainingService"
+    }
+
+    fn host_service(&self) -> Option<&HostService> {
+        self.host.as_ref()
     }
 }
 
@@ -205,9 +212,19 @@ pub fn check_arguments(
 }
 
 impl TrainingService {
-    /// A service whose operations live in `ops`.
+    /// A service whose operations live in `ops`, training here.
     pub const fn new(ops: Operations) -> Self {
-        Self { ops }
+        Self { ops, host: None }
+    }
+
+    /// The same service, training on `host` when it is `Some` (usually
+    /// `HostService::from_env("TRAINING")`, read at start-up): `start_train` then
+    /// POSTs its arguments to the host's `/training/start` and the operation here is
+    /// a proxy of the host's. The domain fn is the same either way.
+    #[must_use]
+    pub fn with_host(mut self, host: Option<HostService>) -> Self {
+        self.host = host;
+        self
     }
 
     /// The domain logic: generate the data (`prepare`), run `epochs` epochs of
@@ -232,7 +249,8 @@ impl TrainingService {
         operation_type = "training",
         total_steps = epochs,
         description = "training",
-        labels(model = "logistic_regression")
+        labels(model = "logistic_regression"),
+        host_path = "/training/start"
     )]
     pub async fn train(
         &self,
@@ -594,13 +612,15 @@ pub async fn start_training(
     ApiJson(req): ApiJson<TrainingRequest>,
 ) -> ApiResult<StartedOperation> {
     req.validate()?;
-    let started = svc.start_train(
-        req.epochs,
-        req.batches_per_epoch,
-        req.learning_rate,
-        req.seed,
-        req.epoch_delay_ms,
-    )?;
+    let started = svc
+        .start_train(
+            req.epochs,
+            req.batches_per_epoch,
+            req.learning_rate,
+            req.seed,
+            req.epoch_delay_ms,
+        )
+        .await?;
     Ok(started.into())
 }
 

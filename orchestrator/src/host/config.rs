@@ -1,5 +1,7 @@
 //! Choosing a host service from the environment.
 
+use std::time::Duration;
+
 use super::HostService;
 
 /// Why a host service cannot be used, found when the service starts (not at its
@@ -46,6 +48,14 @@ pub enum HostConfigError {
         #[source]
         source: crate::client::ClientError,
     },
+    /// The grace is not a number of seconds.
+    #[error("{var} must be a number of seconds, got {value:?}")]
+    InvalidGrace {
+        /// `{PREFIX}_HOST_SERVICE_GRACE_SECS`.
+        var: String,
+        /// What it was set to.
+        value: String,
+    },
     /// The prefix is not a name of letters, digits and `_`.
     #[error("invalid host service prefix {0:?}: use letters, digits and `_`, e.g. TRAINING")]
     InvalidPrefix(String),
@@ -63,8 +73,10 @@ fn flag(value: &str) -> Option<bool> {
 impl HostService {
     /// The host service configured by the process environment for `prefix` (e.g.
     /// `TRAINING`, any case): `None` (run locally) unless `USE_{PREFIX}_HOST_SERVICE`
-    /// is true, in which case `{PREFIX}_HOST_SERVICE_URL` says where, and
-    /// `{PREFIX}_HOST_SERVICE_TOKEN`, when set, is sent as a bearer token.
+    /// is true, in which case `{PREFIX}_HOST_SERVICE_URL` says where,
+    /// `{PREFIX}_HOST_SERVICE_TOKEN`, when set, is sent as a bearer token, and
+    /// `{PREFIX}_HOST_SERVICE_GRACE_SECS`, when set, replaces the
+    /// [unreachable grace](Self::with_unreachable_grace) (30 s).
     ///
     /// Call it when the service starts, so that a bad configuration stops the
     /// process there rather than failing its first operation.
@@ -136,6 +148,19 @@ impl HostService {
         let mut host = Self::connect(url.trim()).map_err(invalid)?;
         if let Some(token) = lookup(&format!("{prefix}_HOST_SERVICE_TOKEN")) {
             host = host.with_bearer_token(&token).map_err(invalid)?;
+        }
+        let grace_var = format!("{prefix}_HOST_SERVICE_GRACE_SECS");
+        if let Some(value) = lookup(&grace_var) {
+            let grace = value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .ok_or(HostConfigError::InvalidGrace {
+                    var: grace_var,
+                    value,
+                })?;
+            host = host.with_unreachable_grace(grace);
         }
         Ok(Some(host))
     }
