@@ -812,13 +812,15 @@ async fn openapi_document_and_router_agree() {
     let c = &server.client;
     let doc = c.get("/api/v1/openapi.json").await.body;
     let library = serde_json::to_value(orchestrator::http::openapi()).expect("doc");
-    // The served document is the library's plus the start endpoint merged in.
+    // The served document is the library's plus the start endpoints merged in.
     let mut served = doc["paths"].clone();
-    let start = served
-        .as_object_mut()
-        .and_then(|p| p.remove("/dummy/start"))
-        .expect("the start endpoint is in the served document");
-    assert!(start["post"]["requestBody"].is_object(), "{start}");
+    for path in ["/dummy/start", "/training/start"] {
+        let start = served
+            .as_object_mut()
+            .and_then(|p| p.remove(path))
+            .unwrap_or_else(|| panic!("{path} is in the served document"));
+        assert!(start["post"]["requestBody"].is_object(), "{start}");
+    }
     assert_eq!(
         served, library["paths"],
         "served document = http::openapi()"
@@ -881,6 +883,7 @@ async fn openapi_document_and_router_agree() {
             "GET /operations/{id}/wait",
             "POST /dummy/start",
             "POST /operations/{id}/cancel",
+            "POST /training/start",
         ]
     );
     for schema in [

@@ -186,6 +186,26 @@ async fn oversized_uris_and_headers_get_414_and_431_in_the_envelope() {
         )
         .await;
     assert_eq!(response.error_code(431), code::HEADERS_TOO_LARGE);
+    // Both answers can come from any route, so the document lists them for every
+    // operation (a client or fuzzer reading it is not surprised by them).
+    let doc = c.get("/api/v1/openapi.json").await.body;
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("item") {
+            for status in ["414", "431"] {
+                let response = &operation["responses"][status];
+                assert!(
+                    response.is_object(),
+                    "{method} {path} does not document {status}"
+                );
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorResponse",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

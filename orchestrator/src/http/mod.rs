@@ -236,10 +236,11 @@ impl Api {
             streams: StreamLimit(Arc::new(Semaphore::new(self.max_streams))),
             doc: Arc::clone(&doc),
         };
-        let (router, document) = api()
+        let (router, mut document) = api()
             .with_state::<()>(state)
             .merge(self.routes)
             .split_for_parts();
+        openapi::document_server_limits(&mut document);
         let _ = doc.set(document.clone());
         // A route layer runs only for a matched route and method, so a POST to a
         // GET-only path stays a 405, not a 415.
@@ -322,7 +323,12 @@ async fn require_json(req: Request, next: Next) -> Response {
 /// ```
 pub fn openapi() -> utoipa::openapi::OpenApi {
     static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    DOC.get_or_init(|| api().split_for_parts().1).clone()
+    DOC.get_or_init(|| {
+        let mut doc = api().split_for_parts().1;
+        openapi::document_server_limits(&mut doc);
+        doc
+    })
+    .clone()
 }
 
 /// The single list of routes: each `routes!` entry registers the handler with axum and

@@ -109,3 +109,50 @@ impl ToSchema for OperationEvent {
         Cow::Borrowed("OperationEvent")
     }
 }
+
+/// Adds to every operation of `doc` the answers [`Server`](super::Server) gives any
+/// request before it reaches a route: 414 `URI_TOO_LONG` and 431 `HEADERS_TOO_LARGE`,
+/// so that a client (or a fuzzer) reading the document is told of them.
+pub(crate) fn document_server_limits(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::content::ContentBuilder;
+    use utoipa::openapi::{Ref, ResponseBuilder};
+
+    let limits = [
+        (
+            "414",
+            "`URI_TOO_LONG`: the path and query are longer than the server accepts",
+        ),
+        (
+            "431",
+            "`HEADERS_TOO_LARGE`: the request headers are larger than the server accepts",
+        ),
+    ];
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, description) in limits {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| {
+                        let content = ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorResponse")))
+                            .build();
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content("application/json", content)
+                                .build(),
+                        )
+                    });
+            }
+        }
+    }
+}
