@@ -15,8 +15,9 @@ use axum::routing::{get, post};
 use orchestrator::host::{HostConfigError, HostService};
 use orchestrator::http::{ApiError, ApiJson, ApiResult};
 use orchestrator::{
-    OperationContext, OperationId, OperationInfo, OperationSpec, OperationStatus, OperationType,
-    Operations, OrchestratorError, ServiceOrchestrator, StartedOperation, managed_operation,
+    Failure, OperationContext, OperationId, OperationInfo, OperationSpec, OperationStatus,
+    OperationType, Operations, OrchestratorError, Outcome, ServiceOrchestrator, StartedOperation,
+    managed_operation,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -38,6 +39,9 @@ struct Work {
     /// After a cancel, keep going this long before ending (a host slow to stop).
     #[serde(default)]
     stubborn_ms: u64,
+    /// Fail at this step (0: never).
+    #[serde(default)]
+    fail_at: u64,
 }
 
 async fn start_work(
@@ -59,11 +63,14 @@ async fn start_work(
                 tokio::time::sleep(Duration::from_millis(work.stubborn_ms)).await;
                 break;
             }
+            if step == work.fail_at {
+                return Err(format!("exploded at step {step}"));
+            }
             done = step;
             ctx.metric(json!({"step": step, "loss": 1.0 / step as f64}));
             ctx.progress(step, format!("step {step}/{}", work.steps));
         }
-        Ok::<_, String>(json!({"steps_done": done}))
+        Ok(json!({"steps_done": done}))
     })?;
     Ok(handle.started().into())
 }
@@ -708,8 +715,12 @@ impl Trainer {
         ctx: OperationContext,
         steps: u64,
         interval_ms: u64,
+        fail_at: u64,
     ) -> Result<Value, String> {
         for step in 1..=steps {
+            if step == fail_at {
+                return Err(format!("local failure at {step}"));
+            }
             ctx.sleep(Duration::from_millis(interval_ms))
                 .await
                 .map_err(|e| e.to_string())?;
@@ -726,7 +737,7 @@ async fn the_same_generated_start_runs_locally_or_on_the_host() {
         ops: Operations::new(),
         host: None,
     };
-    let id = local.start_work(3, 5).await.expect("local").operation_id;
+    let id = local.start_work(3, 5, 0).await.expect("local").operation_id;
     let done = tokio::time::timeout(Duration::from_secs(5), local.ops.wait(&id))
         .await
         .expect("in time")
@@ -742,7 +753,11 @@ async fn the_same_generated_start_runs_locally_or_on_the_host() {
         ops: Operations::new(),
         host: Some(host.service()),
     };
-    let id = routed.start_work(3, 5).await.expect("routed").operation_id;
+    let id = routed
+        .start_work(3, 5, 0)
+        .await
+        .expect("routed")
+        .operation_id;
     let done = tokio::time::timeout(Duration::from_secs(5), routed.ops.wait(&id))
         .await
         .expect("in time")
@@ -760,9 +775,53 @@ async fn the_same_generated_start_runs_locally_or_on_the_host() {
     // The proxy records what it was started with, like a local operation.
     assert_eq!(done.metadata.parameters["steps"], 3);
     // A host refusal comes back as the start's error (422 passes through).
-    let err = routed.start_work(0, 5).await.expect_err("422");
+    let err = routed.start_work(0, 5, 0).await.expect_err("422");
     assert!(
         matches!(err, OrchestratorError::HostRejected { status: 422, .. }),
         "{err:?}"
+    );
+
+    // The typed forms route too, and read the host's result back as `T`.
+    let handle = routed.spawn_work(2, 5, 0).await.expect("spawn");
+    assert!(handle.info().expect("info").host_url.is_some());
+    match handle.outcome().await {
+        Outcome::Completed(v) => assert_eq!(v, json!({"steps_done": 2})),
+        other => panic!("{other:?}"),
+    }
+    match routed.run_work(2, 5, 0).await {
+        Outcome::Completed(v) => assert_eq!(v, json!({"steps_done": 2})),
+        other => panic!("{other:?}"),
+    }
+    // A failure on the host is the host's message.
+    match routed.run_work(5, 5, 2).await {
+        Outcome::Failed(Failure::Host(message)) => assert_eq!(message, "exploded at step 2"),
+        other => panic!("{other:?}"),
+    }
+    match routed.run_work(0, 5, 0).await {
+        Outcome::Failed(Failure::Refused(OrchestratorError::HostRejected {
+            status: 422, ..
+        })) => {}
+        other => panic!("{other:?}"),
+    }
+    let outcome = {
+        let routed = routed.clone();
+        tokio::task::spawn_blocking(move || routed.run_work_sync(2, 5, 0))
+            .await
+            .expect("join")
+            .expect("runtime")
+    };
+    match outcome {
+        Outcome::Completed(v) => assert_eq!(v, json!({"steps_done": 2})),
+        other => panic!("{other:?}"),
+    }
+    // Locally, the same forms run here.
+    match local.run_work(2, 5, 0).await {
+        Outcome::Completed(v) => assert_eq!(v["where"], "local"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        host.ops.len(),
+        5,
+        "the first start and four routed runs reached the host"
     );
 }

@@ -41,7 +41,7 @@ async fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Optio
 async fn a_run_learns_with_one_metric_record_per_epoch() {
     let ops = Operations::new();
     let svc = TrainingService::new(ops.clone());
-    let handle = svc.spawn_train(8, 20, 0.5, 7, 0).expect("started");
+    let handle = svc.spawn_train(8, 20, 0.5, 7, 0).await.expect("started");
     let id = handle.id().clone();
     let Outcome::Completed(summary) = handle.outcome().await else {
         panic!("not completed: {:?}", ops.get(&id));
@@ -86,7 +86,10 @@ async fn a_run_learns_with_one_metric_record_per_epoch() {
 async fn cancel_mid_run_ends_cancelled_within_a_second_with_a_partial_summary() {
     let ops = Operations::new();
     let svc = TrainingService::new(ops.clone());
-    let handle = svc.spawn_train(1000, 20, 0.1, 42, 20).expect("started");
+    let handle = svc
+        .spawn_train(1000, 20, 0.1, 42, 20)
+        .await
+        .expect("started");
     let id = handle.id().clone();
 
     // Training: two epochs in, the phase is `train` and the partial summary shows.
@@ -150,6 +153,7 @@ async fn invalid_arguments_fail_the_operation_with_the_message() {
     for ((epochs, batches, rate), message) in cases {
         let handle = svc
             .spawn_train(epochs, batches, rate, 1, 0)
+            .await
             .expect("started");
         let id = handle.id().clone();
         let outcome = handle.outcome().await;

@@ -44,6 +44,18 @@ impl Docs {
         ))
     }
 
+    /// `docs` of a local form, plus how the routed form differs.
+    pub(crate) fn routed(&self, docs: &TokenStream, path: &str) -> TokenStream {
+        let note = doc(&format!(
+            "\n\nRouted: when the service has a host service \
+             (`ServiceOrchestrator::host_service`, feature `host`), the operation runs \
+             there (started through `{path}` with the arguments as the JSON body) behind a \
+             local proxy, and its result is read back from the host's `result_summary`; \
+             a failure on the host is `Failure::Host` with the host's message."
+        ));
+        quote::quote!(#docs #note)
+    }
+
     pub(crate) fn spawn(&self) -> TokenStream {
         doc(&format!(
             "Starts {} as a managed operation in the background and returns at once with \

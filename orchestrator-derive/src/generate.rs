@@ -150,8 +150,10 @@ impl Operation<'_> {
             ],
         };
 
-        let start_fn = match &args.host_path {
-            None => quote! {
+        let Some(path) = &args.host_path else {
+            // A service rarely calls every form; `allow(dead_code)` spares a private
+            // operation warnings the user can do nothing about.
+            return quote! {
                 #cfgs
                 #doc_start
                 #[allow(dead_code)]
@@ -159,63 +161,109 @@ impl Operation<'_> {
                     #spec
                     #start_body
                 }
-            },
-            Some(path) => {
-                // Checked in `check`: a routed operation is a method of a service.
-                let service = quote!(<Self as #private::ServiceOrchestrator>);
-                let body = Ident::new("__orchestrator_body", Span::call_site());
-                let fields = self.params.iter().flatten().map(|Param { ident, .. }| {
-                    let key = ident.unraw().to_string();
-                    quote_spanned!(ident.span()=>
-                        #body.insert(::std::string::String::from(#key), #private::to_json(&#ident)?);
-                    )
-                });
-                let doc_routed = doc.start_routed(&path.value());
-                quote! {
-                    #cfgs
-                    #doc_routed
-                    #[allow(dead_code)]
-                    #vis async fn #start(#params) -> #private::Result<#private::StartedOperation> #where_send {
-                        #spec
-                        if let ::core::option::Option::Some(__orchestrator_host) = #private::host_of(self) {
-                            let mut #body = #private::JsonMap::new();
-                            #(#fields)*
-                            return __orchestrator_host
-                                .start(#service::operations(self), #spec_var, #path, &#body)
-                                .await;
-                        }
-                        #start_body
-                    }
+
+                #cfgs
+                #doc_spawn
+                #[allow(dead_code)]
+                #vis fn #spawn(#params) -> #private::Result<#handle> #where_send {
+                    #spec
+                    #spawn_body
                 }
-            }
+
+                #cfgs
+                #doc_run
+                #[allow(dead_code)]
+                #vis async fn #run(#params) -> #outcome #where_local {
+                    #spec
+                    #run_body
+                }
+
+                #cfgs
+                #doc_run_sync
+                #[allow(dead_code)]
+                #vis fn #run_sync(#params) -> #private::Result<#outcome> #where_send {
+                    #spec
+                    #run_sync_body
+                }
+            };
         };
 
-        // A service rarely calls every form; `allow(dead_code)` spares a private
-        // operation warnings the user can do nothing about.
+        // Routed (`host_path`, checked to be a `&self` method): every form asks the
+        // service for its host first. The host's result is read back as `T`.
+        let service = quote!(<Self as #private::ServiceOrchestrator>);
+        let host = Ident::new("__orchestrator_host", Span::call_site());
+        let body = Ident::new("__orchestrator_body", Span::call_site());
+        let fields = self.params.iter().flatten().map(|Param { ident, .. }| {
+            let key = ident.unraw().to_string();
+            quote_spanned!(ident.span()=>
+                #body.insert(::std::string::String::from(#key), #private::to_json(&#ident)?);
+            )
+        });
+        // The arguments as the host's JSON body: `Err` if one does not serialise.
+        let make_body = quote! {
+            let #body = (|| -> #private::Result<#private::JsonMap> {
+                let mut #body = #private::JsonMap::new();
+                #(#fields)*
+                ::core::result::Result::Ok(#body)
+            })();
+        };
+        let routed_bounds = respan(quote!(#ok: #private::DeserializeOwned,), self.ok_span);
+        let where_routed = quote!(where #bounds #send #routed_bounds);
+        let routed_types = respan(quote!(::<#ok, #err>), self.ok_span);
+        let ops = quote!(#service::operations(self));
+        let path = path.value();
+        let (doc_start, doc_spawn, doc_run, doc_run_sync) = (
+            doc.start_routed(&path),
+            doc.routed(&doc_spawn, &path),
+            doc.routed(&doc_run, &path),
+            doc.routed(&doc_run_sync, &path),
+        );
         quote! {
-            #start_fn
+            #cfgs
+            #doc_start
+            #[allow(dead_code)]
+            #vis async fn #start(#params) -> #private::Result<#private::StartedOperation> #where_send {
+                #spec
+                if let ::core::option::Option::Some(#host) = #private::host_of(self) {
+                    #make_body
+                    return #host.start(#ops, #spec_var, #path, &#body?).await;
+                }
+                #start_body
+            }
 
             #cfgs
             #doc_spawn
             #[allow(dead_code)]
-            #vis fn #spawn(#params) -> #private::Result<#handle> #where_send {
+            #vis async fn #spawn(#params) -> #private::Result<#handle> #where_routed {
                 #spec
+                if let ::core::option::Option::Some(#host) = #private::host_of(self) {
+                    #make_body
+                    return #host.spawn #routed_types (#ops, #spec_var, #path, &#body?).await;
+                }
                 #spawn_body
             }
 
             #cfgs
             #doc_run
             #[allow(dead_code)]
-            #vis async fn #run(#params) -> #outcome #where_local {
+            #vis async fn #run(#params) -> #outcome #where_routed {
                 #spec
+                if let ::core::option::Option::Some(#host) = #private::host_of(self) {
+                    #make_body
+                    return #private::host_run #routed_types (#host, #ops, #spec_var, #path, #body).await;
+                }
                 #run_body
             }
 
             #cfgs
             #doc_run_sync
             #[allow(dead_code)]
-            #vis fn #run_sync(#params) -> #private::Result<#outcome> #where_send {
+            #vis fn #run_sync(#params) -> #private::Result<#outcome> #where_routed {
                 #spec
+                if let ::core::option::Option::Some(#host) = #private::host_of(self) {
+                    #make_body
+                    return #private::host_run_sync #routed_types (#host, #ops, #spec_var, #path, #body);
+                }
                 #run_sync_body
             }
         }

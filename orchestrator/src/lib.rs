@@ -183,9 +183,14 @@ pub mod __private {
     pub use core::future::Future;
     pub use core::time::Duration;
 
+    /// The routed runs and the bound on a routed result.
+    #[cfg(feature = "host")]
+    pub use crate::host::{host_run, host_run_sync};
     /// The arguments of a routed start, as the host's JSON body.
     #[cfg(feature = "host")]
     pub use crate::info::JsonMap;
+    #[cfg(feature = "host")]
+    pub use serde::de::DeserializeOwned;
 
     /// The service's host, if it routes (`host_path`; feature `host`).
     #[cfg(feature = "host")]

@@ -42,6 +42,9 @@ pub enum Failure<E> {
     /// [`OrchestratorError::TooManyOperations`](crate::OrchestratorError::TooManyOperations)),
     /// so there is no record of it.
     Refused(crate::OrchestratorError),
+    /// It failed on the host service it was routed to (feature `host`): the host's
+    /// error message. The error value itself stayed on the host.
+    Host(String),
 }
 
 impl<E: fmt::Display> fmt::Display for Failure<E> {
@@ -51,6 +54,7 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
             Self::Panicked(msg) => write!(f, "panicked: {msg}"),
             Self::DeadlineExceeded => f.write_str("deadline exceeded"),
             Self::Refused(e) => write!(f, "not started: {e}"),
+            Self::Host(msg) => write!(f, "failed on the host service: {msg}"),
         }
     }
 }

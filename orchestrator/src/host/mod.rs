@@ -59,9 +59,12 @@ use crate::client::{ApiClient, ClientError, RetryPolicy};
 mod check;
 mod config;
 mod follow;
+mod spawn;
 mod start;
 
 pub use config::HostConfigError;
+#[doc(hidden)]
+pub use spawn::{host_run, host_run_sync};
 
 /// A host service: where routed operations run, and how their proxies follow them.
 ///
