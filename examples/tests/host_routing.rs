@@ -8,6 +8,10 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
 use common::{Lines, example_binary, http, read_all, wait_with_timeout};
 use serde_json::Value;
 
@@ -41,6 +45,34 @@ fn serve(name: &str, env: &[(&str, &str)]) -> (Guard, Lines, SocketAddr) {
             .and_then(|a| a.parse().ok())
     });
     (Guard(child), stdout, addr)
+}
+
+/// Counts the host's request log lines (`method=GET path=… status=…`, on stderr)
+/// that match `needle`, as they come.
+struct RequestLog(Arc<Mutex<Vec<String>>>);
+
+impl RequestLog {
+    fn new(child: &mut Child) -> Self {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().expect("log").push(line);
+            }
+        });
+        Self(lines)
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.0
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
 }
 
 /// A host and a server routed to it (with `extra` settings).
@@ -233,4 +265,80 @@ fn a_routed_server_refuses_a_bad_setting_at_start_and_reports_a_down_host() {
         only_operation(addr).is_none(),
         "no local record left behind"
     );
+}
+
+#[test]
+fn sixty_four_pollers_of_a_proxy_cause_one_host_read_per_second() {
+    let mut host = Command::new(example_binary("training_host"))
+        .args(["--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start training_host");
+    let log = RequestLog::new(&mut host);
+    let mut stdout = Lines::new(host.stdout.take().expect("stdout"));
+    let _host = Guard(host);
+    let host_addr: SocketAddr = stdout.find(Duration::from_secs(30), |line| {
+        line.strip_prefix("listening on http://")
+            .and_then(|a| a.parse().ok())
+    });
+    let url = format!("http://{host_addr}");
+    let (_server, _, addr) = serve(
+        "axum_server",
+        &[
+            ("USE_TRAINING_HOST_SERVICE", "true"),
+            ("TRAINING_HOST_SERVICE_URL", url.as_str()),
+        ],
+    );
+    let (status, started) = http(
+        addr,
+        "POST",
+        "/api/v1/training/start",
+        r#"{"epochs": 10000, "epoch_delay_ms": 20}"#,
+    );
+    assert_eq!(status, 200, "{started}");
+    let id = started["data"]["operation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let host_id = operation(addr, &id)["host_operation_id"]
+        .as_str()
+        .expect("host id")
+        .to_owned();
+    let record_reads = format!("path=/api/v1/operations/{host_id} status");
+    let before = log.count(&record_reads);
+    let window = Duration::from_secs(5);
+    let started = Instant::now();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let pollers: Vec<_> = (0..64)
+        .map(|_| {
+            let (id, polls) = (id.clone(), polls.clone());
+            std::thread::spawn(move || {
+                while started.elapsed() < window {
+                    let (status, body) = http(addr, "GET", &format!("/api/v1/operations/{id}"), "");
+                    assert_eq!(status, 200, "{body}");
+                    assert_eq!(body["data"]["status"], "RUNNING");
+                    polls.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for p in pollers {
+        p.join().expect("poller");
+    }
+    let host_reads = log.count(&record_reads) - before;
+    let polls = polls.load(Ordering::Relaxed);
+    assert!(polls > 640, "the pollers read {polls} times");
+    assert!(
+        (2..=8).contains(&host_reads),
+        "{polls} reads of the proxy in 5 s caused {host_reads} reads of the host's record"
+    );
+    let (status, _) = http(
+        addr,
+        "POST",
+        &format!("/api/v1/operations/{id}/cancel"),
+        "{}",
+    );
+    assert_eq!(status, 200);
 }
