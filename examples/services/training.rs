@@ -527,7 +527,7 @@ pub struct TrainingRequest {
     #[serde(default = "TrainingRequest::default_learning_rate")]
     pub learning_rate: f64,
     /// Seed of the data set and the batch order (default 42).
-    #[schema(minimum = 0, default = 42)]
+    #[schema(minimum = 0, maximum = 9_007_199_254_740_991_u64, default = 42)]
     #[serde(
         default = "TrainingRequest::default_seed",
         deserialize_with = "whole_number"
@@ -547,6 +547,8 @@ impl TrainingRequest {
     pub const DEFAULT_LEARNING_RATE: f64 = 0.1;
     /// `seed` when the body has none.
     pub const DEFAULT_SEED: u64 = 42;
+    /// The largest seed a request may give: 2^53 − 1, exact in every JSON reader.
+    pub const MAX_SEED: u64 = (1 << 53) - 1;
 
     /// `epochs` epochs with the defaults for the rest.
     pub const fn new(epochs: u64) -> Self {
@@ -577,6 +579,14 @@ impl TrainingRequest {
     ///
     /// 422 `INVALID_REQUEST` naming the field out of range.
     pub fn validate(&self) -> Result<(), ApiError> {
+        // Integers over the wire stay exact in every JSON reader (as the API's own).
+        if self.seed > Self::MAX_SEED {
+            return Err(ApiError::invalid_request(format!(
+                "seed must be at most {}, got {}",
+                Self::MAX_SEED,
+                self.seed
+            )));
+        }
         check_arguments(
             self.epochs,
             self.batches_per_epoch,
