@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use orchestrator::store::{
     Fence, Finish, Flush, InstanceId, MemoryStore, MetricBatch, NewOperation, OperationStore,
-    OrphanScope, ProgressUpdate, Prune, StoreError,
+    OrphanScope, ProgressUpdate, Prune, SqliteStore, StoreError,
 };
 use orchestrator::{
     OperationFilter, OperationId, OperationMetadata, OperationProgress, OperationStatus,
@@ -276,7 +276,7 @@ mod suite {
             )
             .await
             .unwrap();
-        assert_eq!(reply.rejected, [op.clone()]);
+        assert_eq!(reply.rejected, std::slice::from_ref(&op));
         let reply = store
             .flush(
                 &Flush::new(owner, LEASE, t(2))
@@ -290,7 +290,7 @@ mod suite {
             )
             .await
             .unwrap();
-        assert_eq!(reply.rejected, [op.clone()]);
+        assert_eq!(reply.rejected, std::slice::from_ref(&op));
         assert_eq!(store.get(&op).await.unwrap().unwrap(), running);
         let page = store.metrics(&op, 0).await.unwrap().unwrap();
         assert!(page.metrics.is_empty());
@@ -368,7 +368,7 @@ mod suite {
             )
             .await
             .unwrap();
-        assert_eq!(reply.rejected, [op.clone()]);
+        assert_eq!(reply.rejected, std::slice::from_ref(&op));
         assert_eq!(store.get(&op).await.unwrap().unwrap(), done);
 
         // PENDING may end directly; unknown ids are NotFound.
@@ -456,7 +456,7 @@ mod suite {
             .fail_orphans(OrphanScope::ExpiredLeases, t(15))
             .await
             .unwrap();
-        assert_eq!(orphans, [b1.clone()]);
+        assert_eq!(orphans, std::slice::from_ref(&b1));
         assert_eq!(status(store, &a1).await, OperationStatus::Running);
 
         // The request comes back until the owner records the end.
@@ -650,7 +650,7 @@ mod suite {
             )
             .await
             .unwrap();
-        assert_eq!(reply.rejected, [d_run.clone()]);
+        assert_eq!(reply.rejected, std::slice::from_ref(&d_run));
         assert_eq!(store.get(&d_run).await.unwrap().unwrap(), swept);
 
         // At start of a single node: every other instance is dead, lease or not.
@@ -1109,3 +1109,41 @@ async fn memory() -> TestDb {
 }
 
 conformance!(memory_store, memory);
+
+/// A database file in the temp directory, removed (with its WAL files) at the end.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+async fn sqlite() -> TestDb {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "orchestrator-conformance-{}-{}-{}.db",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    ));
+    let store: Store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let again = path.clone();
+    TestDb {
+        store,
+        reopen: Arc::new(move || {
+            let path = again.clone();
+            Box::pin(async move { Arc::new(SqliteStore::open(&path).await.unwrap()) as Store })
+        }),
+        _guard: Some(Box::new(TempFile(path))),
+    }
+}
+
+conformance!(sqlite_store, sqlite);

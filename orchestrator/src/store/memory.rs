@@ -1,5 +1,6 @@
 //! [`MemoryStore`]: the store of a registry without a database.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -291,7 +292,7 @@ impl OperationStore for MemoryStore {
                 filter.matches(info.status, &info.operation_type, Some(&info.metadata))
             })
             .collect();
-        matched.sort_by(|a, b| (b.op.info.created_at, b.seq).cmp(&(a.op.info.created_at, a.seq)));
+        matched.sort_by_key(|row| Reverse((row.op.info.created_at, row.seq)));
         let active_count = state
             .ops
             .values()
@@ -360,7 +361,7 @@ impl OperationStore for MemoryStore {
             })
             .collect();
         // Newest first: whatever lies past `max_finished` goes.
-        finished.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        finished.sort_by_key(|&(done, seq, _)| Reverse((done, seq)));
         let mut removed = 0;
         for (rank, (done, _, id)) in finished.into_iter().enumerate() {
             let too_old = policy.finished_before.is_some_and(|cutoff| done < cutoff);
@@ -377,5 +378,36 @@ impl OperationStore for MemoryStore {
                     .any(|row| row.op.fence.owner == instance && row.op.info.status.is_active())
         });
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::OperationType;
+    use crate::store::MetricBatch;
+
+    #[tokio::test]
+    async fn metrics_are_bounded_per_operation() {
+        let store = MemoryStore::new().with_max_metrics_per_operation(3);
+        let me = InstanceId::generate();
+        let id = OperationId::generate(&OperationType::DUMMY);
+        store
+            .create(&NewOperation::new(
+                id.clone(),
+                OperationType::DUMMY,
+                Fence::first(me),
+            ))
+            .await
+            .unwrap();
+        let records: Vec<_> = (0..5).map(serde_json::Value::from).collect();
+        let flush = Flush::new(me, Duration::from_secs(10), SystemTime::now())
+            .with_metrics(MetricBatch::new(id.clone(), 1, 0, records));
+        store.flush(&flush).await.unwrap();
+        let page = store.metrics(&id, 0).await.unwrap().unwrap();
+        assert_eq!(page.metrics, [2, 3, 4].map(serde_json::Value::from));
+        assert_eq!((page.cursor, page.dropped), (5, 2));
     }
 }

@@ -9,6 +9,8 @@
 //! | [`MemoryStore`] | —        | today's behaviour: one process, nothing kept |
 //! | `SqliteStore`   | `sqlite` | one file, one node, survives restarts        |
 //!
+//! (`SqliteStore` is documented when the `sqlite` feature is on.)
+//!
 //! # The model
 //!
 //! - **Instances.** Each process start registers a fresh [`InstanceId`] with a lease
@@ -112,6 +114,8 @@ mod maintenance;
 mod memory;
 mod record;
 mod rules;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use error::StoreError;
 pub use flush::{CancelRequest, Flush, FlushReply, MetricBatch, ProgressUpdate};
@@ -119,6 +123,9 @@ pub use instance::{InstanceId, InvalidInstanceId};
 pub use maintenance::{OrphanScope, Prune};
 pub use memory::MemoryStore;
 pub use record::{Fence, Finish, NewOperation, StoredOperation};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteStore;
 
 /// How long an instance's lease lasts by default: 10 s, renewed by every flush.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);

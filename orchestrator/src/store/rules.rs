@@ -46,15 +46,17 @@ pub(crate) fn check_transition(
     }
 }
 
-/// The `error_message` of an operation the orphan sweep ended.
+/// The `error_message` of an operation the orphan sweep ended:
+/// `{INTERRUPTED_BEFORE}{owner}{INTERRUPTED_AFTER}` (the SQL backends build it in SQL).
 pub(crate) fn interrupted_message(owner: InstanceId) -> String {
-    format!(
-        "{INTERRUPTED_PREFIX}instance {owner} stopped (its lease expired or it was replaced); not rerun"
-    )
+    format!("{INTERRUPTED_BEFORE}{owner}{INTERRUPTED_AFTER}")
 }
 
-/// What every orphan's `error_message` starts with.
-pub(crate) const INTERRUPTED_PREFIX: &str = "interrupted: ";
+/// What an orphan's `error_message` says before the owner's id.
+pub(crate) const INTERRUPTED_BEFORE: &str = "interrupted: instance ";
+/// What it says after.
+pub(crate) const INTERRUPTED_AFTER: &str =
+    " stopped (its lease expired, or it was replaced at a restart); not rerun";
 
 /// `t` as nanoseconds since the Unix epoch (negative before it), saturating.
 #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
