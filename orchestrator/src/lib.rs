@@ -69,6 +69,7 @@
 //! | `client`   | [`client`]: the CLI executor, adapters and HTTP client (reqwest, plain HTTP); implies `terminal` | no |
 //! | `client-tls` | HTTPS for [`client`]: reqwest's `rustls` feature with its default crypto provider (aws-lc-rs); implies `client` | no |
 //! | `sqlite`   | [`store`]`::SqliteStore`: durable operations in one SQLite file (bundled) | no |
+//! | `postgres` | [`store`]`::PostgresStore`: operations shared by replicas in PostgreSQL (tokio-postgres, deadpool; no TLS) | no |
 //!
 //! # Minimum supported Rust version
 //!

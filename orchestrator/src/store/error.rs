@@ -86,6 +86,15 @@ pub enum StoreError {
         /// Why.
         cause: BoxError,
     },
+    /// The database server could not be reached or refused the connection, or the
+    /// connection settings are invalid.
+    #[error("could not connect to the operation store {location}: {cause}")]
+    Connect {
+        /// The server, database and schema (never the password).
+        location: String,
+        /// Why.
+        cause: BoxError,
+    },
     /// The file is not a database, or a damaged one.
     #[error(
         "{} is not a usable operation store (corrupt, or not a SQLite database): {cause}",

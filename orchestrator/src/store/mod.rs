@@ -4,12 +4,13 @@
 //! process and lets several replicas share one registry. Every backend is held to one
 //! conformance suite (`tests/store_conformance.rs`):
 //!
-//! | backend         | feature  | for                                          |
-//! | --------------- | -------- | -------------------------------------------- |
-//! | [`MemoryStore`] | —        | today's behaviour: one process, nothing kept |
-//! | `SqliteStore`   | `sqlite` | one file, one node, survives restarts        |
+//! | backend         | feature    | for                                          |
+//! | --------------- | ---------- | -------------------------------------------- |
+//! | [`MemoryStore`] | —          | today's behaviour: one process, nothing kept |
+//! | `SqliteStore`   | `sqlite`   | one file, one node, survives restarts        |
+//! | `PostgresStore` | `postgres` | several replicas sharing one database        |
 //!
-//! (`SqliteStore` is documented when the `sqlite` feature is on.)
+//! (`SqliteStore` and `PostgresStore` are documented when their feature is on.)
 //!
 //! # The model
 //!
@@ -66,6 +67,9 @@
 //!    [`get`](OperationStore::get) / [`metrics`](OperationStore::metrics); `list` is
 //!    [`list`](OperationStore::list) with local records replacing the stored ones.
 //!    `cancel` of an operation that is not local is `request_cancel`.
+//! 7. A listener task on [`cancel_notifications`](OperationStore::cancel_notifications)
+//!    (when it is `Some`): trips the local token of each request at once; the flush
+//!    remains the path that cannot lose one.
 //!
 //! # Examples
 //!
@@ -107,11 +111,16 @@ use async_trait::async_trait;
 
 use crate::{MetricsPage, OperationFilter, OperationId, OperationList};
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod codec;
 mod error;
 mod flush;
 mod instance;
 mod maintenance;
 mod memory;
+mod notifications;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod record;
 mod rules;
 #[cfg(feature = "sqlite")]
@@ -122,6 +131,10 @@ pub use flush::{CancelRequest, Flush, FlushReply, MetricBatch, ProgressUpdate};
 pub use instance::{InstanceId, InvalidInstanceId};
 pub use maintenance::{OrphanScope, Prune};
 pub use memory::MemoryStore;
+pub use notifications::CancelNotifications;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresStore;
 pub use record::{Fence, Finish, NewOperation, StoredOperation};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -288,4 +301,19 @@ pub trait OperationStore: Send + Sync + fmt::Debug + 'static {
     ///
     /// A database error.
     async fn prune(&self, policy: &Prune, now: SystemTime) -> Result<usize, StoreError>;
+
+    /// A push stream of the cancel requests recorded for `instance`'s operations, when
+    /// the backend has one (`PostgresStore`: one dedicated `LISTEN` connection);
+    /// `None` when the flush is the only way they arrive (the default).
+    ///
+    /// # Errors
+    ///
+    /// A database error (the listener's connection could not be opened).
+    async fn cancel_notifications(
+        &self,
+        instance: InstanceId,
+    ) -> Result<Option<CancelNotifications>, StoreError> {
+        let _ = instance;
+        Ok(None)
+    }
 }

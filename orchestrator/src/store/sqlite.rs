@@ -16,13 +16,10 @@ use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
-use crate::{
-    MetricsPage, OperationFilter, OperationId, OperationInfo, OperationList, OperationStatus,
-};
+use crate::{MetricsPage, OperationFilter, OperationId, OperationList, OperationStatus};
 
-use super::rules::{
-    INTERRUPTED_AFTER, INTERRUPTED_BEFORE, check_fence, check_transition, from_nanos, to_nanos,
-};
+use super::codec::{RawRow, from_nanos, to_nanos};
+use super::rules::{INTERRUPTED_AFTER, INTERRUPTED_BEFORE, check_fence, check_transition};
 use super::{
     CancelRequest, DEFAULT_MAX_METRICS, Fence, Finish, Flush, FlushReply, NewOperation,
     OperationStore, OrphanScope, Prune, StoreError, StoredOperation,
@@ -260,93 +257,32 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     tx.commit().map_err(open_error)
 }
 
-/// A row as stored, before its columns are parsed.
-struct RawRow {
-    id: String,
-    operation_type: String,
-    description: String,
-    status: String,
-    created_at: i64,
-    started_at: Option<i64>,
-    completed_at: Option<i64>,
-    progress: String,
-    metadata: String,
-    error_message: Option<String>,
-    result_summary: Option<String>,
-    parent_id: Option<String>,
-    cancel_reason: Option<String>,
-    cancel_requested_at: Option<i64>,
-    owner: String,
-    attempt: i64,
-}
-
-impl RawRow {
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: row.get(0)?,
-            operation_type: row.get(1)?,
-            description: row.get(2)?,
-            status: row.get(3)?,
-            created_at: row.get(4)?,
-            started_at: row.get(5)?,
-            completed_at: row.get(6)?,
-            progress: row.get(7)?,
-            metadata: row.get(8)?,
-            error_message: row.get(9)?,
-            result_summary: row.get(10)?,
-            parent_id: row.get(11)?,
-            cancel_reason: row.get(12)?,
-            cancel_requested_at: row.get(13)?,
-            owner: row.get(14)?,
-            attempt: row.get(15)?,
-        })
-    }
-
-    fn parse(self) -> Result<StoredOperation, StoreError> {
-        let id = self.id;
-        let bad = |cause: Box<dyn std::error::Error + Send + Sync>| StoreError::InvalidRecord {
-            id: id.clone(),
-            cause,
-        };
-        let info = OperationInfo {
-            operation_id: id.parse().map_err(|e| bad(Box::new(e)))?,
-            operation_type: self.operation_type.parse().map_err(|e| bad(Box::new(e)))?,
-            description: self.description,
-            status: self.status.parse().map_err(|e| bad(Box::new(e)))?,
-            created_at: from_nanos(self.created_at),
-            started_at: self.started_at.map(from_nanos),
-            completed_at: self.completed_at.map(from_nanos),
-            progress: serde_json::from_str(&self.progress).map_err(|e| bad(Box::new(e)))?,
-            metadata: serde_json::from_str(&self.metadata).map_err(|e| bad(Box::new(e)))?,
-            error_message: self.error_message,
-            result_summary: self
-                .result_summary
-                .map(|s| serde_json::from_str(&s))
-                .transpose()
-                .map_err(|e| bad(Box::new(e)))?,
-            parent_id: self
-                .parent_id
-                .map(|p| p.parse())
-                .transpose()
-                .map_err(|e| bad(Box::new(e)))?,
-            cancel_reason: self.cancel_reason,
-            abandoned: None,
-        };
-        let owner = self.owner.parse().map_err(|e| bad(Box::new(e)))?;
-        let attempt = u32::try_from(self.attempt).map_err(|e| bad(Box::new(e)))?;
-        Ok(StoredOperation {
-            info,
-            fence: Fence::new(owner, attempt),
-            cancel_requested_at: self.cancel_requested_at.map(from_nanos),
-        })
-    }
+fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        id: row.get(0)?,
+        operation_type: row.get(1)?,
+        description: row.get(2)?,
+        status: row.get(3)?,
+        created_at: row.get(4)?,
+        started_at: row.get(5)?,
+        completed_at: row.get(6)?,
+        progress: row.get(7)?,
+        metadata: row.get(8)?,
+        error_message: row.get(9)?,
+        result_summary: row.get(10)?,
+        parent_id: row.get(11)?,
+        cancel_reason: row.get(12)?,
+        cancel_requested_at: row.get(13)?,
+        owner: row.get(14)?,
+        attempt: row.get(15)?,
+    })
 }
 
 fn load(conn: &Connection, id: &OperationId) -> Result<Option<StoredOperation>, StoreError> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM operations WHERE id = ?1"),
         [id.as_str()],
-        RawRow::read,
+        read_row,
     )
     .optional()
     .map_err(db)?
@@ -777,7 +713,7 @@ impl OperationStore for SqliteStore {
                     ))
                     .map_err(db)?;
                 let rows = page
-                    .query_map(rusqlite::params_from_iter(&page_args), RawRow::read)
+                    .query_map(rusqlite::params_from_iter(&page_args), read_row)
                     .map_err(db)?;
                 let mut operations = Vec::new();
                 for row in rows {
