@@ -1288,3 +1288,48 @@ async fn postgres() -> TestDb {
 }
 
 conformance!(postgres_store, postgres, postgres_available);
+
+/// A schema written by a newer version is refused, naming the database, the schema
+/// and both versions; an invalid schema name is refused before connecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refuses_a_newer_schema() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = format!("conformance_newer_{}", std::process::id());
+    let _cleanup = TempSchema {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    drop(PostgresStore::connect(&url, &schema).await.unwrap());
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("UPDATE {schema}.store_schema SET version = 99"))
+        .await
+        .unwrap();
+    let err = PostgresStore::connect(&url, &schema).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains(&format!("schema {schema}")), "{message}");
+    assert!(message.contains("version 99"), "{message}");
+    assert!(message.contains("version 1"), "{message}");
+
+    let err = PostgresStore::connect(&url, "x; DROP TABLE y")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains("invalid schema name"), "{err}");
+}
