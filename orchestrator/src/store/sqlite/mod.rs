@@ -25,61 +25,14 @@ use super::{
     OperationStore, OrphanScope, Prune, StoreError, StoredOperation,
 };
 
-/// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
-
-/// `MIGRATIONS[v]` takes the schema from version `v` to `v + 1`.
-const MIGRATIONS: [&str; 1] = [r"
-CREATE TABLE instances (
-    id               TEXT PRIMARY KEY,
-    lease_expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE operations (
-    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
-    id                  TEXT NOT NULL UNIQUE,
-    operation_type      TEXT NOT NULL,
-    description         TEXT NOT NULL,
-    status              TEXT NOT NULL,
-    created_at          INTEGER NOT NULL,
-    started_at          INTEGER,
-    completed_at        INTEGER,
-    progress            TEXT NOT NULL,
-    metadata            TEXT NOT NULL,
-    error_message       TEXT,
-    result_summary      TEXT,
-    parent_id           TEXT,
-    cancel_reason       TEXT,
-    cancel_requested_at INTEGER,
-    owner               TEXT NOT NULL,
-    attempt             INTEGER NOT NULL,
-    metrics_next        INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX operations_newest ON operations (created_at DESC, seq DESC);
-CREATE INDEX operations_active_owner ON operations (owner)
-    WHERE status IN ('PENDING', 'RUNNING');
-CREATE INDEX operations_finished ON operations (completed_at)
-    WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
-CREATE TABLE operation_labels (
-    operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
-    key          TEXT NOT NULL,
-    value        TEXT NOT NULL,
-    PRIMARY KEY (operation_id, key)
-) WITHOUT ROWID;
-CREATE INDEX operation_labels_value ON operation_labels (key, value);
-CREATE TABLE operation_metrics (
-    operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
-    idx          INTEGER NOT NULL,
-    record       TEXT NOT NULL,
-    PRIMARY KEY (operation_id, idx)
-) WITHOUT ROWID;
-"];
-
 const COLUMNS: &str = "id, operation_type, description, status, created_at, started_at, \
     completed_at, progress, metadata, error_message, result_summary, parent_id, \
     cancel_reason, cancel_requested_at, owner, attempt";
 
 const ACTIVE: &str = "('PENDING', 'RUNNING')";
 const TERMINAL: &str = "('COMPLETED', 'FAILED', 'CANCELLED')";
+
+mod schema;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -213,7 +166,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .map_err(open_error)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(open_error)?;
-    migrate(&mut conn, path)?;
+    schema::migrate(&mut conn, path)?;
     Ok(conn)
 }
 
@@ -228,33 +181,6 @@ fn classify_open_error(path: &Path, e: rusqlite::Error) -> StoreError {
             cause: Box::new(e),
         },
     }
-}
-
-/// Brings the schema to [`SCHEMA_VERSION`] in one transaction; refuses a newer one.
-fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let open_error = |e: rusqlite::Error| classify_open_error(path, e);
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(open_error)?;
-    let found: i64 = tx
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(open_error)?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            location: path.display().to_string(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    let from = usize::try_from(found.max(0)).unwrap_or(0);
-    for step in &MIGRATIONS[from..] {
-        tx.execute_batch(step).map_err(open_error)?;
-    }
-    if found != SCHEMA_VERSION {
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(open_error)?;
-    }
-    tx.commit().map_err(open_error)
 }
 
 fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
@@ -849,180 +775,4 @@ impl OperationStore for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::OperationType;
-    use crate::store::{InstanceId, MetricBatch};
-
-    /// A path in the temp directory, removed (with its WAL files) on drop.
-    struct TempDb(PathBuf);
-
-    impl TempDb {
-        fn new(name: &str) -> Self {
-            let nanos = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            Self(std::env::temp_dir().join(format!(
-                "orchestrator-{name}-{}-{nanos}.db",
-                std::process::id()
-            )))
-        }
-    }
-
-    impl Drop for TempDb {
-        fn drop(&mut self) {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut path = self.0.clone().into_os_string();
-                path.push(suffix);
-                let _ = std::fs::remove_file(path);
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn a_newer_schema_is_refused_naming_file_and_versions() {
-        let file = TempDb::new("newer");
-        drop(SqliteStore::open(&file.0).await.unwrap());
-        let conn = Connection::open(&file.0).unwrap();
-        conn.pragma_update(None, "user_version", 7).unwrap();
-        drop(conn);
-        let err = SqliteStore::open(&file.0).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StoreError::SchemaTooNew {
-                    found: 7,
-                    supported: 1,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        let message = err.to_string();
-        assert!(message.contains(&file.0.display().to_string()), "{message}");
-        assert!(message.contains("version 7"), "{message}");
-        assert!(message.contains("version 1"), "{message}");
-    }
-
-    #[tokio::test]
-    async fn a_corrupt_file_is_refused_naming_it() {
-        let file = TempDb::new("corrupt");
-        std::fs::write(
-            &file.0,
-            b"this is not a database, just some text ".repeat(200),
-        )
-        .unwrap();
-        let err = SqliteStore::open(&file.0).await.unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
-        let message = err.to_string();
-        assert!(message.contains(&file.0.display().to_string()), "{message}");
-        assert!(message.contains("corrupt"), "{message}");
-    }
-
-    #[tokio::test]
-    async fn an_unopenable_path_names_it() {
-        let file = TempDb::new("missing-dir");
-        let path = file.0.join("nested").join("ops.db");
-        let err = SqliteStore::open(&path).await.unwrap_err();
-        assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains(&path.display().to_string()),
-            "{err}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_restarted_process_sees_results_and_fails_what_was_running() {
-        let file = TempDb::new("restart");
-        let now = SystemTime::now();
-        let (done, was_running, was_pending) = {
-            let store = SqliteStore::open(&file.0).await.unwrap();
-            let before = InstanceId::generate();
-            store
-                .register_instance(before, Duration::from_secs(3600), now)
-                .await
-                .unwrap();
-            let fence = Fence::first(before);
-            let mut ids = Vec::new();
-            for _ in 0..3 {
-                let id = OperationId::generate(&OperationType::DUMMY);
-                store
-                    .create(&NewOperation::new(id.clone(), OperationType::DUMMY, fence))
-                    .await
-                    .unwrap();
-                ids.push(id);
-            }
-            store.start(&ids[0], fence, now).await.unwrap();
-            store
-                .finish(
-                    &ids[0],
-                    fence,
-                    &Finish::completed(now, serde_json::json!({"rows": 42})),
-                )
-                .await
-                .unwrap();
-            store.start(&ids[1], fence, now).await.unwrap();
-            // The process dies: nothing is closed gracefully beyond dropping the handle.
-            (ids[0].clone(), ids[1].clone(), ids[2].clone())
-        };
-
-        let store = SqliteStore::open(&file.0).await.unwrap();
-        let me = InstanceId::generate();
-        store
-            .register_instance(me, Duration::from_secs(10), now)
-            .await
-            .unwrap();
-        let info = store.get(&done).await.unwrap().unwrap().info;
-        assert_eq!(info.status, OperationStatus::Completed);
-        assert_eq!(info.result_summary, Some(serde_json::json!({"rows": 42})));
-        // The old lease is still valid: only the at-start sweep ends its operations.
-        assert!(
-            store
-                .fail_orphans(OrphanScope::ExpiredLeases, now)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        let mut failed = store
-            .fail_orphans(OrphanScope::AllBut(me), now)
-            .await
-            .unwrap();
-        failed.sort();
-        let mut expected = vec![was_running.clone(), was_pending.clone()];
-        expected.sort();
-        assert_eq!(failed, expected);
-        for id in [&was_running, &was_pending] {
-            let info = store.get(id).await.unwrap().unwrap().info;
-            assert_eq!(info.status, OperationStatus::Failed);
-            let message = info.error_message.unwrap_or_default();
-            assert!(message.starts_with("interrupted: "), "{message}");
-        }
-        assert_eq!(
-            store.get(&done).await.unwrap().unwrap().info.status,
-            OperationStatus::Completed
-        );
-    }
-
-    #[tokio::test]
-    async fn metrics_are_bounded_per_operation() {
-        let file = TempDb::new("bounded");
-        let store = SqliteStore::open(&file.0)
-            .await
-            .unwrap()
-            .with_max_metrics_per_operation(3);
-        let me = InstanceId::generate();
-        let fence = Fence::first(me);
-        let id = OperationId::generate(&OperationType::DUMMY);
-        store
-            .create(&NewOperation::new(id.clone(), OperationType::DUMMY, fence))
-            .await
-            .unwrap();
-        let records: Vec<_> = (0..5).map(serde_json::Value::from).collect();
-        let flush = Flush::new(me, Duration::from_secs(10), SystemTime::now())
-            .with_metrics(MetricBatch::new(id.clone(), 1, 0, records));
-        store.flush(&flush).await.unwrap();
-        let page = store.metrics(&id, 0).await.unwrap().unwrap();
-        assert_eq!(page.metrics, [2, 3, 4].map(serde_json::Value::from));
-        assert_eq!((page.cursor, page.dropped), (5, 2));
-    }
-}
+mod tests;

@@ -12,9 +12,8 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
-use futures::StreamExt;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, NoTls, Row};
+use tokio_postgres::{NoTls, Row};
 
 use crate::{MetricsPage, OperationFilter, OperationId, OperationList, OperationStatus};
 
@@ -25,54 +24,10 @@ use super::{
     InstanceId, NewOperation, OperationStore, OrphanScope, Prune, StoreError, StoredOperation,
 };
 
-/// The schema version this build writes (table `store_schema`).
-const SCHEMA_VERSION: i64 = 1;
+mod listen;
+mod schema;
 
-/// `MIGRATIONS[v]` takes the schema from version `v` to `v + 1`.
-const MIGRATIONS: [&str; 1] = [r"
-CREATE TABLE instances (
-    id               TEXT PRIMARY KEY,
-    lease_expires_at BIGINT NOT NULL
-);
-CREATE TABLE operations (
-    seq                 BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
-    id                  TEXT PRIMARY KEY,
-    operation_type      TEXT NOT NULL,
-    description         TEXT NOT NULL,
-    status              TEXT NOT NULL,
-    created_at          BIGINT NOT NULL,
-    started_at          BIGINT,
-    completed_at        BIGINT,
-    progress            TEXT NOT NULL,
-    metadata            TEXT NOT NULL,
-    error_message       TEXT,
-    result_summary      TEXT,
-    parent_id           TEXT,
-    cancel_reason       TEXT,
-    cancel_requested_at BIGINT,
-    owner               TEXT NOT NULL,
-    attempt             BIGINT NOT NULL,
-    metrics_next        BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX operations_newest ON operations (created_at DESC, seq DESC);
-CREATE INDEX operations_active_owner ON operations (owner)
-    WHERE status IN ('PENDING', 'RUNNING');
-CREATE INDEX operations_finished ON operations (completed_at)
-    WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
-CREATE TABLE operation_labels (
-    operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
-    key          TEXT NOT NULL,
-    value        TEXT NOT NULL,
-    PRIMARY KEY (operation_id, key)
-);
-CREATE INDEX operation_labels_value ON operation_labels (key, value);
-CREATE TABLE operation_metrics (
-    operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
-    idx          BIGINT NOT NULL,
-    record       TEXT NOT NULL,
-    PRIMARY KEY (operation_id, idx)
-);
-"];
+use schema::{MIGRATIONS, SCHEMA_VERSION};
 
 const COLUMNS: &str = "id, operation_type, description, status, created_at, started_at, \
     completed_at, progress, metadata, error_message, result_summary, parent_id, \
@@ -173,16 +128,6 @@ fn invalid(id: &str, cause: impl std::error::Error + Send + Sync + 'static) -> S
         id: id.to_owned(),
         cause: Box::new(cause),
     }
-}
-
-/// What a cancel notification carries.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Notice {
-    operation_id: OperationId,
-    owner: InstanceId,
-    attempt: u32,
-    reason: String,
-    requested_at: i64,
 }
 
 impl PostgresStore {
@@ -663,7 +608,7 @@ impl OperationStore for PostgresStore {
             while !reason.is_char_boundary(end) {
                 end -= 1;
             }
-            let notice = json(&Notice {
+            let notice = json(&listen::Notice {
                 operation_id: id.clone(),
                 owner: fence.owner,
                 attempt: fence.attempt,
@@ -933,65 +878,8 @@ impl OperationStore for PostgresStore {
         &self,
         instance: InstanceId,
     ) -> Result<Option<CancelNotifications>, StoreError> {
-        let (client, mut connection) =
-            self.config
-                .connect(NoTls)
-                .await
-                .map_err(|e| StoreError::Connect {
-                    location: self.location.clone(),
-                    cause: Box::new(e),
-                })?;
-        let (sender, receiver) = tokio::sync::mpsc::channel(256);
-        let (hand_over, mut handed) = tokio::sync::oneshot::channel::<tokio_postgres::Client>();
-        let location = self.location.clone();
-        // Drives the dedicated connection (it only delivers messages while polled),
-        // forwards this instance's notices, and keeps the client alive once LISTEN
-        // succeeded; ends when the receiver is dropped or the connection fails.
-        tokio::spawn(async move {
-            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-            let mut client = None;
-            loop {
-                tokio::select! {
-                    message = messages.next() => match message {
-                        Some(Ok(AsyncMessage::Notification(note))) => {
-                            let Ok(notice) = serde_json::from_str::<Notice>(note.payload()) else {
-                                continue;
-                            };
-                            if notice.owner != instance {
-                                continue;
-                            }
-                            let request = CancelRequest {
-                                operation_id: notice.operation_id,
-                                attempt: notice.attempt,
-                                reason: notice.reason,
-                                requested_at: from_nanos(notice.requested_at),
-                            };
-                            if sender.send(request).await.is_err() {
-                                break;
-                            }
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => {
-                            tracing::warn!(store = %location, error = %e, "cancel listener connection failed");
-                            break;
-                        }
-                        None => break,
-                    },
-                    got = &mut handed, if client.is_none() => match got {
-                        Ok(c) => client = Some(c),
-                        Err(_) => break,
-                    },
-                    () = sender.closed() => break,
-                }
-            }
-            drop(client);
-        });
-        client
-            .batch_execute(&format!("LISTEN {}", self.channel))
+        listen::listen(&self.config, &self.location, &self.channel, instance)
             .await
-            .map_err(db)?;
-        // The task ends (and so does the connection) if it already stopped.
-        let _ = hand_over.send(client);
-        Ok(Some(CancelNotifications::new(receiver)))
+            .map(Some)
     }
 }
