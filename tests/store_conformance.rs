@@ -1333,3 +1333,20 @@ async fn postgres_refuses_a_newer_schema() {
     assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains("invalid schema name"), "{err}");
 }
+
+/// An unreachable server is a `Connect` error naming it (no password), not a hang or
+/// a panic; needs no database.
+#[tokio::test]
+async fn postgres_unreachable_server_is_named() {
+    let err = PostgresStore::connect(
+        "postgres://app:secret@127.0.0.1:1/appdb?connect_timeout=5",
+        "orchestrator",
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("127.0.0.1:1/appdb"), "{message}");
+    assert!(message.contains("schema orchestrator"), "{message}");
+    assert!(!message.contains("secret"), "{message}");
+}
