@@ -68,6 +68,8 @@
 //! | `http`     | [`http`]: the operations API as an axum router, with OpenAPI   | no      |
 //! | `client`   | [`client`]: the CLI executor, adapters and HTTP client (reqwest, plain HTTP); implies `terminal` | no |
 //! | `client-tls` | HTTPS for [`client`]: reqwest's `rustls` feature with its default crypto provider (aws-lc-rs); implies `client` | no |
+//! | `sqlite`   | [`store`]`::SqliteStore`: durable operations in one SQLite file (bundled) | no |
+//! | `postgres` | [`store`]`::PostgresStore`: operations shared by replicas in PostgreSQL (tokio-postgres, deadpool; no TLS) | no |
 //!
 //! # Minimum supported Rust version
 //!
@@ -105,6 +107,7 @@ mod service;
 mod source;
 mod spec;
 mod status;
+pub mod store;
 mod timefmt;
 mod token;
 mod watch;
