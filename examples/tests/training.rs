@@ -314,8 +314,14 @@ fn the_start_endpoint_refuses_bad_bodies_with_422_and_is_documented() {
         (r#"{"batches_per_epoch": 5}"#, "epochs"),
         (r#"{"epochs": -3}"#, "expected a non-negative integer"),
         // One past the documented maximum (2^53 - 1), found by the schemathesis run.
-        (r#"{"epochs": 1, "seed": 9007199254740992}"#, "seed must be at most"),
-        (r#"{"epochs": 1, "seed": 9223372036854775808}"#, "seed must be at most"),
+        (
+            r#"{"epochs": 1, "seed": 9007199254740992}"#,
+            "seed must be at most",
+        ),
+        (
+            r#"{"epochs": 1, "seed": 9223372036854775808}"#,
+            "seed must be at most",
+        ),
     ] {
         let (status, reply) = http(addr, "POST", "/api/v1/training/start", body);
         assert_eq!(status, 422, "{body}: {reply}");

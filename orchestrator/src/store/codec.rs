@@ -75,6 +75,10 @@ impl RawRow {
                 .map_err(|e| bad(Box::new(e)))?,
             cancel_reason: self.cancel_reason,
             abandoned: None,
+            // Not stored yet: proxies (feature `host`) are not written to a store
+            // until the registry is wired to one (the next increment).
+            host_url: None,
+            host_operation_id: None,
         };
         let owner = self.owner.parse().map_err(|e| bad(Box::new(e)))?;
         let attempt = u32::try_from(self.attempt).map_err(|e| bad(Box::new(e)))?;

@@ -166,6 +166,10 @@ impl NewOperation {
                 parent_id: self.parent_id.clone(),
                 cancel_reason: None,
                 abandoned: None,
+                // Not stored yet: proxies (feature `host`) are not written to a store
+                // until the registry is wired to one (the next increment).
+                host_url: None,
+                host_operation_id: None,
             },
             fence: self.fence,
             cancel_requested_at: None,
