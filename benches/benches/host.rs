@@ -129,7 +129,7 @@ fn bench(c: &mut criterion::Criterion) {
     let mut g = c.benchmark_group("refresh");
     g.bench_function("api_client", |b| {
         b.iter(|| {
-            rt.block_on(async { black_box(client.operation(&host_id).await.expect("read")) })
+            rt.block_on(async { black_box(client.get(&host_id).await.expect("read")) })
         });
     });
     g.bench_function("bare_reqwest", |b| {

@@ -31,13 +31,13 @@ impl<T, E> OperationHandle<T, E> {
         &self.entry.id
     }
 
-    /// A snapshot of the operation.
+    /// The operation's current record, as [`Operations::get`] reads it.
     ///
     /// # Errors
     ///
     /// [`OrchestratorError::NotFound`](crate::OrchestratorError::NotFound) if it was
     /// deleted meanwhile.
-    pub fn info(&self) -> Result<OperationInfo> {
+    pub fn get(&self) -> Result<OperationInfo> {
         self.ops.get(self.id())
     }
 

@@ -654,8 +654,8 @@ where
     S: OperationSource + ?Sized,
     A: OperationAdapter + ?Sized,
 {
-    async fn fetch(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
-        let info = self.source.fetch(id).await?;
+    async fn get(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
+        let info = self.source.get(id).await?;
         Ok(self.view(info))
     }
 
