@@ -96,6 +96,7 @@ mod kind;
 mod metrics;
 mod observed;
 mod outcome;
+mod own_runtime;
 mod progress_cell;
 mod registry;
 use registry::{driver, entry, ledger, operations};
