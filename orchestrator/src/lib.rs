@@ -92,6 +92,7 @@ pub mod http;
 mod id;
 mod id_hash;
 mod info;
+mod join;
 mod kind;
 mod metrics;
 mod observed;
