@@ -26,8 +26,9 @@ mod tests {
         assert_eq!(joined(pending.await), None);
 
         let panicked = tokio::spawn(async { panic!("boom in the task") }).await;
-        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| joined::<()>(panicked)))
-            .expect_err("the panic is raised again");
+        let caught =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| joined::<()>(panicked)))
+                .expect_err("the panic is raised again");
         assert_eq!(caught.downcast_ref::<&str>(), Some(&"boom in the task"));
     }
 }

@@ -107,10 +107,7 @@ mod tests {
             (reply, std::thread::current().id())
         })
         .unwrap();
-        assert_eq!(
-            reply.expect("the caller's runtime stalled").unwrap(),
-            42
-        );
+        assert_eq!(reply.expect("the caller's runtime stalled").unwrap(), 42);
         assert_ne!(thread, caller, "ran on a helper thread");
         echo.await.unwrap();
     }

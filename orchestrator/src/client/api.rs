@@ -852,7 +852,9 @@ impl OperationSource for ApiClient {
     /// `GET /operations/{id}` with the retry policy: `NotFound` when the server
     /// answers `OPERATION_NOT_FOUND`, `Unavailable` once the retries are used up.
     async fn get(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
-        ApiClient::get(self, id).await.map_err(|e| to_source_error(id, e))
+        ApiClient::get(self, id)
+            .await
+            .map_err(|e| to_source_error(id, e))
     }
 
     /// `POST /operations/{id}/cancel`; an operation that already finished is fine.

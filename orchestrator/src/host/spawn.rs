@@ -8,8 +8,8 @@ use super::HostService;
 use crate::info::JsonMap;
 use crate::own_runtime::{Drivers, block_on_own_runtime};
 use crate::{
-    Failure, OperationHandle, OperationInfo, OperationSpec, OperationStatus, Operations,
-    Outcome, Result,
+    Failure, OperationHandle, OperationInfo, OperationSpec, OperationStatus, Operations, Outcome,
+    Result,
 };
 
 impl HostService {
