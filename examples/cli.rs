@@ -354,7 +354,7 @@ async fn ops(client: ApiClient, output: Output, command: Ops) -> Result<ExitCode
             }
         }
         Ops::Status { id } => {
-            let info = client.operation(&id).await?;
+            let info = client.get(&id).await?;
             if json {
                 print_json(&info);
             } else {

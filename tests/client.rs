@@ -483,7 +483,7 @@ async fn list_status_and_cancel_through_the_client() {
         .expect("stopped")
         .expect("known");
     assert_eq!(done.status, OperationStatus::Cancelled);
-    assert_eq!(api.operation(&id).await.expect("status"), done);
+    assert_eq!(api.get(&id).await.expect("status"), done);
     let err = api.cancel(&id, None).await.expect_err("finished");
     assert_eq!(err.code(), Some(&ErrorCode::OperationFinished));
 }
@@ -699,7 +699,7 @@ async fn metrics_wait_and_delete_through_the_client() {
     assert!(info.status.is_terminal(), "{info:?}");
     let answer = api.delete(&id).await.expect("delete");
     assert!(answer.deleted);
-    let err = api.operation(&id).await.expect_err("deleted");
+    let err = api.get(&id).await.expect_err("deleted");
     assert_eq!(err.code(), Some(&ErrorCode::OperationNotFound));
 }
 

@@ -566,7 +566,7 @@ async fn host_records_that_go_backwards_are_ignored() {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let info = watch.info();
+        let info = watch.get();
         seen.push((info.status, info.progress.percentage));
         if info.status.is_terminal() {
             break;
@@ -783,7 +783,7 @@ async fn the_same_generated_start_runs_locally_or_on_the_host() {
 
     // The typed forms route too, and read the host's result back as `T`.
     let handle = routed.spawn_work(2, 5, 0).await.expect("spawn");
-    assert!(handle.info().expect("info").host_url.is_some());
+    assert!(handle.get().expect("info").host_url.is_some());
     match handle.outcome().await {
         Outcome::Completed(v) => assert_eq!(v, json!({"steps_done": 2})),
         other => panic!("{other:?}"),

@@ -18,14 +18,14 @@ async fn a_watch_wakes_on_every_kind_of_change_and_never_misses_one() {
     // A change made before `changed` is awaited is reported at once.
     ops.start(&id).unwrap();
     tokio::time::timeout(wake, watch.changed()).await.unwrap();
-    assert_eq!(watch.info().status, OperationStatus::Running);
+    assert_eq!(watch.get().status, OperationStatus::Running);
 
     let ctx = ops.context(&id).unwrap();
     ctx.progress(1, "one");
     ctx.progress(2, "two");
     // Coalesced: one wake-up shows the latest state.
     tokio::time::timeout(wake, watch.changed()).await.unwrap();
-    assert_eq!(watch.info().progress.steps_completed, 2);
+    assert_eq!(watch.get().progress.steps_completed, 2);
 
     // Nothing changed: no wake-up.
     assert!(
@@ -42,13 +42,13 @@ async fn a_watch_wakes_on_every_kind_of_change_and_never_misses_one() {
     tokio::task::yield_now().await;
     ops.cancel(&id, "stop").unwrap();
     let mut watch = tokio::time::timeout(wake, waiter).await.unwrap().unwrap();
-    assert_eq!(watch.info().cancel_reason.as_deref(), Some("stop"));
+    assert_eq!(watch.get().cancel_reason.as_deref(), Some("stop"));
 
     ctx.set_context("epoch", 3);
     tokio::time::timeout(wake, watch.changed()).await.unwrap();
     ops.fail(&id, "gave up").unwrap();
     tokio::time::timeout(wake, watch.changed()).await.unwrap();
-    assert_eq!(watch.info().status, OperationStatus::Cancelled);
+    assert_eq!(watch.get().status, OperationStatus::Cancelled);
 }
 
 #[tokio::test(start_paused = true)]

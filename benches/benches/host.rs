@@ -128,9 +128,7 @@ fn bench(c: &mut criterion::Criterion) {
     let url = format!("{}/api/v1/operations/{host_id}", host.url);
     let mut g = c.benchmark_group("refresh");
     g.bench_function("api_client", |b| {
-        b.iter(|| {
-            rt.block_on(async { black_box(client.operation(&host_id).await.expect("read")) })
-        });
+        b.iter(|| rt.block_on(async { black_box(client.get(&host_id).await.expect("read")) }));
     });
     g.bench_function("bare_reqwest", |b| {
         b.iter(|| {

@@ -16,7 +16,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use orchestrator::{Operations, ServiceOrchestrator as _, http};
+use orchestrator::{Operations, OperationsBuilder, ServiceOrchestrator as _, http};
 use tracing_subscriber::EnvFilter;
 
 use crate::data::{self, DataService};
@@ -99,10 +99,10 @@ pub fn token_from_env() -> Option<String> {
 pub struct ServeArgs {
     /// Seconds to wait, after their grace period, for cancelled operations to end on
     /// shutdown before reporting the ones left running.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = OperationsBuilder::DEFAULT_SHUTDOWN_DRAIN.as_secs())]
     pub grace_secs: u64,
     /// Most operations active at once (429 `TOO_MANY_OPERATIONS` beyond).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = OperationsBuilder::DEFAULT_MAX_ACTIVE)]
     pub max_active: usize,
     /// Most event streams and long-polls open at once (503 beyond).
     #[arg(long, default_value_t = http::Api::DEFAULT_MAX_STREAMS)]
@@ -111,7 +111,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub max_connections: Option<usize>,
     /// Seconds a client may take to send a request head.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = http::Server::DEFAULT_HEADER_READ_TIMEOUT.as_secs())]
     pub header_timeout_secs: u64,
 }
 
@@ -127,7 +127,7 @@ impl ServeArgs {
 }
 
 /// How long connections may take to finish after the operations settled.
-pub const DRAIN: Duration = Duration::from_secs(5);
+pub const DRAIN: Duration = http::Server::DEFAULT_DRAIN_TIMEOUT;
 
 /// The process around a server example's `main`: tracing on stderr (`RUST_LOG` to
 /// filter, `info` by default), a multi-threaded runtime that runs `server` to its exit

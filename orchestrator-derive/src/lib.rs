@@ -127,7 +127,7 @@ use proc_macro::TokenStream;
 /// # async fn main() -> orchestrator::Result<()> {
 /// let ops = Operations::new();
 /// let handle = spawn_train(&ops, 3, "secret".into())?;
-/// let info = handle.info()?;
+/// let info = handle.get()?;
 /// assert_eq!(info.metadata.parameters["epochs"], 3);          // recorded
 /// assert!(!info.metadata.parameters.contains_key("api_key")); // skipped
 /// assert_eq!(ops.list(&OperationFilter::new().with_label("tier", "gpu")).total_count, 1);

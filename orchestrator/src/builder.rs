@@ -40,10 +40,10 @@ pub struct OperationsBuilder {
 impl Default for OperationsBuilder {
     fn default() -> Self {
         Self {
-            retention: Duration::from_secs(24 * 60 * 60),
-            sweep_interval: Some(Duration::from_secs(10 * 60)),
-            grace_period: Duration::from_secs(2),
-            shutdown_drain: Duration::from_secs(5),
+            retention: Self::DEFAULT_RETENTION,
+            sweep_interval: Some(Self::DEFAULT_SWEEP_INTERVAL),
+            grace_period: Self::DEFAULT_GRACE_PERIOD,
+            shutdown_drain: Self::DEFAULT_SHUTDOWN_DRAIN,
             limits: Limits::default(),
             concurrency: HashMap::new(),
         }
@@ -51,6 +51,31 @@ impl Default for OperationsBuilder {
 }
 
 impl OperationsBuilder {
+    /// The default [retention](Self::with_retention) of finished operations: 24 h.
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+    /// The default [sweep interval](Self::with_sweep_interval): 10 minutes.
+    pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
+    /// The default [grace period](Self::with_grace_period) of a cancelled operation
+    /// before it is aborted: 2 s. Also what an operation run outside any registry
+    /// ([`OperationContext::run_observed`](crate::OperationContext::run_observed)) gets
+    /// when its spec sets none.
+    pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(2);
+    /// The default [shutdown drain](Self::with_shutdown_drain): 5 s.
+    pub const DEFAULT_SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+    /// The default [metric records kept per operation](Self::with_max_metrics_per_operation):
+    /// 10 000.
+    pub const DEFAULT_MAX_METRICS_PER_OPERATION: usize = 10_000;
+    /// The default [most active operations](Self::with_max_active): 10 000.
+    pub const DEFAULT_MAX_ACTIVE: usize = 10_000;
+    /// The default [most finished operations kept](Self::with_max_retained): 10 000.
+    pub const DEFAULT_MAX_RETAINED: usize = 10_000;
+    /// The default [most abandoned operations](Self::with_max_abandoned): 64.
+    pub const DEFAULT_MAX_ABANDONED: usize = 64;
+    /// The default [largest metric record](Self::with_max_metric_bytes): 64 KiB.
+    pub const DEFAULT_MAX_METRIC_BYTES: usize = 64 * 1024;
+    /// The default [longest cancel reason](Self::with_max_cancel_reason): 1 KiB.
+    pub const DEFAULT_MAX_CANCEL_REASON: usize = 1024;
+
     /// How long finished operations are kept before the sweeper removes them
     /// (default 24 h).
     pub const fn with_retention(mut self, retention: Duration) -> Self {

@@ -445,16 +445,12 @@ impl OperationContext {
         // Counted from now until `f` returns (or is dropped unrun), whatever happens to
         // this future: the registry knows the work runs even if nobody awaits it.
         let guard = self.entry.blocking_started();
-        match tokio::task::spawn_blocking(move || {
+        let joined = tokio::task::spawn_blocking(move || {
             let _guard = guard;
             f(ctx)
         })
-        .await
-        {
-            Ok(r) => Ok(r),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Err(Cancelled),
-        }
+        .await;
+        crate::join::joined(joined).ok_or(Cancelled)
     }
 
     /// A snapshot of the operation's progress.

@@ -31,13 +31,13 @@ impl<T, E> OperationHandle<T, E> {
         &self.entry.id
     }
 
-    /// A snapshot of the operation.
+    /// The operation's current record, as [`Operations::get`] reads it.
     ///
     /// # Errors
     ///
     /// [`OrchestratorError::NotFound`](crate::OrchestratorError::NotFound) if it was
     /// deleted meanwhile.
-    pub fn info(&self) -> Result<OperationInfo> {
+    pub fn get(&self) -> Result<OperationInfo> {
         self.ops.get(self.id())
     }
 
@@ -59,11 +59,7 @@ impl<T, E> OperationHandle<T, E> {
     ///
     /// If the runtime shuts down first, the operation is reported cancelled.
     pub async fn outcome(self) -> Outcome<T, E> {
-        match self.join.await {
-            Ok(outcome) => outcome,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Outcome::Cancelled(None),
-        }
+        crate::join::joined(self.join.await).unwrap_or(Outcome::Cancelled(None))
     }
 }
 

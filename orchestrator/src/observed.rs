@@ -1,13 +1,12 @@
 //! Unregistered runs whose progress goes to a callback.
 
 use std::future::Future;
-use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::driver::{Driver, Slot};
 use crate::entry::{self, ProgressObserver};
-use crate::{OperationContext, OperationSpec, Outcome};
+use crate::{OperationContext, OperationSpec, OperationsBuilder, Outcome};
 
 impl OperationContext {
     /// Runs `f` with a context that belongs to no registry, calling `on_progress` with
@@ -53,7 +52,9 @@ impl OperationContext {
         let observer: ProgressObserver = Box::new(on_progress);
         let driver = Driver {
             entry: entry::unregistered(spec.operation_type, spec.total_steps, Some(observer)),
-            grace: spec.grace_period.unwrap_or(Duration::from_secs(2)),
+            grace: spec
+                .grace_period
+                .unwrap_or(OperationsBuilder::DEFAULT_GRACE_PERIOD),
             deadline: spec.deadline,
             slot: Slot::Unlimited,
         };

@@ -409,12 +409,12 @@ mod tests {
     }
 
     impl OperationSource for Flaky {
-        async fn fetch(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
+        async fn get(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
             let n = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if n < self.fail {
                 return Err(SourceError::Unavailable(format!("blip {n}").into()));
             }
-            self.ops.fetch(id).await
+            OperationSource::get(&self.ops, id).await
         }
     }
 

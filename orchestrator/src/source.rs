@@ -20,7 +20,7 @@ pub trait OperationSource: Send + Sync {
     ///
     /// [`SourceError::NotFound`] when the source does not know the id;
     /// [`SourceError::Unavailable`] for a failure worth retrying.
-    fn fetch(
+    fn get(
         &self,
         id: &OperationId,
     ) -> impl Future<Output = Result<OperationInfo, SourceError>> + Send;
@@ -30,7 +30,7 @@ pub trait OperationSource: Send + Sync {
     /// tolerates); the stream goes on after [`SourceError::Unavailable`] and ends after
     /// any other error.
     ///
-    /// The provided implementation polls [`fetch`](Self::fetch) every `poll`; sources
+    /// The provided implementation polls [`get`](Self::get) every `poll`; sources
     /// that can push override it (the [`Operations`] registry wakes on each change, at
     /// most once per `poll`, and costs nothing while the operation is idle).
     fn updates<'a>(
@@ -43,7 +43,7 @@ pub trait OperationSource: Send + Sync {
 
     /// Asks the source to cancel operation `id`, recording `reason`. Returns once the
     /// request is accepted, not when the operation has stopped: follow it with
-    /// [`fetch`](Self::fetch) to see it end. An operation that already finished is not
+    /// [`get`](Self::get) to see it end. An operation that already finished is not
     /// an error.
     ///
     /// The provided implementation refuses: a read-only source cannot cancel.
@@ -64,7 +64,7 @@ pub trait OperationSource: Send + Sync {
     }
 }
 
-/// The polling [`OperationSource::updates`]: a [`fetch`](OperationSource::fetch) at
+/// The polling [`OperationSource::updates`]: a [`get`](OperationSource::get) at
 /// once, then one every `poll` until a terminal record or an error that is not
 /// [`SourceError::Unavailable`].
 pub(crate) fn poll_updates<'a, S: OperationSource + ?Sized>(
@@ -77,7 +77,7 @@ pub(crate) fn poll_updates<'a, S: OperationSource + ?Sized>(
         if !first {
             tokio::time::sleep(poll).await;
         }
-        let item = source.fetch(id).await;
+        let item = source.get(id).await;
         let more = match &item {
             Ok(info) => !info.status.is_terminal(),
             Err(SourceError::Unavailable(_)) => true,
@@ -147,7 +147,7 @@ impl OperationSource for Operations {
             };
             // Take the version before the record, so a change in between is not lost.
             watch.mark_seen();
-            let info = watch.info();
+            let info = watch.get();
             let next = if info.status.is_terminal() {
                 Step::Done
             } else {
@@ -157,11 +157,11 @@ impl OperationSource for Operations {
         })
     }
 
-    fn fetch(
+    fn get(
         &self,
         id: &OperationId,
     ) -> impl Future<Output = Result<OperationInfo, SourceError>> + Send {
-        std::future::ready(self.get(id).map_err(source_error))
+        std::future::ready(Operations::get(self, id).map_err(source_error))
     }
 
     fn cancel(

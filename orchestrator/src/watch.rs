@@ -26,10 +26,10 @@ use crate::{OperationId, OperationInfo, Operations, Result};
 /// let mut watch = ops.watch(&id)?;
 /// ops.start(&id)?;
 /// watch.changed().await;
-/// assert_eq!(watch.info().status, orchestrator::OperationStatus::Running);
+/// assert_eq!(watch.get().status, orchestrator::OperationStatus::Running);
 /// ops.context(&id)?.progress(1, "half way");
 /// watch.changed().await;
-/// assert_eq!(watch.info().progress.steps_completed, 1);
+/// assert_eq!(watch.get().progress.steps_completed, 1);
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -53,7 +53,7 @@ impl OperationWatch {
 
     /// Waits until the record changed since the last call (at once if it already
     /// did). After the operation's terminal change it never resolves again: check
-    /// [`info`](Self::info)`.status` after each wake-up.
+    /// [`get`](Self::get)`.status` after each wake-up.
     ///
     /// # Cancellation safety
     ///
@@ -64,7 +64,7 @@ impl OperationWatch {
     }
 
     /// Marks the current version as seen, so that [`changed`](Self::changed) waits for
-    /// the next change: call it before [`info`](Self::info) when starting from the
+    /// the next change: call it before [`get`](Self::get) when starting from the
     /// record as it is now (a change between the two is then reported again, never
     /// lost).
     pub fn mark_seen(&mut self) {
@@ -73,7 +73,7 @@ impl OperationWatch {
 
     /// The operation's current record (also when it was deleted from the registry
     /// meanwhile: the watch keeps it).
-    pub fn info(&self) -> OperationInfo {
+    pub fn get(&self) -> OperationInfo {
         self.entry.info()
     }
 }

@@ -263,7 +263,7 @@ impl ApiClient {
     ///
     /// [`ClientError::Rejected`] with code `OPERATION_NOT_FOUND` for an unknown id;
     /// otherwise as [`start`](Self::start).
-    pub async fn operation(&self, id: &OperationId) -> Result<OperationInfo, ClientError> {
+    pub async fn get(&self, id: &OperationId) -> Result<OperationInfo, ClientError> {
         self.data(
             Method::GET,
             &format!("/operations/{id}"),
@@ -331,7 +331,7 @@ impl ApiClient {
     ///
     /// # Errors
     ///
-    /// As [`operation`](Self::operation).
+    /// As [`get`](Self::get).
     ///
     /// # Examples
     ///
@@ -362,7 +362,7 @@ impl ApiClient {
     ///
     /// # Errors
     ///
-    /// As [`operation`](Self::operation); a request takes at most `timeout` plus the
+    /// As [`get`](Self::get); a request takes at most `timeout` plus the
     /// client's own timeout.
     ///
     /// # Examples
@@ -398,7 +398,7 @@ impl ApiClient {
     ///
     /// # Errors
     ///
-    /// As [`operation`](Self::operation).
+    /// As [`get`](Self::get).
     ///
     /// # Examples
     ///
@@ -798,7 +798,7 @@ fn polling_helps(e: &ClientError) -> bool {
 
 impl OperationSource for ApiClient {
     /// Follows the operation by its event stream (`GET /operations/{id}/events`), so
-    /// the bar moves as soon as the operation does; polls [`fetch`](Self::fetch)
+    /// the bar moves as soon as the operation does; polls [`get`](Self::get)
     /// every `poll` instead when the server has no such route or cannot stream
     /// (404 for the route, 405, 503), and for the rest of the run when the stream
     /// breaks.
@@ -851,8 +851,10 @@ impl OperationSource for ApiClient {
 
     /// `GET /operations/{id}` with the retry policy: `NotFound` when the server
     /// answers `OPERATION_NOT_FOUND`, `Unavailable` once the retries are used up.
-    async fn fetch(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
-        self.operation(id).await.map_err(|e| to_source_error(id, e))
+    async fn get(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
+        ApiClient::get(self, id)
+            .await
+            .map_err(|e| to_source_error(id, e))
     }
 
     /// `POST /operations/{id}/cancel`; an operation that already finished is fine.

@@ -114,7 +114,7 @@ impl Follower {
 
     /// Reads the host's record once and copies it; `Some` when the proxy must end.
     async fn refresh(&mut self) -> Option<Ending> {
-        let info = match self.host.reads.operation(&self.host_id).await {
+        let info = match self.host.reads.get(&self.host_id).await {
             Ok(info) => info,
             Err(ClientError::Rejected { status: 404, .. }) => return Some(self.lost()),
             Err(e) => {

@@ -6,9 +6,10 @@ use serde::de::DeserializeOwned;
 
 use super::HostService;
 use crate::info::JsonMap;
+use crate::own_runtime::{Drivers, block_on_own_runtime};
 use crate::{
-    Failure, OperationHandle, OperationInfo, OperationSpec, OperationStatus, Operations,
-    OrchestratorError, Outcome, Result,
+    Failure, OperationHandle, OperationInfo, OperationSpec, OperationStatus, Operations, Outcome,
+    Result,
 };
 
 impl HostService {
@@ -98,20 +99,5 @@ where
     T: DeserializeOwned + Send + 'static,
     E: Send + 'static,
 {
-    let run = move || -> Result<Outcome<T, E>> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(OrchestratorError::Runtime)?;
-        Ok(runtime.block_on(host_run(host, ops, spec, path, body)))
-    };
-    if tokio::runtime::Handle::try_current().is_err() {
-        return run();
-    }
-    std::thread::scope(|scope| {
-        scope
-            .spawn(run)
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+    block_on_own_runtime(Drivers::All, || host_run(host, ops, spec, path, body))
 }

@@ -100,7 +100,7 @@ async fn next_event(state: Option<State>) -> Option<(Result<Event, Infallible>, 
         }
         // The version first, then the record: a change in between is sent next time.
         st.watch.mark_seen();
-        let info = st.watch.info();
+        let info = st.watch.get();
         st.seq += 1;
         if info.status.is_terminal() {
             return Some((Ok(event("done", st.seq, &info)), None));

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::OperationId;
+use crate::{OperationId, OperationsBuilder};
 
 /// The registry-wide counts and limits an [`Entry`](crate::entry::Entry) updates when
 /// it ends.
@@ -43,12 +43,12 @@ pub(crate) struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_active: 10_000,
-            max_retained: 10_000,
-            max_abandoned: 64,
-            max_metrics: 10_000,
-            max_metric_bytes: 64 * 1024,
-            max_cancel_reason: 1024,
+            max_active: OperationsBuilder::DEFAULT_MAX_ACTIVE,
+            max_retained: OperationsBuilder::DEFAULT_MAX_RETAINED,
+            max_abandoned: OperationsBuilder::DEFAULT_MAX_ABANDONED,
+            max_metrics: OperationsBuilder::DEFAULT_MAX_METRICS_PER_OPERATION,
+            max_metric_bytes: OperationsBuilder::DEFAULT_MAX_METRIC_BYTES,
+            max_cancel_reason: OperationsBuilder::DEFAULT_MAX_CANCEL_REASON,
         }
     }
 }

@@ -4,7 +4,8 @@ use std::future::Future;
 
 use serde::Serialize;
 
-use crate::{OperationContext, OperationSpec, Operations, OrchestratorError, Outcome, Result};
+use crate::own_runtime::{Drivers, block_on_own_runtime};
+use crate::{OperationContext, OperationSpec, Operations, Outcome, Result};
 
 impl Operations {
     /// Registers a managed operation and runs it to the end, blocking the calling
@@ -14,7 +15,8 @@ impl Operations {
     ///
     /// # Errors
     ///
-    /// [`OrchestratorError::Runtime`] if a runtime cannot be built.
+    /// [`OrchestratorError::Runtime`](crate::OrchestratorError::Runtime) if a runtime
+    /// cannot be built.
     ///
     /// # Examples
     ///
@@ -36,22 +38,6 @@ impl Operations {
         T: Serialize + Send + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        let ops = self.clone();
-        let run = move || -> Result<Outcome<T, E>> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-                .map_err(OrchestratorError::Runtime)?;
-            Ok(runtime.block_on(ops.run(spec, f)))
-        };
-        if tokio::runtime::Handle::try_current().is_err() {
-            return run();
-        }
-        std::thread::scope(|scope| {
-            scope
-                .spawn(run)
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        block_on_own_runtime(Drivers::Time, || self.run(spec, f))
     }
 }

@@ -1,124 +1,33 @@
 //! `OperationExecutor`: start an operation, follow it with the progress bar, cancel it
 //! on request, report how it ended. Knows nothing about any domain.
+//!
+//! | file         | holds                                                          |
+//! | ------------ | -------------------------------------------------------------- |
+//! | `mod.rs`     | the executor: its settings, following, cancelling, starting    |
+//! | `output.rs`  | what it writes and where: [`Output`], notices, the result line |
+//! | `outcome.rs` | what a run came to: [`ExecutorOutcome`], [`Execution`]         |
+//! | `lens.rs`    | the source as the adapter words it; the plain adapter          |
 
 use std::fmt;
-use std::future::Future;
-use std::io::{self, Write};
-use std::process::ExitCode;
+use std::io;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
 use parking_lot::Mutex;
 
 use super::adapter::{OperationAdapter, default_result_message};
 use super::api::ApiClient;
 use super::error::ClientError;
 use super::trigger::CancelTrigger;
-use crate::{
-    OperationId, OperationInfo, OperationSource, OperationStatus, ProgressDisplay,
-    ProgressRenderer, SourceError,
-};
+use crate::{OperationId, OperationSource, ProgressDisplay, ProgressRenderer};
 
-/// What the executor shows. Lines go to the writers the caller gives
-/// ([`OperationExecutor::with_writer`], [`OperationExecutor::with_notices`]); without
-/// them nothing is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Output {
-    /// The progress bar on stderr when stderr is a terminal; notices to the notice
-    /// writer, the result line to the writer.
-    #[default]
-    Terminal,
-    /// No bar; the final [`OperationInfo`] as one JSON document to the writer, notices
-    /// to the notice writer.
-    Json,
-    /// Nothing at all: read the returned [`Execution`].
-    Silent,
-}
+mod lens;
+mod outcome;
+mod output;
 
-/// A writer the executor shares between its calls.
-type Writer = Mutex<Box<dyn io::Write + Send>>;
-
-/// How a followed operation ended, as a CLI reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ExecutorOutcome {
-    /// It ended `COMPLETED`.
-    Completed,
-    /// It ended `FAILED`.
-    Failed,
-    /// It ended `CANCELLED`, or the user stopped waiting after asking it to cancel.
-    Cancelled,
-}
-
-impl ExecutorOutcome {
-    /// The conventional process exit code: 0 completed, 1 failed, 130 cancelled
-    /// (128 + SIGINT, as a shell reports Ctrl+C).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use orchestrator::client::ExecutorOutcome;
-    ///
-    /// assert_eq!(ExecutorOutcome::Cancelled.exit_code(), 130);
-    /// ```
-    pub const fn exit_code(self) -> i32 {
-        match self {
-            Self::Completed => 0,
-            Self::Failed => 1,
-            Self::Cancelled => 130,
-        }
-    }
-
-    /// The outcome of a terminal status; `None` for `PENDING` and `RUNNING`.
-    pub const fn from_status(status: OperationStatus) -> Option<Self> {
-        match status {
-            OperationStatus::Completed => Some(Self::Completed),
-            OperationStatus::Failed => Some(Self::Failed),
-            OperationStatus::Cancelled => Some(Self::Cancelled),
-            _ => None,
-        }
-    }
-}
-
-impl From<ExecutorOutcome> for ExitCode {
-    fn from(outcome: ExecutorOutcome) -> Self {
-        match outcome {
-            ExecutorOutcome::Completed => Self::SUCCESS,
-            ExecutorOutcome::Failed => Self::FAILURE,
-            ExecutorOutcome::Cancelled => Self::from(130),
-        }
-    }
-}
-
-/// What following an operation came to.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Execution {
-    /// The operation.
-    pub operation_id: OperationId,
-    /// How it ended.
-    pub outcome: ExecutorOutcome,
-    /// Its final record, straight from the source; the last one seen when the wait was
-    /// cut short (see [`is_settled`](Self::is_settled)); `None` only when it was cut
-    /// short before any record arrived.
-    pub info: Option<OperationInfo>,
-    /// The result line: the adapter's, or [`default_result_message`].
-    pub message: String,
-}
-
-impl Execution {
-    /// The exit code of the [`outcome`](Self::outcome).
-    pub const fn exit_code(&self) -> i32 {
-        self.outcome.exit_code()
-    }
-
-    /// `true` when the operation was seen in a terminal state; `false` when the user
-    /// stopped waiting (second request) or it did not stop within the cancel wait.
-    pub fn is_settled(&self) -> bool {
-        self.info.as_ref().is_some_and(|i| i.status.is_terminal())
-    }
-}
+use lens::{Lens, Plain};
+pub use outcome::{Execution, ExecutorOutcome};
+pub use output::Output;
+use output::Writer;
 
 /// Runs operations for a CLI: starts one through an [`OperationAdapter`], follows it
 /// through an [`OperationSource`] with the same [`ProgressRenderer`] bar as anywhere
@@ -498,45 +407,6 @@ impl<S: OperationSource> OperationExecutor<S> {
             () = tokio::time::sleep(self.cancel_wait) => CutShort::TimedOut,
         }
     }
-
-    /// Writes `line` to the notice writer, above the bar.
-    fn notice(&self, display: Option<&ProgressDisplay>, line: &str) {
-        let Some(notices) = self
-            .notices
-            .as_ref()
-            .filter(|_| self.output != Output::Silent)
-        else {
-            return;
-        };
-        let write = || {
-            let mut w = notices.lock();
-            // Best effort: a notice that cannot be written is not worth ending the run.
-            let _ = writeln!(w, "{line}").and_then(|()| w.flush());
-        };
-        match display {
-            Some(display) => display.suspend(write),
-            None => write(),
-        }
-    }
-
-    fn report(&self, execution: &Execution) -> io::Result<()> {
-        let Some(writer) = self
-            .writer
-            .as_ref()
-            .filter(|_| self.output != Output::Silent)
-        else {
-            return Ok(());
-        };
-        let mut w = writer.lock();
-        match (self.output, &execution.info) {
-            (Output::Json, Some(info)) => {
-                serde_json::to_writer_pretty(&mut *w, info)?;
-                writeln!(w)?;
-            }
-            _ => writeln!(w, "{}", execution.message)?,
-        }
-        w.flush()
-    }
 }
 
 impl OperationExecutor<ApiClient> {
@@ -608,73 +478,5 @@ impl OperationExecutor<ApiClient> {
         self.notice(None, &format!("Started {id}"));
         self.follow_with(&id, adapter, trigger.as_deref_mut(), cancel_requested)
             .await
-    }
-}
-
-/// The adapter of [`OperationExecutor::follow_plain`]: default wording, and it starts
-/// nothing (the executor never asks it to).
-struct Plain;
-
-impl OperationAdapter for Plain {
-    type Request = super::adapter::EmptyRequest;
-
-    fn start_path(&self) -> &str {
-        ""
-    }
-
-    fn request(&self) -> &Self::Request {
-        &super::adapter::EmptyRequest {}
-    }
-}
-
-/// The source as the adapter words it: the bar shows the adapter's progress message;
-/// the unformatted record of the last read is kept for the report.
-struct Lens<'a, S: ?Sized, A: ?Sized> {
-    source: &'a S,
-    adapter: &'a A,
-    raw: Mutex<Option<OperationInfo>>,
-}
-
-impl<S, A> Lens<'_, S, A>
-where
-    S: OperationSource + ?Sized,
-    A: OperationAdapter + ?Sized,
-{
-    fn view(&self, mut info: OperationInfo) -> OperationInfo {
-        *self.raw.lock() = Some(info.clone());
-        if let Some(message) = self.adapter.progress_message(&info) {
-            info.progress.current_step = message;
-        }
-        info
-    }
-}
-
-impl<S, A> OperationSource for Lens<'_, S, A>
-where
-    S: OperationSource + ?Sized,
-    A: OperationAdapter + ?Sized,
-{
-    async fn fetch(&self, id: &OperationId) -> Result<OperationInfo, SourceError> {
-        let info = self.source.fetch(id).await?;
-        Ok(self.view(info))
-    }
-
-    /// The source's own updates (pushed where it can push), seen through the lens.
-    fn updates<'a>(
-        &'a self,
-        id: &'a OperationId,
-        poll: Duration,
-    ) -> impl Stream<Item = Result<OperationInfo, SourceError>> + Send + 'a {
-        self.source
-            .updates(id, poll)
-            .map(move |item| item.map(|info| self.view(info)))
-    }
-
-    fn cancel(
-        &self,
-        id: &OperationId,
-        reason: &str,
-    ) -> impl Future<Output = Result<(), SourceError>> + Send {
-        self.source.cancel(id, reason)
     }
 }
