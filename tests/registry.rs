@@ -492,3 +492,63 @@ fn info_round_trips_through_json() {
     let back: OperationInfo = serde_json::from_value(json).unwrap();
     assert_eq!(back, info);
 }
+
+/// `list` pages agree with a plain sort of every match, for every offset and limit
+/// around the page edges (the page is taken from a top-k heap, not a full sort).
+#[test]
+fn list_pages_are_the_newest_matches_in_order_for_any_offset_and_limit() {
+    let ops = Operations::builder()
+        .without_sweeper()
+        .with_max_retained(usize::MAX)
+        .build();
+    let mut all = Vec::new();
+    for i in 0..300u64 {
+        let kind = if i % 3 == 0 { "dummy" } else { "training" };
+        let id = ops.create(OperationSpec::new(kind)).expect("create");
+        if i % 2 == 0 {
+            ops.start(&id).expect("start");
+        }
+        all.push((id, kind, i % 2 == 0));
+    }
+    // Newest first: the reverse of creation order.
+    let running_training: Vec<_> = all
+        .iter()
+        .rev()
+        .filter(|(_, kind, running)| *kind == "training" && *running)
+        .map(|(id, ..)| id.clone())
+        .collect();
+    for offset in [
+        0,
+        1,
+        7,
+        99,
+        100,
+        101,
+        running_training.len() - 1,
+        running_training.len(),
+        1_000,
+    ] {
+        for limit in [1, 2, 10, 100, 1000] {
+            let filter = OperationFilter::new()
+                .with_status(OperationStatus::Running)
+                .with_type(OperationType::TRAINING)
+                .with_offset(offset)
+                .with_limit(limit);
+            let page = ops.list(&filter);
+            let ids: Vec<_> = page
+                .operations
+                .iter()
+                .map(|i| i.operation_id.clone())
+                .collect();
+            let expected: Vec<_> = running_training
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .cloned()
+                .collect();
+            assert_eq!(ids, expected, "offset {offset}, limit {limit}");
+            assert_eq!(page.total_count, running_training.len());
+            assert_eq!(page.active_count, 300);
+        }
+    }
+}

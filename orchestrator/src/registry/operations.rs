@@ -15,7 +15,8 @@
 //!    queue of finished ids is never locked while a shard lock is held, nor the
 //!    reverse: eviction pops ids from the queue, then removes them shard by shard.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,6 +40,29 @@ use crate::{
 };
 
 const SHARDS: usize = 16;
+
+/// An entry ordered by its sequence number alone (for `list`'s top-k heap).
+struct Newest(u64, Arc<Entry>);
+
+impl PartialEq for Newest {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Newest {}
+
+impl PartialOrd for Newest {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Newest {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
 
 /// The operations registry: create, run, observe, cancel and clean up operations.
 ///
@@ -379,35 +403,40 @@ impl Operations {
     /// Operations matching `filter`, newest first, with the total match count and the
     /// registry's active count.
     pub fn list(&self, filter: &OperationFilter) -> OperationList {
-        let mut matched: Vec<Arc<Entry>> = Vec::new();
+        // Only the newest `offset + limit` matches can be on the page: keep those in a
+        // min-heap by sequence number while counting every match, so a page of 100
+        // out of 10,000 matches holds (and clones) a few hundred entries, not all.
+        let keep = filter.offset.saturating_add(filter.limit);
+        let mut newest: BinaryHeap<Reverse<Newest>> = BinaryHeap::new();
+        let mut total_count = 0;
         let mut active_count = 0;
         for shard in &self.shared.shards {
             let shard = shard.read();
             for entry in shard.values() {
                 let status = entry.status();
                 active_count += usize::from(status.is_active());
-                if filter.matches(status, &entry.kind, entry.metadata()) {
-                    matched.push(entry.clone());
+                if !filter.matches(status, &entry.kind, entry.metadata()) {
+                    continue;
+                }
+                total_count += 1;
+                if keep == 0 {
+                    continue;
+                }
+                if newest.len() < keep {
+                    newest.push(Reverse(Newest(entry.seq, entry.clone())));
+                } else if newest.peek().is_some_and(|Reverse(min)| min.0 < entry.seq) {
+                    newest.pop();
+                    newest.push(Reverse(Newest(entry.seq, entry.clone())));
                 }
             }
         }
-        let total_count = matched.len();
-        let page = filter.limit.min(total_count.saturating_sub(filter.offset));
-        let end = (filter.offset + page).min(total_count);
-        if filter.offset < total_count && page > 0 {
-            // Only the page needs ordering: partition the newest `end` to the front.
-            let by_newest = |a: &Arc<Entry>, b: &Arc<Entry>| b.seq.cmp(&a.seq);
-            if end < total_count {
-                matched.select_nth_unstable_by(end - 1, by_newest);
-                matched.truncate(end);
-            }
-            matched.sort_unstable_by(by_newest);
-        }
-        let operations = matched
-            .get(filter.offset.min(matched.len())..end.min(matched.len()))
-            .unwrap_or_default()
+        // Ascending by `Reverse`: newest first.
+        let operations = newest
+            .into_sorted_vec()
             .iter()
-            .map(|e| e.info())
+            .skip(filter.offset)
+            .take(filter.limit)
+            .map(|Reverse(Newest(_, entry))| entry.info())
             .collect();
         OperationList {
             operations,
