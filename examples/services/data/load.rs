@@ -10,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 use orchestrator::OperationContext;
 
 use super::parse::{self, Chunk, Parser, SEGMENT_BYTES, Stats};
-use super::{LoadError, LoadSummary, Timeframe, mib};
+use super::summary::mib;
+use super::{LoadError, LoadSummary, Timeframe};
 
 /// Resolves `requested` inside `data_dir` and opens it: canonical, inside, a regular
 /// file; anything else is the one [`LoadError::Unavailable`].

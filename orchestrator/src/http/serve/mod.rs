@@ -9,32 +9,29 @@
 //!    never across an `.await`.
 //! 3. A connection is evicted (closed at once) only while it has never sent a complete
 //!    request head, so eviction never cuts off an answer.
+//!
+//! This file holds the [`Server`] builder and its accept loop; the connection table
+//! and the cap are in `table`, one connection's service in `connection`, the
+//! 414/431 answers in `limits`.
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
+mod connection;
+mod limits;
+mod table;
+
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{Request, StatusCode};
-use axum::response::{IntoResponse as _, Response};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tower_service::Service as _;
 
-use super::{ApiError, code};
+use connection::serve_connection;
+use table::{Conn, Table, default_max_connections};
 
 /// How long the accept loop pauses after an accept error such as `EMFILE` (out of file
 /// descriptors), so it neither spins nor exits.
@@ -448,286 +445,4 @@ fn is_per_connection(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionRefused
             | io::ErrorKind::Interrupted
     )
-}
-
-/// 1,024, or ¾ of the soft open-file limit when that is lower (read from
-/// `/proc/self/limits` on Linux; elsewhere 1,024).
-fn default_max_connections() -> usize {
-    let from_limit = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|limits| {
-            limits
-                .lines()
-                .find(|line| line.starts_with("Max open files"))
-                .and_then(|line| line.split_whitespace().nth(3))
-                .and_then(|soft| soft.parse::<usize>().ok())
-        })
-        .map(|soft| (soft / 4 * 3).max(1));
-    from_limit.map_or(Server::DEFAULT_MAX_CONNECTIONS, |n| {
-        n.min(Server::DEFAULT_MAX_CONNECTIONS)
-    })
-}
-
-/// The open connections, oldest first.
-#[derive(Default)]
-struct Table {
-    conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
-}
-
-impl Table {
-    /// Inserts `conn` if there is room, or can be made by evicting the oldest
-    /// connection that never sent a request head (invariant 3).
-    fn admit(&self, conn: &Arc<Conn>, max: usize) -> bool {
-        let mut conns = self.conns.lock();
-        if conns.len() >= max {
-            let victim = conns
-                .values()
-                .find(|c| !c.served.load(Ordering::Acquire))
-                .map(|c| c.id);
-            let Some(victim) = victim.and_then(|id| conns.remove(&id)) else {
-                return false;
-            };
-            victim.evict.cancel();
-        }
-        conns.insert(conn.id, Arc::clone(conn));
-        true
-    }
-
-    /// Closes up to `n` of the oldest connections that never sent a request head;
-    /// returns how many.
-    fn evict_unserved(&self, n: usize) -> usize {
-        let mut conns = self.conns.lock();
-        let victims: Vec<u64> = conns
-            .values()
-            .filter(|c| !c.served.load(Ordering::Acquire))
-            .take(n)
-            .map(|c| c.id)
-            .collect();
-        for id in &victims {
-            if let Some(victim) = conns.remove(id) {
-                victim.evict.cancel();
-            }
-        }
-        victims.len()
-    }
-
-    fn remove(&self, id: u64) {
-        self.conns.lock().remove(&id);
-    }
-
-    fn len(&self) -> usize {
-        self.conns.lock().len()
-    }
-}
-
-/// What the server knows about one connection.
-struct Conn {
-    id: u64,
-    opened: Instant,
-    /// A complete request head arrived (the service was called at least once).
-    served: AtomicBool,
-    /// Requests whose handler has not returned yet.
-    in_flight: AtomicUsize,
-    /// Milliseconds after `opened` when a byte was last read or written.
-    last_activity_ms: AtomicU64,
-    /// Cancelled to close the connection at once (eviction).
-    evict: CancellationToken,
-}
-
-impl Conn {
-    fn new(id: u64) -> Self {
-        Self {
-            id,
-            opened: Instant::now(),
-            served: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
-            last_activity_ms: AtomicU64::new(0),
-            evict: CancellationToken::new(),
-        }
-    }
-
-    fn touch(&self) {
-        let ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_activity_ms.store(ms, Ordering::Relaxed);
-    }
-
-    fn idle_deadline(&self, idle: Duration) -> Instant {
-        let last = Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed));
-        self.opened + last + idle
-    }
-}
-
-/// Decrements the in-flight count when a handler returns (or is dropped).
-struct InFlight(Arc<Conn>);
-
-impl InFlight {
-    fn start(conn: Arc<Conn>) -> Self {
-        conn.served.store(true, Ordering::Release);
-        conn.in_flight.fetch_add(1, Ordering::AcqRel);
-        Self(conn)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.0.touch();
-    }
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    app: Router,
-    conn: Arc<Conn>,
-    graceful: CancellationToken,
-    config: Config,
-    table: Arc<Table>,
-) {
-    let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(Tracked {
-        inner: stream,
-        conn: Arc::clone(&conn),
-    });
-    let for_service = Arc::clone(&conn);
-    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let guard = InFlight::start(Arc::clone(&for_service));
-        let mut app = app.clone();
-        async move {
-            let response = match oversize(&req, &config) {
-                Some(error) => error.into_response(),
-                None => match app.call(req).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                },
-            };
-            drop(guard);
-            Ok::<Response, Infallible>(response)
-        }
-    });
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .keep_alive(true);
-    let connection = builder.serve_connection(io, service);
-    tokio::pin!(connection);
-    let mut draining = false;
-    loop {
-        let idle_deadline = conn.idle_deadline(config.idle_timeout);
-        tokio::select! {
-            result = connection.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(conn = conn.id, error = %e, "connection ended with an error");
-                }
-                break;
-            }
-            () = conn.evict.cancelled() => {
-                tracing::debug!(conn = conn.id, "closed a connection that sent no request, to make room");
-                break;
-            }
-            () = graceful.cancelled(), if !draining => {
-                draining = true;
-                connection.as_mut().graceful_shutdown();
-            }
-            () = tokio::time::sleep_until(idle_deadline) => {
-                let idle = conn.in_flight.load(Ordering::Acquire) == 0
-                    && Instant::now() >= conn.idle_deadline(config.idle_timeout);
-                if idle {
-                    tracing::debug!(conn = conn.id, "closed an idle connection");
-                    break;
-                }
-            }
-        }
-    }
-    table.remove(conn.id);
-}
-
-/// The 414/431 envelope for a request over the configured limits.
-fn oversize<B>(req: &Request<B>, config: &Config) -> Option<ApiError> {
-    let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
-    if uri_len > config.max_uri_bytes {
-        return Some(ApiError::new(
-            StatusCode::URI_TOO_LONG,
-            code::URI_TOO_LONG,
-            format!(
-                "the request target is {uri_len} bytes, more than the {} allowed",
-                config.max_uri_bytes
-            ),
-        ));
-    }
-    let header_len: usize = req
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    if header_len > config.max_header_bytes {
-        return Some(ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            code::HEADERS_TOO_LARGE,
-            format!(
-                "the request headers are {header_len} bytes, more than the {} allowed",
-                config.max_header_bytes
-            ),
-        ));
-    }
-    None
-}
-
-/// The socket, noting every byte read or written on the connection's record.
-struct Tracked {
-    inner: TcpStream,
-    conn: Arc<Conn>,
-}
-
-impl AsyncRead for Tracked {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.conn.touch();
-        }
-        result
-    }
-}
-
-impl AsyncWrite for Tracked {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.conn.touch();
-        }
-        result
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.conn.touch();
-        }
-        result
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
