@@ -77,6 +77,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod bounds;
 mod builder;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
@@ -115,6 +116,7 @@ mod token;
 mod watch;
 mod wire;
 
+pub use bounds::{OperationError, OperationFn, OperationFuture, OperationValue};
 pub use builder::OperationsBuilder;
 pub use context::OperationContext;
 pub use error::{Cancelled, OrchestratorError, Result};
@@ -348,10 +350,10 @@ pub mod __private {
         f: F,
     ) -> Result<StartedOperation>
     where
-        F: FnOnce(OperationContext) -> Fut + Send + 'static,
-        Fut: Future<Output = core::result::Result<T, E>> + Send + 'static,
-        T: serde::Serialize + Send + 'static,
-        E: core::fmt::Display + Send + 'static,
+        F: crate::OperationFn<Fut>,
+        Fut: crate::OperationFuture<T, E>,
+        T: crate::OperationValue,
+        E: crate::OperationError,
     {
         ops.spawn(spec, f).map(|h| h.started())
     }

@@ -5,6 +5,7 @@ use std::future::Future;
 use serde::Serialize;
 
 use crate::{OperationContext, OperationSpec, Operations, Outcome, Result, StartedOperation};
+use crate::{OperationError, OperationFn, OperationFuture, OperationValue};
 
 /// A service that runs long operations through an [`Operations`] registry.
 ///
@@ -67,10 +68,10 @@ pub trait ServiceOrchestrator: Send + Sync {
         f: F,
     ) -> Result<StartedOperation>
     where
-        F: FnOnce(OperationContext) -> Fut + Send + 'static,
-        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
-        T: Serialize + Send + 'static,
-        E: std::fmt::Display + Send + 'static,
+        F: OperationFn<Fut>,
+        Fut: OperationFuture<T, E>,
+        T: OperationValue,
+        E: OperationError,
     {
         let handle = self.operations().spawn(spec, f)?;
         tracing::info!(service = self.service_name(), operation_id = %handle.id(), "started operation");
@@ -102,10 +103,10 @@ pub trait ServiceOrchestrator: Send + Sync {
     /// cannot be built.
     fn run_sync_operation<F, Fut, T, E>(&self, spec: OperationSpec, f: F) -> Result<Outcome<T, E>>
     where
-        F: FnOnce(OperationContext) -> Fut + Send + 'static,
+        F: OperationFn<Fut>,
         Fut: Future<Output = std::result::Result<T, E>> + 'static,
-        T: Serialize + Send + 'static,
-        E: std::fmt::Display + Send + 'static,
+        T: OperationValue,
+        E: OperationError,
     {
         self.operations().run_sync(spec, f)
     }

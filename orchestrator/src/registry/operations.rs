@@ -38,6 +38,7 @@ use crate::{
     OperationInfo, OperationList, OperationSpec, OperationStatus, OperationType, OrchestratorError,
     Outcome, Result,
 };
+use crate::{OperationError, OperationFn, OperationFuture, OperationValue};
 
 const SHARDS: usize = 16;
 
@@ -313,10 +314,10 @@ impl Operations {
     /// registered then.
     pub fn spawn<F, Fut, T, E>(&self, spec: OperationSpec, f: F) -> Result<OperationHandle<T, E>>
     where
-        F: FnOnce(OperationContext) -> Fut + Send + 'static,
-        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
-        T: Serialize + Send + 'static,
-        E: std::fmt::Display + Send + 'static,
+        F: OperationFn<Fut>,
+        Fut: OperationFuture<T, E>,
+        T: OperationValue,
+        E: OperationError,
     {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| OrchestratorError::NoRuntime)?;

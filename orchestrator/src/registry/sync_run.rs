@@ -2,10 +2,9 @@
 
 use std::future::Future;
 
-use serde::Serialize;
-
 use crate::own_runtime::{Drivers, block_on_own_runtime};
-use crate::{OperationContext, OperationSpec, Operations, Outcome, Result};
+use crate::{OperationError, OperationFn, OperationValue};
+use crate::{OperationSpec, Operations, Outcome, Result};
 
 impl Operations {
     /// Registers a managed operation and runs it to the end, blocking the calling
@@ -33,10 +32,10 @@ impl Operations {
     /// ```
     pub fn run_sync<F, Fut, T, E>(&self, spec: OperationSpec, f: F) -> Result<Outcome<T, E>>
     where
-        F: FnOnce(OperationContext) -> Fut + Send + 'static,
+        F: OperationFn<Fut>,
         Fut: Future<Output = std::result::Result<T, E>> + 'static,
-        T: Serialize + Send + 'static,
-        E: std::fmt::Display + Send + 'static,
+        T: OperationValue,
+        E: OperationError,
     {
         block_on_own_runtime(Drivers::Time, || self.run(spec, f))
     }
