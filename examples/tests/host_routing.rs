@@ -4,48 +4,17 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use common::{Lines, example_binary, http, read_all, wait_with_timeout};
+use common::{
+    Guard, Lines, example_binary, http, metric_count, operation, read_all, serve, wait_with_timeout,
+};
 use serde_json::Value;
-
-/// A child process killed when the test ends, passed or not.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The example `name` on `127.0.0.1:0` with `env`, once it says where it listens.
-fn serve(name: &str, env: &[(&str, &str)]) -> (Guard, Lines, SocketAddr) {
-    let mut command = Command::new(example_binary(name));
-    command
-        .args(["--addr", "127.0.0.1:0"])
-        // Only what the test says: no routing inherited from the shell.
-        .env_remove("USE_TRAINING_HOST_SERVICE")
-        .env_remove("TRAINING_HOST_SERVICE_URL")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {name}: {e}"));
-    let mut stdout = Lines::new(child.stdout.take().expect("stdout"));
-    let addr = stdout.find(Duration::from_secs(30), |line| {
-        line.strip_prefix("listening on http://")
-            .and_then(|a| a.parse().ok())
-    });
-    (Guard(child), stdout, addr)
-}
 
 /// Counts the host's request log lines (`method=GET path=… status=…`, on stderr)
 /// that match `needle`, as they come.
@@ -86,18 +55,6 @@ fn routed(extra: &[(&str, &str)]) -> (Guard, SocketAddr, Guard, SocketAddr) {
     env.extend_from_slice(extra);
     let (server, _, addr) = serve("axum_server", &env);
     (host, host_addr, server, addr)
-}
-
-fn operation(addr: SocketAddr, id: &str) -> Value {
-    let (status, body) = http(addr, "GET", &format!("/api/v1/operations/{id}"), "");
-    assert_eq!(status, 200, "{body}");
-    body["data"].clone()
-}
-
-fn metric_count(addr: SocketAddr, id: &str) -> usize {
-    let (status, body) = http(addr, "GET", &format!("/api/v1/operations/{id}/metrics"), "");
-    assert_eq!(status, 200, "{body}");
-    body["data"]["metrics"].as_array().map_or(0, Vec::len)
 }
 
 /// Polls until `f` gives `Some`; panics after `limit`.

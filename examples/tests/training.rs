@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{Lines, http, read_all, spawn, wait_with_timeout};
+use common::{Guard, http, metric_count, operation, read_all, serve, spawn, wait_with_timeout};
 use orchestrator::{OperationId, OperationStatus, Operations, Outcome};
 use orchestrator_examples::training::{
     EpochMetric, TrainingError, TrainingService, TrainingSummary,
@@ -177,42 +175,9 @@ async fn invalid_arguments_fail_the_operation_with_the_message() {
     assert!(matches!(err, TrainingError::InvalidArguments(_)), "{err}");
 }
 
-/// A child process killed when the test ends, passed or not.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The example `name` with `--addr 127.0.0.1:0`, once it says where it listens.
-fn serve(name: &str) -> (Guard, Lines, SocketAddr) {
-    let mut child = spawn(name, &["--addr", "127.0.0.1:0"]);
-    let mut stdout = Lines::new(child.stdout.take().expect("stdout"));
-    let addr = stdout.find(Duration::from_secs(30), |line| {
-        line.strip_prefix("listening on http://")
-            .and_then(|a| a.parse().ok())
-    });
-    (Guard(child), stdout, addr)
-}
-
-fn operation(addr: SocketAddr, id: &str) -> serde_json::Value {
-    let (status, body) = http(addr, "GET", &format!("/api/v1/operations/{id}"), "");
-    assert_eq!(status, 200, "{body}");
-    body["data"].clone()
-}
-
-fn metric_count(addr: SocketAddr, id: &str) -> usize {
-    let (status, body) = http(addr, "GET", &format!("/api/v1/operations/{id}/metrics"), "");
-    assert_eq!(status, 200, "{body}");
-    body["data"]["metrics"].as_array().map_or(0, Vec::len)
-}
-
 #[test]
 fn cli_train_against_the_server_prints_the_summary_and_exits_zero() {
-    let (_server, _, addr) = serve("axum_server");
+    let (_server, _, addr) = serve("axum_server", &[]);
     let url = format!("http://{addr}");
     let mut child = spawn(
         "cli",
@@ -255,7 +220,7 @@ fn cli_train_against_the_server_prints_the_summary_and_exits_zero() {
 #[cfg(unix)]
 #[test]
 fn sigint_to_cli_train_cancels_on_the_server_and_exits_130() {
-    let (_server, _, addr) = serve("axum_server");
+    let (_server, _, addr) = serve("axum_server", &[]);
     let url = format!("http://{addr}");
     let mut child = Guard(spawn(
         "cli",
@@ -302,7 +267,7 @@ fn sigint_to_cli_train_cancels_on_the_server_and_exits_130() {
 
 #[test]
 fn the_start_endpoint_refuses_bad_bodies_with_422_and_is_documented() {
-    let (_server, _, addr) = serve("axum_server");
+    let (_server, _, addr) = serve("axum_server", &[]);
     for (body, mentions) in [
         (r#"{"epochs": 0}"#, "epochs must be at least 1"),
         (r#"{"epochs": 5, "learning_rate": -1}"#, "learning_rate"),
@@ -349,7 +314,7 @@ fn the_start_endpoint_refuses_bad_bodies_with_422_and_is_documented() {
 #[cfg(unix)]
 #[test]
 fn training_host_runs_a_start_posted_with_the_fns_arguments() {
-    let (mut host, mut stdout, addr) = serve("training_host");
+    let (mut host, mut stdout, addr) = serve("training_host", &[]);
     // The body a proxy sends: the domain fn's arguments under their own names.
     let args = serde_json::json!({
         "epochs": 5,

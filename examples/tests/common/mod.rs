@@ -136,3 +136,47 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, ser
     let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {raw}"));
     (status, json)
 }
+
+/// A child process killed when the test ends, passed or not.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The example `name` on `127.0.0.1:0` with only `env` for host routing (none
+/// inherited from the shell), once it says where it listens.
+pub fn serve(name: &str, env: &[(&str, &str)]) -> (Guard, Lines, SocketAddr) {
+    let mut child = Command::new(example_binary(name))
+        .args(["--addr", "127.0.0.1:0"])
+        .env_remove("USE_TRAINING_HOST_SERVICE")
+        .env_remove("TRAINING_HOST_SERVICE_URL")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let mut stdout = Lines::new(child.stdout.take().expect("stdout"));
+    let addr = stdout.find(Duration::from_secs(30), |line| {
+        line.strip_prefix("listening on http://")
+            .and_then(|a| a.parse().ok())
+    });
+    (Guard(child), stdout, addr)
+}
+
+/// `GET /api/v1/operations/{id}`'s record (asserting 200).
+pub fn operation(addr: SocketAddr, id: &str) -> serde_json::Value {
+    let (status, body) = http(addr, "GET", &format!("/api/v1/operations/{id}"), "");
+    assert_eq!(status, 200, "{body}");
+    body["data"].clone()
+}
+
+/// How many metric records `GET /api/v1/operations/{id}/metrics` returns.
+pub fn metric_count(addr: SocketAddr, id: &str) -> usize {
+    let (status, body) = http(addr, "GET", &format!("/api/v1/operations/{id}/metrics"), "");
+    assert_eq!(status, 200, "{body}");
+    body["data"]["metrics"].as_array().map_or(0, Vec::len)
+}
