@@ -875,6 +875,7 @@ async fn openapi_document_and_router_agree() {
         routed,
         [
             "DELETE /operations/{id}",
+            "GET /health",
             "GET /openapi.json",
             "GET /operations",
             "GET /operations/{id}",

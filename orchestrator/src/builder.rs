@@ -35,6 +35,9 @@ pub struct OperationsBuilder {
     pub(crate) shutdown_drain: Duration,
     pub(crate) limits: Limits,
     pub(crate) concurrency: HashMap<OperationType, usize>,
+    pub(crate) flush_interval: Duration,
+    pub(crate) lease: Duration,
+    pub(crate) exclusive_store: bool,
 }
 
 impl Default for OperationsBuilder {
@@ -46,6 +49,9 @@ impl Default for OperationsBuilder {
             shutdown_drain: Self::DEFAULT_SHUTDOWN_DRAIN,
             limits: Limits::default(),
             concurrency: HashMap::new(),
+            flush_interval: Self::DEFAULT_FLUSH_INTERVAL,
+            lease: crate::store::DEFAULT_LEASE,
+            exclusive_store: false,
         }
     }
 }
@@ -75,6 +81,9 @@ impl OperationsBuilder {
     pub const DEFAULT_MAX_METRIC_BYTES: usize = 64 * 1024;
     /// The default [longest cancel reason](Self::with_max_cancel_reason): 1 KiB.
     pub const DEFAULT_MAX_CANCEL_REASON: usize = 1024;
+    /// The default [flush interval](Self::with_flush_interval) of a registry with a
+    /// store: 1 s.
+    pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
     /// How long finished operations are kept before the sweeper removes them
     /// (default 24 h).
@@ -166,13 +175,140 @@ impl OperationsBuilder {
         self
     }
 
+    /// With a store ([`open`](Self::open)): how often the progress and metrics of
+    /// running operations are written, in one batch, and the cancels requested by
+    /// other replicas are picked up (default 1 s). Progress updates never wait on it.
+    /// A zero interval is taken as 1 ms.
+    pub const fn with_flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = if interval.is_zero() {
+            Duration::from_millis(1)
+        } else {
+            interval
+        };
+        self
+    }
+
+    /// With a store: how long this process's lease lasts (default 10 s, renewed by
+    /// every flush). Once it expired, another replica declares this process's
+    /// operations interrupted. Keep it several flush intervals long. A lease shorter
+    /// than twice the flush interval is raised to that.
+    pub const fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// With a store: this process is the only one using it (one node, the embedded
+    /// SQLite case). At [`open`](Self::open), every operation an earlier run left
+    /// `PENDING` or `RUNNING` is failed as `interrupted` at once, without waiting for
+    /// its lease to expire. Do not set it when replicas share the store: it would
+    /// interrupt theirs.
+    pub const fn with_exclusive_store(mut self) -> Self {
+        self.exclusive_store = true;
+        self
+    }
+
     /// Builds the registry. Needs no runtime.
     pub fn build(self) -> Operations {
-        let limits = self
-            .concurrency
+        Operations::from_builder(&self, self.semaphores(), None)
+    }
+
+    fn semaphores(&self) -> HashMap<OperationType, Arc<Semaphore>> {
+        self.concurrency
             .iter()
             .map(|(k, &n)| (k.clone(), Arc::new(Semaphore::new(n))))
-            .collect();
-        Operations::from_builder(&self, limits)
+            .collect()
+    }
+
+    /// Builds a registry whose operations are kept in `store`: they outlive the
+    /// process, and every replica on the same store sees and can cancel them (see
+    /// [`store`](crate::store) for the model, and [`Operations::cluster`] for the
+    /// reads across replicas).
+    ///
+    /// It registers a fresh instance (a random id, with the [lease](Self::with_lease)),
+    /// then fails the operations that were left running by dead instances: all
+    /// earlier ones with [`with_exclusive_store`](Self::with_exclusive_store), else
+    /// those whose lease expired. Then it starts the store thread: the lifecycle
+    /// writer, the [flush](Self::with_flush_interval), the orphan sweep and pruning
+    /// (every lease), and the cancel listener where the store has one.
+    ///
+    /// # Errors
+    ///
+    /// The store's error when it cannot be reached at start (the caller should exit
+    /// rather than serve an empty registry), or [`StoreError::Database`] when the
+    /// store thread cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use orchestrator::store::MemoryStore;
+    /// use orchestrator::{Operations, OperationSpec, OperationStatus};
+    ///
+    /// // Two replicas sharing one store (a `PostgresStore` in production).
+    /// let store = Arc::new(MemoryStore::new());
+    /// let a = Operations::builder().open(store.clone()).await?;
+    /// let b = Operations::builder().open(store).await?;
+    ///
+    /// let handle = a.spawn(OperationSpec::new("nap"), |ctx| async move {
+    ///     ctx.sleep(std::time::Duration::from_secs(60)).await
+    /// })?;
+    /// let id = handle.id().clone();
+    /// handle.persisted().await; // the create is in the store
+    ///
+    /// // B sees A's operation and cancels it; A's flush picks the request up.
+    /// assert_eq!(b.cluster().get(&id).await?.status.is_active(), true);
+    /// b.cluster().cancel(&id, "not needed").await?;
+    /// let done = b.cluster().wait(&id).await?;
+    /// assert_eq!(done.status, OperationStatus::Cancelled);
+    /// assert_eq!(done.cancel_reason.as_deref(), Some("not needed"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn open(
+        self,
+        store: Arc<dyn crate::store::OperationStore>,
+    ) -> Result<Operations, crate::store::StoreError> {
+        use crate::store::{InstanceId, OrphanScope};
+        let me = InstanceId::generate();
+        let lease = self.lease.max(self.flush_interval.saturating_mul(2));
+        let now = std::time::SystemTime::now();
+        store.register_instance(me, lease, now).await?;
+        let scope = if self.exclusive_store {
+            OrphanScope::AllBut(me)
+        } else {
+            OrphanScope::ExpiredLeases
+        };
+        let failed = store.fail_orphans(scope, now).await?;
+        if !failed.is_empty() {
+            tracing::warn!(
+                count = failed.len(),
+                "operations left running by an earlier instance were marked FAILED (interrupted)"
+            );
+        }
+        let config = crate::durable::DurableConfig {
+            flush_interval: self.flush_interval,
+            lease,
+        };
+        let (durable, writes) = crate::durable::Durable::new(store, me, config);
+        let stop = crate::CancellationToken::new();
+        let ops = Operations::from_builder(
+            &self,
+            self.semaphores(),
+            Some((
+                durable.clone(),
+                crate::durable::flusher::StopOnDrop(stop.clone()),
+            )),
+        );
+        crate::durable::start_thread(
+            ops.downgrade(),
+            durable,
+            writes,
+            self.retention,
+            self.limits.max_retained,
+            stop,
+        )
+        .map_err(|e| crate::store::StoreError::Database(Box::new(e)))?;
+        Ok(ops)
     }
 }

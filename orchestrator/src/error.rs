@@ -132,6 +132,34 @@ pub enum OrchestratorError {
         /// `error.message` of the host's envelope.
         message: String,
     },
+    /// The registry's store (see [`OperationsBuilder::open`](crate::OperationsBuilder::open))
+    /// cannot be reached or failed: a new operation is refused while it is degraded
+    /// (running ones go on, their writes retried), and a read of another replica's
+    /// operation fails. Retry later.
+    #[error("the operation store is unavailable: {reason}")]
+    StoreUnavailable {
+        /// The store's last error.
+        reason: String,
+    },
+}
+
+impl From<crate::store::StoreError> for OrchestratorError {
+    /// A store failure as the registry reports it: `NotFound` and the refusals keep
+    /// their meaning, the rest is [`OrchestratorError::StoreUnavailable`].
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::NotFound(id) => Self::NotFound(id),
+            StoreError::AlreadyFinished { id, status } => Self::AlreadyFinished { id, status },
+            StoreError::StillActive { id, status } => Self::StillActive { id, status },
+            StoreError::IllegalTransition { id, from, to } => {
+                Self::IllegalTransition { id, from, to }
+            }
+            other => Self::StoreUnavailable {
+                reason: other.to_string(),
+            },
+        }
+    }
 }
 
 /// `Result` with [`OrchestratorError`] as the default error.

@@ -55,6 +55,18 @@ impl<T, E> OperationHandle<T, E> {
         StartedOperation::new(self.entry.id.clone(), &self.entry.description())
     }
 
+    /// Waits until the operation's record is in the registry's store (its create was
+    /// written: it survives a crash of this process and other replicas see it); at
+    /// once for a registry without a store. The HTTP layer does this for every
+    /// operation a request starts before it answers.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel safe: wrap it in `tokio::time::timeout` for a bounded wait.
+    pub async fn persisted(&self) {
+        self.entry.persisted_to(crate::durable::Step::Create).await;
+    }
+
     /// Waits for the operation to end and returns its typed outcome.
     ///
     /// If the runtime shuts down first, the operation is reported cancelled.

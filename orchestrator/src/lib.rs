@@ -103,7 +103,7 @@ mod outcome;
 mod own_runtime;
 mod progress_cell;
 mod registry;
-use registry::{driver, entry, ledger, operations};
+use registry::{driver, durable, entry, ledger, operations};
 #[cfg(feature = "terminal")]
 mod render;
 mod service;
@@ -130,6 +130,7 @@ pub use info::{
 pub use kind::{InvalidOperationType, OperationType};
 pub use metrics::MetricsPage;
 pub use outcome::{Failure, Outcome};
+pub use registry::cluster::Cluster;
 pub use registry::operations::Operations;
 pub use registry::shutdown::ShutdownReport;
 #[cfg(feature = "terminal")]

@@ -28,6 +28,8 @@ pub(crate) struct MetricsLog {
     /// Number of records ever appended; the cursor of the newest record.
     appended: u64,
     capacity: usize,
+    /// The cursor up to which records were flushed to the registry's store.
+    flushed: u64,
 }
 
 impl MetricsLog {
@@ -36,7 +38,24 @@ impl MetricsLog {
             records: VecDeque::new(),
             appended: 0,
             capacity: capacity.max(1),
+            flushed: 0,
         }
+    }
+
+    /// The records not yet flushed to a store: the cursor index of the first, the
+    /// records, and the cursor after them; `None` when every record was flushed.
+    pub(crate) fn unflushed(&self) -> Option<(u64, Vec<serde_json::Value>, u64)> {
+        if self.flushed >= self.appended {
+            return None;
+        }
+        let page = self.page(self.flushed);
+        let first_index = page.cursor - page.metrics.len() as u64;
+        Some((first_index, page.metrics, page.cursor))
+    }
+
+    /// Records up to cursor `upto` are in the store.
+    pub(crate) fn mark_flushed(&mut self, upto: u64) {
+        self.flushed = self.flushed.max(upto);
     }
 
     pub(crate) fn push(&mut self, record: serde_json::Value) {

@@ -100,6 +100,8 @@ pub enum ErrorCode {
     HeadersTooLarge,
     /// 503: the host service an operation is routed to is unavailable.
     HostUnavailable,
+    /// 503: the operation store (a durable registry's database) is unavailable.
+    StoreUnavailable,
     /// Any other code: a service's own (`ROWS_TOO_MANY`), or the client's stand-in
     /// `HTTP_<status>` for an answer without an error envelope.
     Other(String),
@@ -149,6 +151,7 @@ known_codes! {
     UriTooLong => "URI_TOO_LONG",
     HeadersTooLarge => "HEADERS_TOO_LARGE",
     HostUnavailable => "HOST_UNAVAILABLE",
+    StoreUnavailable => "STORE_UNAVAILABLE",
 }
 
 impl From<String> for ErrorCode {
@@ -360,6 +363,8 @@ mod tests {
             "REQUEST_TIMEOUT",
             "URI_TOO_LONG",
             "HEADERS_TOO_LARGE",
+            "HOST_UNAVAILABLE",
+            "STORE_UNAVAILABLE",
         ] {
             let code = ErrorCode::from(wire);
             assert!(!matches!(code, ErrorCode::Other(_)), "{wire}");

@@ -74,6 +74,8 @@ pub(crate) fn event_stream(
         None if first.status.is_terminal() => {
             stream::once(std::future::ready(Ok(event("done", 0, first)))).boxed()
         }
+        // Another replica's operation: read from the store.
+        None if ops.durable().is_some() => remote_stream(ops.clone(), first, slot),
         None => stream::empty().boxed(),
         Some(watch) => {
             let state = State {
@@ -112,6 +114,53 @@ async fn next_event(state: Option<State>) -> Option<(Result<Event, Infallible>, 
             return Some((Ok(event("progress", st.seq, &info)), Some(st)));
         }
     }
+}
+
+/// How often the stream of another replica's operation re-reads it from the store
+/// (whose progress is itself at most one flush interval old).
+const REMOTE_POLL: Duration = Duration::from_millis(250);
+
+/// The events of an operation owned by another replica: its stored record, re-read
+/// every `REMOTE_POLL`, sent when it changed; `done` at the end. A read that fails
+/// (the store unreachable) is retried at the next poll; the stream ends if the
+/// operation is gone.
+fn remote_stream(
+    ops: Operations,
+    first: &OperationInfo,
+    slot: OwnedSemaphorePermit,
+) -> BoxStream<'static, Result<Event, Infallible>> {
+    let start = (
+        ops,
+        first.operation_id.clone(),
+        Seen::of(first),
+        0_u64,
+        slot,
+    );
+    let opening = stream::once(std::future::ready(Ok(event("progress", 0, first))));
+    let rest = stream::unfold(Some(start), |state| async move {
+        let (ops, id, mut last, mut seq, slot) = state?;
+        loop {
+            tokio::time::sleep(REMOTE_POLL).await;
+            let info = match ops.cluster().get(&id).await {
+                Ok(info) => info,
+                Err(crate::OrchestratorError::NotFound(_)) => return None,
+                Err(_) => continue,
+            };
+            seq += 1;
+            if info.status.is_terminal() {
+                return Some((Ok(event("done", seq, &info)), None));
+            }
+            let seen = Seen::of(&info);
+            if seen != last {
+                last = seen;
+                return Some((
+                    Ok(event("progress", seq, &info)),
+                    Some((ops, id, last, seq, slot)),
+                ));
+            }
+        }
+    });
+    opening.chain(rest).boxed()
 }
 
 fn event(name: &str, seq: u64, info: &OperationInfo) -> Event {

@@ -126,7 +126,7 @@ pub(crate) async fn list_operations(
     State(ops): State<Operations>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<OperationListResponse, ApiError> {
-    Ok(ops.list(&query.into_filter()?).into())
+    Ok(ops.cluster().list(&query.into_filter()?).await?.into())
 }
 
 /// Reads one operation.
@@ -145,7 +145,7 @@ pub(crate) async fn get_operation(
     State(ops): State<Operations>,
     OpId(id): OpId,
 ) -> ApiResult<OperationInfo> {
-    Ok(ops.get(&id)?.into())
+    Ok(ops.cluster().get(&id).await?.into())
 }
 
 /// Body of `POST /operations/{id}/cancel` (optional: an empty body is fine).
@@ -196,8 +196,8 @@ pub(crate) async fn cancel_operation(
     ApiJson(req): ApiJson<CancelRequest>,
 ) -> ApiResult<OperationInfo> {
     let reason = req.reason.as_deref().unwrap_or("cancelled via API");
-    ops.cancel(&id, reason)?;
-    Ok(ops.get(&id)?.into())
+    ops.cluster().cancel(&id, reason).await?;
+    Ok(ops.cluster().get(&id).await?.into())
 }
 
 pub use crate::wire::DeletedOperation;
@@ -218,9 +218,10 @@ pub(crate) async fn delete_operation(
     State(ops): State<Operations>,
     OpId(id): OpId,
 ) -> ApiResult<DeletedOperation> {
-    let (deleted, operation) = match ops.cancel(&id, "cancelled via DELETE") {
-        Ok(_) => (false, ops.get(&id)?),
-        Err(OrchestratorError::AlreadyFinished { .. }) => (true, ops.delete(&id)?),
+    let cluster = ops.cluster();
+    let (deleted, operation) = match cluster.cancel(&id, "cancelled via DELETE").await {
+        Ok(_) => (false, cluster.get(&id).await?),
+        Err(OrchestratorError::AlreadyFinished { .. }) => (true, cluster.delete(&id).await?),
         Err(e) => return Err(e.into()),
     };
     Ok(DeletedOperation::new(deleted, operation).into())
@@ -254,7 +255,7 @@ pub(crate) async fn operation_metrics(
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> ApiResult<MetricsPage> {
     let cursor = checked_integer("cursor", query.cursor.unwrap_or(0))?;
-    Ok(ops.metrics(&id, cursor)?.into())
+    Ok(ops.cluster().metrics(&id, cursor).await?.into())
 }
 
 /// Query of `GET /operations/{id}/wait`.
@@ -296,9 +297,10 @@ pub(crate) async fn wait_operation(
         .map_or(DEFAULT_WAIT, |_| Duration::from_millis(timeout_ms))
         .min(MAX_WAIT);
     let _slot = streams.acquire()?;
-    let info = match tokio::time::timeout(timeout, ops.wait(&id)).await {
+    let cluster = ops.cluster();
+    let info = match tokio::time::timeout(timeout, cluster.wait(&id)).await {
         Ok(finished) => finished?,
-        Err(_elapsed) => ops.get(&id)?,
+        Err(_elapsed) => cluster.get(&id).await?,
     };
     Ok(info.into())
 }
@@ -328,6 +330,40 @@ pub(crate) async fn operation_events(
     OpId(id): OpId,
 ) -> Result<EventStream, ApiError> {
     let slot = streams.acquire()?;
-    let first = ops.get(&id)?;
+    let first = ops.cluster().get(&id).await?;
     Ok(event_stream(&ops, &first, slot))
+}
+
+/// `GET /health`: whether this replica is serving, and how its store is doing.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// `OK`, or `DEGRADED` while the store fails (running operations go on; new ones
+    /// are refused with 503 `STORE_UNAVAILABLE` until it is back).
+    status: crate::store::StoreState,
+    /// This process's `PENDING` and `RUNNING` operations.
+    active_count: usize,
+    /// The store's state; `null` for a registry without one.
+    store: Option<crate::store::StoreHealth>,
+}
+
+/// Reports whether this replica is healthy: always 200 while it serves, with
+/// `status` `DEGRADED` when its operation store is failing.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    responses(
+        (status = 200, description = "`OK`, or `DEGRADED` while the operation store fails", body = ApiResponse<Health>),
+    )
+)]
+pub(crate) async fn health(State(ops): State<Operations>) -> ApiResult<Health> {
+    let store = ops.store_health();
+    Ok(Health {
+        status: store
+            .as_ref()
+            .map_or(crate::store::StoreState::Ok, |s| s.state),
+        active_count: ops.active_count(),
+        store,
+    }
+    .into())
 }

@@ -231,6 +231,7 @@ impl Api {
     /// ```
     pub fn split(self) -> (Router, utoipa::openapi::OpenApi) {
         let doc = Arc::new(OnceLock::new());
+        let durable_ops = self.ops.durable().is_some().then(|| self.ops.clone());
         let state = ApiState {
             ops: self.ops,
             streams: StreamLimit(Arc::new(Semaphore::new(self.max_streams))),
@@ -244,9 +245,15 @@ impl Api {
         let _ = doc.set(document.clone());
         // A route layer runs only for a matched route and method, so a POST to a
         // GET-only path stays a 405, not a 415.
-        let router = router
+        let mut router = router
             .route_layer(axum::middleware::from_fn(require_json))
             .method_not_allowed_fallback(method_not_allowed);
+        if let Some(ops) = durable_ops {
+            router = router.route_layer(axum::middleware::from_fn_with_state(
+                ops,
+                acknowledge_creates,
+            ));
+        }
         (router, document)
     }
 
@@ -303,6 +310,42 @@ impl StreamLimit {
     }
 }
 
+/// How long a response waits for the creates of the operations its request started
+/// to be written to the store before it gives up (and cancels them).
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// With a store: a request that started operations is answered only once their
+/// records are in the store, so an id handed out survives a crash of this process.
+/// If the store does not take them in time, they are cancelled and the answer is
+/// 503 `STORE_UNAVAILABLE`.
+async fn acknowledge_creates(State(ops): State<Operations>, req: Request, next: Next) -> Response {
+    let (response, created) = crate::durable::ack::scope(next.run(req)).await;
+    if created.is_empty() {
+        return response;
+    }
+    let written = futures::future::join_all(
+        created
+            .iter()
+            .map(|e| e.persisted_to(crate::durable::Step::Create)),
+    );
+    if tokio::time::timeout(ACK_TIMEOUT, written).await.is_ok() {
+        return response;
+    }
+    for entry in &created {
+        let _ = ops.cancel(
+            &entry.id,
+            "the operation store did not take the operation in time",
+        );
+    }
+    let reason = ops
+        .store_health()
+        .and_then(|h| h.last_error)
+        .unwrap_or_else(|| "the store did not answer in time".to_owned());
+    axum::response::IntoResponse::into_response(ApiError::from(
+        crate::OrchestratorError::StoreUnavailable { reason },
+    ))
+}
+
 /// 415 for a `POST` whose `content-type` is not JSON, whatever its body.
 async fn require_json(req: Request, next: Next) -> Response {
     if req.method() == Method::POST && !extract::has_json_content_type(req.headers()) {
@@ -342,6 +385,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(handlers::wait_operation))
         .routes(routes!(handlers::operation_events))
         .routes(routes!(openapi_json))
+        .routes(routes!(handlers::health))
 }
 
 /// The OpenAPI document of this API, with `servers` set to where it is mounted.

@@ -47,6 +47,10 @@ pub mod code {
     /// 503: the host service an operation is routed to (feature `host`) cannot be
     /// reached, answered 5xx or answered something that is not the operations API.
     pub const HOST_UNAVAILABLE: &str = "HOST_UNAVAILABLE";
+    /// 503: the operation store (a durable registry's database) cannot be reached:
+    /// new operations are refused, and reads of other replicas' operations fail,
+    /// until it is back (`Retry-After` says when to try again).
+    pub const STORE_UNAVAILABLE: &str = "STORE_UNAVAILABLE";
     /// 401: the route needs a bearer token and the request had none, or a wrong one
     /// (see [`BearerAuthLayer`](crate::http::BearerAuthLayer)).
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
@@ -112,6 +116,7 @@ impl IntoResponse for OperationListResponse {
 /// | [`OrchestratorError::TooManyOperations`]  | 429    | `TOO_MANY_OPERATIONS`  |
 /// | [`OrchestratorError::AbandonedWorkLimit`] | 503    | `ABANDONED_WORK_LIMIT` |
 /// | [`OrchestratorError::HostUnavailable`]    | 503    | `HOST_UNAVAILABLE`     |
+/// | [`OrchestratorError::StoreUnavailable`]   | 503    | `STORE_UNAVAILABLE`    |
 /// | [`OrchestratorError::HostRejected`]       | the host's 4xx | the host's code |
 /// | any other [`OrchestratorError`]           | 500    | `INTERNAL_ERROR`       |
 ///
@@ -242,6 +247,9 @@ impl std::error::Error for ApiError {}
 /// What `Retry-After` says when a registry limit refuses a new operation.
 const RETRY_LIMITED: Duration = Duration::from_secs(5);
 
+/// What `Retry-After` says while the operation store is unavailable.
+const RETRY_STORE: Duration = Duration::from_secs(2);
+
 impl From<OrchestratorError> for ApiError {
     fn from(err: OrchestratorError) -> Self {
         let status = match &err {
@@ -278,6 +286,14 @@ impl From<OrchestratorError> for ApiError {
             }
             OrchestratorError::HostUnavailable { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, code::HOST_UNAVAILABLE)
+            }
+            OrchestratorError::StoreUnavailable { .. } => {
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::STORE_UNAVAILABLE,
+                    err.to_string(),
+                )
+                .with_retry_after(RETRY_STORE);
             }
             // The host's own answer, passed through (422 stays 422).
             OrchestratorError::HostRejected {

@@ -7,10 +7,12 @@
 //!    held (eviction pops the ids first, then removes them from the shards).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::durable::Durable;
 use crate::{OperationId, OperationsBuilder};
 
 /// The registry-wide counts and limits an [`Entry`](crate::entry::Entry) updates when
@@ -27,6 +29,8 @@ pub(crate) struct Ledger {
     /// (deleted, swept), which eviction skips.
     finished: Mutex<VecDeque<OperationId>>,
     pub(crate) limits: Limits,
+    /// The registry's store, if it has one: entries queue their lifecycle writes here.
+    pub(crate) durable: Option<Arc<Durable>>,
 }
 
 /// The resource limits of a registry (see [`OperationsBuilder`](crate::OperationsBuilder)).
@@ -60,13 +64,14 @@ pub(crate) enum Refusal {
 }
 
 impl Ledger {
-    pub(crate) fn new(limits: Limits) -> Self {
+    pub(crate) fn new(limits: Limits, durable: Option<Arc<Durable>>) -> Self {
         Self {
             active: AtomicUsize::new(0),
             abandoned: AtomicUsize::new(0),
             retained: AtomicUsize::new(0),
             finished: Mutex::new(VecDeque::new()),
             limits,
+            durable,
         }
     }
 

@@ -3,7 +3,9 @@
 //! (`retention`, `sweeper`, `shutdown`).
 
 pub(crate) mod cancel;
+pub(crate) mod cluster;
 pub(crate) mod driver;
+pub(crate) mod durable;
 pub(crate) mod entry;
 pub(crate) mod ledger;
 pub(crate) mod operations;

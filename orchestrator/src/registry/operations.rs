@@ -28,6 +28,8 @@ use tokio::sync::Semaphore;
 
 use crate::builder::OperationsBuilder;
 use crate::driver::{Driver, Slot};
+use crate::durable::flusher::StopOnDrop;
+use crate::durable::{Durable, Step};
 use crate::entry::Remote;
 use crate::entry::{Ending, Entry, NewEntry};
 use crate::id_hash::BuildIdHasher;
@@ -108,6 +110,8 @@ pub(crate) struct Shared {
     pub(crate) sweeper: crate::registry::sweeper::Stop,
     pub(crate) ledger: Arc<Ledger>,
     limits: HashMap<OperationType, Arc<Semaphore>>,
+    /// Stops the store thread when the registry is dropped.
+    _store_stop: Option<StopOnDrop>,
 }
 
 impl Default for Operations {
@@ -147,7 +151,9 @@ impl Operations {
     pub(crate) fn from_builder(
         b: &OperationsBuilder,
         limits: HashMap<OperationType, Arc<Semaphore>>,
+        durable: Option<(Arc<Durable>, StopOnDrop)>,
     ) -> Self {
+        let (durable, store_stop) = durable.unzip();
         Self {
             shared: Arc::new(Shared {
                 shards: std::array::from_fn(|_| RwLock::new(HashMap::default())),
@@ -159,8 +165,9 @@ impl Operations {
                 sweep_interval: b.sweep_interval,
                 sweeper_started: AtomicBool::new(false),
                 sweeper: crate::registry::sweeper::Stop::default(),
-                ledger: Arc::new(Ledger::new(b.limits)),
+                ledger: Arc::new(Ledger::new(b.limits, durable)),
                 limits,
+                _store_stop: store_stop,
             }),
         }
     }
@@ -185,6 +192,13 @@ impl Operations {
         remote: Option<Box<Remote>>,
     ) -> Result<Arc<Entry>> {
         let ledger = &self.shared.ledger;
+        if let Some(durable) = &ledger.durable {
+            if durable.health.is_degraded() {
+                return Err(OrchestratorError::StoreUnavailable {
+                    reason: durable.health.last_error().unwrap_or_default(),
+                });
+            }
+        }
         if ledger.over_retained() {
             self.evict_excess();
         }
@@ -225,6 +239,11 @@ impl Operations {
         self.shared.shards[shard_of(entry.id.as_str())]
             .write()
             .insert(entry.id.clone(), entry.clone());
+        drop(root);
+        if let Some(durable) = &ledger.durable {
+            durable.record(Step::Create, entry.clone());
+            crate::durable::ack::created(&entry);
+        }
         Ok(entry)
     }
 
@@ -510,6 +529,10 @@ impl Operations {
 
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
         Self { shared }
+    }
+
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Shared> {
+        Arc::downgrade(&self.shared)
     }
 
     pub(crate) fn shared(&self) -> &Shared {

@@ -75,6 +75,23 @@ impl Operations {
                 "shutdown: operations still running after the grace period and drain"
             );
         }
+        // With a store: the ends and the last progress and metrics written before
+        // the process goes (bounded by the same drain).
+        if let Some(durable) = self.durable() {
+            let rest = limit
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_secs(1));
+            let written = async {
+                durable.signal.flush_now().await;
+                durable.drained().await;
+            };
+            if tokio::time::timeout(rest, written).await.is_err() {
+                tracing::warn!(
+                    backlog = durable.backlog(),
+                    "shutdown: the operation store did not take every write in time"
+                );
+            }
+        }
         let left_running = entries
             .iter()
             .filter(|e| e.status().is_active())

@@ -126,6 +126,7 @@ mod rules;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use crate::durable::health::{StoreHealth, StoreState};
 pub use error::StoreError;
 pub use flush::{CancelRequest, Flush, FlushReply, MetricBatch, ProgressUpdate};
 pub use instance::{InstanceId, InvalidInstanceId};

@@ -49,7 +49,11 @@ impl Entry {
     /// Records `ending` now if no blocking work runs, or else when the last blocking
     /// closure returns (keeping `permit` until then). For a driver that is dropped and
     /// cannot wait.
-    pub(crate) fn finish_or_defer(&self, ending: Ending, permit: Option<OwnedSemaphorePermit>) {
+    pub(crate) fn finish_or_defer(
+        self: &Arc<Self>,
+        ending: Ending,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
         {
             let mut st = self.state.lock();
             if self.blocking_count() > 0 && !self.status().is_terminal() {
@@ -84,7 +88,7 @@ impl Entry {
         }
     }
 
-    pub(super) fn last_blocking_returned(&self) {
+    pub(super) fn last_blocking_returned(self: &Arc<Self>) {
         let deferred = self
             .state
             .lock()

@@ -20,6 +20,11 @@
 //!    watch is registered (`watchers > 0`), wakes `changes`. A watch registers before
 //!    it first reads the version, and enables its wake-up before each read, so it never
 //!    misses a change; an unwatched operation pays one atomic load per change.
+//! 6. With a store (`Ledger::durable`), `register`, `start` and `finish` queue their
+//!    write after they commit (no lock held); the writer marks the entry `persisted`
+//!    when it is applied and, for the end, wakes `finished` waiters, which wait for
+//!    both the terminal status and its write (a `COMPLETED` is acknowledged only once
+//!    it is durable). Without a store, nothing of this runs.
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -29,6 +34,7 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
+use crate::durable::{Durable, Step};
 use crate::info::{AbandonedWork, OperationInfo, OperationProgress};
 use crate::ledger::{Ledger, Limits};
 use crate::metrics::{MetricsLog, MetricsPage};
@@ -56,6 +62,9 @@ pub(crate) struct Entry {
     pub(crate) progress: ProgressCell,
     pub(crate) observer: Option<ProgressObserver>,
     status: AtomicU8,
+    /// How far the operation's lifecycle is written to the registry's store, if it
+    /// has one (rule 6): a [`Step`] as `u8`, 0 before the create is written.
+    persisted: AtomicU8,
     /// Running `spawn_blocking` closures (rule 4).
     blocking: AtomicU32,
     /// Live [`OperationWatch`](crate::OperationWatch)es (rule 5).
@@ -159,6 +168,7 @@ impl Entry {
             progress: ProgressCell::with_total(n.total_steps),
             observer: n.observer,
             status: AtomicU8::new(OperationStatus::Pending.to_u8()),
+            persisted: AtomicU8::new(0),
             blocking: AtomicU32::new(0),
             watchers: AtomicU32::new(0),
             changes: OnceLock::new(),
@@ -193,7 +203,7 @@ impl Entry {
     }
 
     /// `PENDING → RUNNING`.
-    pub(crate) fn start(&self) -> Result<()> {
+    pub(crate) fn start(self: &Arc<Self>) -> Result<()> {
         let mut st = self.state.lock();
         let from = self.status();
         if !from.can_become(OperationStatus::Running) {
@@ -202,13 +212,56 @@ impl Entry {
         st.started_at = Some(SystemTime::now());
         self.set_status(OperationStatus::Running);
         drop(st);
+        if let Some(durable) = self.durable() {
+            durable.record(Step::Start, self.clone());
+        }
         self.changed();
         Ok(())
     }
 
+    /// The registry's link to its store, if it has one.
+    pub(crate) fn durable(&self) -> Option<&Arc<Durable>> {
+        self.ledger.as_ref().and_then(|l| l.durable.as_ref())
+    }
+
+    /// The writer applied (or gave up on) `step` of this operation's lifecycle.
+    pub(crate) fn mark_persisted(&self, step: Step) {
+        self.persisted.fetch_max(step as u8, Ordering::AcqRel);
+        // `finished` waiters re-check their condition: waiting for the end, or (see
+        // `persisted_to`) for this step.
+        self.finished.notify_waiters();
+    }
+
+    /// How far the lifecycle is written to the store (0: not even the create).
+    pub(crate) fn persisted(&self) -> u8 {
+        self.persisted.load(Ordering::Acquire)
+    }
+
+    /// Waits until `step` is written to the store (at once without a store).
+    pub(crate) async fn persisted_to(&self, step: Step) {
+        if self.durable().is_none() {
+            return;
+        }
+        loop {
+            let notified = self.finished.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.persisted() >= step as u8 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The end is recorded where it must be: in memory, and in the store if any.
+    fn end_is_acknowledged(&self) -> bool {
+        self.status().is_terminal()
+            && (self.durable().is_none() || self.persisted() >= Step::Finish as u8)
+    }
+
     /// Records the end of the operation. Returns the terminal status, or an error if the
     /// operation already ended (or, for a value or error, never started).
-    pub(crate) fn finish(&self, ending: Ending) -> Result<OperationStatus> {
+    pub(crate) fn finish(self: &Arc<Self>, ending: Ending) -> Result<OperationStatus> {
         let status = {
             let mut st = self.state.lock();
             let from = self.status();
@@ -261,6 +314,9 @@ impl Entry {
         );
         if let Some(ledger) = &self.ledger {
             ledger.finished(&self.id, was_abandoned);
+            if let Some(durable) = &ledger.durable {
+                durable.record(Step::Finish, self.clone());
+            }
         }
         self.finished.notify_waiters();
         self.wake_watchers();
@@ -293,7 +349,7 @@ impl Entry {
     ///
     /// The reason lives in the token (the first one given wins), so every holder of
     /// the token and every snapshot see the same one.
-    pub(crate) fn cancel(&self, reason: &Arc<str>) -> Result<OperationStatus> {
+    pub(crate) fn cancel(self: &Arc<Self>, reason: &Arc<str>) -> Result<OperationStatus> {
         let status = self.status();
         if status.is_terminal() {
             return Err(OrchestratorError::AlreadyFinished {
@@ -312,7 +368,7 @@ impl Entry {
     }
 
     /// Ends a cancelled operation that never started (`CANCELLED`); no-op otherwise.
-    pub(crate) fn end_if_pending(&self) {
+    pub(crate) fn end_if_pending(self: &Arc<Self>) {
         let _ = self.finish(Ending::NeverStarted);
     }
 
@@ -327,13 +383,14 @@ impl Entry {
         })
     }
 
-    /// Waits until the operation reaches a terminal state.
+    /// Waits until the operation reaches a terminal state (and, with a store, until
+    /// that state is written to it).
     pub(crate) async fn finished(&self) {
         loop {
             let notified = self.finished.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.status().is_terminal() {
+            if self.end_is_acknowledged() {
                 return;
             }
             notified.await;
@@ -366,6 +423,23 @@ impl Entry {
     /// The longest cancel reason accepted, in bytes.
     pub(crate) fn max_cancel_reason(&self) -> usize {
         self.limits().max_cancel_reason
+    }
+
+    /// Whether any metric record was appended.
+    pub(crate) fn has_metrics(&self) -> bool {
+        self.metrics.lock().is_some()
+    }
+
+    /// The metric records not yet flushed to the store (see `MetricsLog::unflushed`).
+    pub(crate) fn unflushed_metrics(&self) -> Option<(u64, Vec<serde_json::Value>, u64)> {
+        self.metrics.lock().as_ref().and_then(|log| log.unflushed())
+    }
+
+    /// Records up to cursor `upto` were flushed to the store.
+    pub(crate) fn metrics_flushed(&self, upto: u64) {
+        if let Some(log) = self.metrics.lock().as_mut() {
+            log.mark_flushed(upto);
+        }
     }
 
     pub(crate) fn metrics(&self, cursor: u64) -> MetricsPage {
