@@ -33,6 +33,15 @@
 //! server at start-up. `TRAINING_HOST_SERVICE_GRACE_SECS` (default 30) is how long
 //! the host may stay unreachable before its operations here fail.
 //!
+//! Operations are kept in `--store` (or `ORCHESTRATOR_STORE`): by default the SQLite
+//! file `orchestrator.db` in the working directory, so they survive a restart (what
+//! was running then is marked FAILED `interrupted`; nothing is rerun); `memory:` keeps
+//! nothing; `postgres://USER@HOST:PORT/DATABASE` shares them with every replica on the
+//! same database (`--store-schema`, default `orchestrator`): any replica answers for
+//! any operation, and a cancel on one reaches the operation on another. A store that
+//! cannot be opened stops the server at start (exit 1). `GET /api/v1/health` says
+//! `DEGRADED` while the store fails.
+//!
 //! The routes and the serving are in `services/server.rs`; the services in `services/`.
 
 use std::net::SocketAddr;
@@ -44,6 +53,10 @@ use orchestrator::host::HostService;
 use orchestrator_examples::data::{DEFAULT_DATA_DIR, DEFAULT_MAX_ROWS, DataService};
 use orchestrator_examples::server::{self, ServeArgs};
 use orchestrator_examples::training::TrainingService;
+
+/// Where operations are kept without `--store`: a SQLite file in the working
+/// directory (nothing to install; it survives restarts).
+const DEFAULT_STORE: &str = "sqlite:orchestrator.db";
 
 /// Serves the operations API.
 #[derive(Debug, Parser)]
@@ -78,7 +91,13 @@ async fn run(args: Args) -> ExitCode {
     if let Some(host) = &host {
         tracing::info!(host = host.url(), "training runs on a host service");
     }
-    let ops = args.serve.operations();
+    let ops = match args.serve.open_operations(DEFAULT_STORE).await {
+        Ok(ops) => ops,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let token = server::token_from_env();
     let data = DataService::new(ops.clone())
         .with_data_dir(args.data_dir)

@@ -44,7 +44,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
-    let ops = args.serve.operations();
+    let ops = match args.serve.open_operations("memory:").await {
+        Ok(ops) => ops,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let token = server::token_from_env();
     let app = server::training_app(ops.clone(), args.serve.max_streams, token.as_deref());
     server::serve_until_signal(args.addr, app, ops, &args.serve, token.is_some()).await

@@ -193,7 +193,7 @@ mod scenarios {
         assert_eq!(failed.status, OperationStatus::Failed);
         let message = failed.error_message.unwrap_or_default();
         assert!(message.starts_with("interrupted"), "{message}");
-        // Lease 400 ms + B's sweep every 400 ms + slack.
+        // Lease 400 ms + one flush interval + slack.
         assert!(
             died.elapsed() < Duration::from_secs(3),
             "took {:?}",

@@ -8,6 +8,7 @@
 pub mod data;
 pub mod dummy;
 pub mod server;
+pub mod store_url;
 pub mod training;
 
 /// The README's Rust blocks, compiled and run as doc tests of this crate (which has the

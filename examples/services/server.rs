@@ -21,6 +21,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::data::{self, DataService};
 use crate::dummy::{self, DummyService};
+use crate::store_url::{InvalidStoreUrl, StoreUrl};
 use crate::training::{self, TrainingService};
 
 /// `/api/v1/operations…`, `/api/v1/openapi.json`, `POST /api/v1/dummy/start`,
@@ -113,16 +114,79 @@ pub struct ServeArgs {
     /// Seconds a client may take to send a request head.
     #[arg(long, default_value_t = http::Server::DEFAULT_HEADER_READ_TIMEOUT.as_secs())]
     pub header_timeout_secs: u64,
+    /// Where operations are kept: `memory:` (lost at exit), `sqlite:PATH` (one file,
+    /// this process alone; a restart marks what was running FAILED `interrupted`), or
+    /// `postgres://USER@HOST:PORT/DATABASE` (shared by replicas) [default: the
+    /// server's own].
+    #[arg(long, env = "ORCHESTRATOR_STORE")]
+    pub store: Option<String>,
+    /// The PostgreSQL schema of the store's tables (created if missing).
+    #[arg(
+        long,
+        env = "ORCHESTRATOR_STORE_SCHEMA",
+        default_value = "orchestrator"
+    )]
+    pub store_schema: String,
+    /// Seconds to keep trying to reach a PostgreSQL store at start before exiting 1.
+    #[arg(long, default_value_t = 10)]
+    pub store_retry_secs: u64,
+    /// Milliseconds between two flushes of progress and metrics to the store (each
+    /// renews this process's lease and brings back other replicas' cancels).
+    #[arg(long, env = "ORCHESTRATOR_FLUSH_MS", default_value_t = 1000)]
+    pub flush_ms: u64,
+    /// Milliseconds this process's lease lasts: after it expired, another replica
+    /// marks its running operations FAILED `interrupted`.
+    #[arg(long, env = "ORCHESTRATOR_LEASE_MS", default_value_t = 10_000)]
+    pub lease_ms: u64,
 }
 
 impl ServeArgs {
     /// The registry to serve: `--max-active` operations at once, `--grace-secs` of
-    /// drain on shutdown.
+    /// drain on shutdown, kept in memory only.
     pub fn operations(&self) -> Operations {
+        self.builder().build()
+    }
+
+    fn builder(&self) -> OperationsBuilder {
         Operations::builder()
             .with_max_active(self.max_active)
             .with_shutdown_drain(Duration::from_secs(self.grace_secs))
-            .build()
+            .with_flush_interval(Duration::from_millis(self.flush_ms))
+            .with_lease(Duration::from_millis(self.lease_ms))
+    }
+
+    /// The registry to serve, on `--store` (`default_store` when it is not given):
+    /// opened, migrated and with this process registered before anything is served.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the store, for a bad URL or a store that cannot be opened
+    /// (a PostgreSQL is retried for `--store-retry-secs` first).
+    pub async fn open_operations(&self, default_store: &str) -> Result<Operations, String> {
+        let url: StoreUrl = self
+            .store
+            .as_deref()
+            .unwrap_or(default_store)
+            .parse()
+            .map_err(|e: InvalidStoreUrl| e.to_string())?;
+        let store = url
+            .open(
+                &self.store_schema,
+                Duration::from_secs(self.store_retry_secs),
+            )
+            .await
+            .map_err(|e| format!("cannot open the operation store {url}: {e}"))?;
+        let builder = if url.is_exclusive() {
+            self.builder().with_exclusive_store()
+        } else {
+            self.builder()
+        };
+        let ops = builder
+            .open(store)
+            .await
+            .map_err(|e| format!("cannot open the operation store {url}: {e}"))?;
+        tracing::info!(store = %url, "operations kept in {url}");
+        Ok(ops)
     }
 }
 

@@ -191,6 +191,7 @@ fn a_routed_server_refuses_a_bad_setting_at_start_and_reports_a_down_host() {
     // A set flag without a URL: the server does not start.
     let out = Command::new(example_binary("axum_server"))
         .args(["--addr", "127.0.0.1:0"])
+        .env("ORCHESTRATOR_STORE", "memory:")
         .env("USE_TRAINING_HOST_SERVICE", "true")
         .env_remove("TRAINING_HOST_SERVICE_URL")
         .output()

@@ -35,6 +35,7 @@ fn server(args: &[&str], env: &[(&str, &str)]) -> (Guard, Lines, SocketAddr) {
     let mut cmd = Command::new(example_binary("axum_server"));
     cmd.args(["--addr", "127.0.0.1:0"])
         .args(args)
+        .env("ORCHESTRATOR_STORE", "memory:")
         .env_remove("ORCHESTRATOR_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -77,6 +78,7 @@ fn silent_sockets_under_a_low_open_file_limit_do_not_lock_out_clients() {
             "ulimit -n 256 && exec \"$0\" --addr 127.0.0.1:0",
             example_binary("axum_server").to_str().expect("utf-8 path"),
         ])
+        .env("ORCHESTRATOR_STORE", "memory:")
         .env_remove("ORCHESTRATOR_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -29,6 +29,7 @@ pub fn example_binary(name: &str) -> PathBuf {
 pub fn spawn(name: &str, args: &[&str]) -> Child {
     Command::new(example_binary(name))
         .args(args)
+        .env("ORCHESTRATOR_STORE", "memory:")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -154,6 +155,7 @@ pub fn serve(name: &str, env: &[(&str, &str)]) -> (Guard, Lines, SocketAddr) {
         .args(["--addr", "127.0.0.1:0"])
         .env_remove("USE_TRAINING_HOST_SERVICE")
         .env_remove("TRAINING_HOST_SERVICE_URL")
+        .env("ORCHESTRATOR_STORE", "memory:")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -180,19 +180,22 @@ fn disowned(ops: &Operations, id: &OperationId) {
     }
 }
 
-/// Every lease: fails the operations of instances whose lease expired, and prunes
-/// finished operations past the retention or the retained-count cap.
+/// Every flush interval, fails the operations of instances whose lease expired (one
+/// indexed update, so an orphan is found within the lease plus one flush interval);
+/// every lease, prunes finished operations past the retention or the retained-count
+/// cap.
 pub(crate) async fn sweep_loop(
     durable: Arc<Durable>,
     retention: Duration,
     max_retained: usize,
     stop: CancellationToken,
 ) {
+    let mut pruned_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
             biased;
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(durable.config.lease) => {}
+            () = tokio::time::sleep(durable.config.flush_interval) => {}
         }
         let now = SystemTime::now();
         match durable
@@ -208,9 +211,13 @@ pub(crate) async fn sweep_loop(
             }
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(error = %e, "orphan sweep failed; retrying at the next lease interval");
+                tracing::warn!(error = %e, "orphan sweep failed; retrying at the next interval");
             }
         }
+        if pruned_at.elapsed() < durable.config.lease {
+            continue;
+        }
+        pruned_at = tokio::time::Instant::now();
         let policy = Prune::older_than(now, retention).with_max_finished(max_retained);
         match durable.store.prune(&policy, now).await {
             Ok(0) => {}
