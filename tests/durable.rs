@@ -19,6 +19,7 @@ use orchestrator::{
 
 #[path = "support/stores.rs"]
 mod stores;
+mod support;
 
 use stores::{Store, TestDb};
 
@@ -405,6 +406,8 @@ struct Flaky {
     inner: Store,
     down: AtomicBool,
     refused: AtomicU32,
+    /// Milliseconds each create takes (a slow database).
+    create_delay_ms: AtomicU32,
 }
 
 impl Flaky {
@@ -413,6 +416,7 @@ impl Flaky {
             inner,
             down: AtomicBool::new(false),
             refused: AtomicU32::new(0),
+            create_delay_ms: AtomicU32::new(0),
         }
     }
 
@@ -431,6 +435,8 @@ impl Flaky {
 impl OperationStore for Flaky {
     async fn create(&self, op: &NewOperation) -> Result<(), StoreError> {
         self.check()?;
+        let delay = self.create_delay_ms.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
         self.inner.create(op).await
     }
     async fn start(
@@ -502,4 +508,139 @@ impl OperationStore for Flaky {
     ) -> Result<Option<CancelNotifications>, StoreError> {
         self.inner.cancel_notifications(instance).await
     }
+}
+
+/// Over HTTP, a start is answered only once the operation's record is in the store,
+/// however slow the store: the id a client gets survives a crash of the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_start_is_answered_once_the_create_is_stored() {
+    let db = stores::sqlite().await;
+    let slow = Arc::new(Flaky::new(db.reopen().await));
+    slow.create_delay_ms.store(300, Ordering::SeqCst);
+    let server = support::serve(replica(slow.clone()).await).await;
+    let started = server
+        .client
+        .post_json(
+            "/api/v1/dummy/start",
+            &serde_json::json!({"iterations": 100, "interval_ms": 10}),
+        )
+        .await;
+    let id: OperationId = started.data()["operation_id"]
+        .as_str()
+        .expect("an id")
+        .parse()
+        .expect("a valid id");
+    assert!(
+        db.store.get(&id).await.unwrap().is_some(),
+        "the start was answered before the create was stored"
+    );
+}
+
+/// The store down: new operations are refused with 503 `STORE_UNAVAILABLE` (and
+/// `Retry-After`), reads that need it too (never a 500), health says `DEGRADED`;
+/// all is well again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_while_the_store_is_down() {
+    let db = stores::sqlite().await;
+    let flaky = Arc::new(Flaky::new(db.reopen().await));
+    let server = support::serve(replica(flaky.clone()).await).await;
+    let c = &server.client;
+    assert_eq!(c.get("/api/v1/health").await.data()["status"], "OK");
+    flaky.down.store(true, Ordering::SeqCst);
+    let health = eventually("health degraded", || async {
+        let reply = c.get("/api/v1/health").await;
+        (reply.data()["status"] == "DEGRADED").then_some(reply)
+    })
+    .await;
+    let store = &health.data()["store"];
+    assert!(
+        store["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("test outage"),
+        "{store}"
+    );
+    assert!(store["failing_since"].is_string(), "{store}");
+
+    let refused = c
+        .post_json(
+            "/api/v1/dummy/start",
+            &serde_json::json!({"iterations": 1, "interval_ms": 1}),
+        )
+        .await;
+    assert_eq!(refused.error_code(503), "STORE_UNAVAILABLE");
+    let listed = c.get("/api/v1/operations").await;
+    assert_eq!(listed.error_code(503), "STORE_UNAVAILABLE");
+    let unknown = c
+        .get("/api/v1/operations/op_dummy_20260101_000000_00000000")
+        .await;
+    assert_eq!(unknown.error_code(503), "STORE_UNAVAILABLE");
+
+    flaky.down.store(false, Ordering::SeqCst);
+    eventually("health ok", || async {
+        let reply = c.get("/api/v1/health").await;
+        (reply.data()["status"] == "OK").then_some(())
+    })
+    .await;
+    let started = c
+        .post_json(
+            "/api/v1/dummy/start",
+            &serde_json::json!({"iterations": 1, "interval_ms": 1}),
+        )
+        .await;
+    assert!(started.data()["operation_id"].is_string());
+}
+
+/// Another replica's operation over HTTP: its record, metrics and event stream
+/// (progress from the store, then `done` when its owner ends it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_serves_another_replicas_operation() {
+    let db = stores::sqlite().await;
+    let a = replica(db.reopen().await).await;
+    let b = support::serve(replica(db.reopen().await).await).await;
+    let handle = a
+        .spawn(
+            OperationSpec::new("metered").with_total_steps(1_000),
+            |ctx: OperationContext| async move {
+                for i in 1..=1_000_u64 {
+                    ctx.metric(serde_json::json!({ "i": i }));
+                    ctx.progress(i, format!("step {i}"));
+                    ctx.sleep(Duration::from_millis(10)).await?;
+                }
+                Ok::<_, Cancelled>(())
+            },
+        )
+        .unwrap();
+    handle.persisted().await;
+    let id = handle.id().clone();
+    let record = b.client.get(&format!("/api/v1/operations/{id}")).await;
+    assert_eq!(record.data()["operation_id"], id.as_str());
+    let metrics = eventually("B serves A's metrics", || async {
+        let reply = b
+            .client
+            .get(&format!("/api/v1/operations/{id}/metrics"))
+            .await;
+        let n = reply.data()["metrics"].as_array().map_or(0, Vec::len);
+        (n > 0).then_some(reply)
+    })
+    .await;
+    assert_eq!(metrics.data()["metrics"][0]["i"], 1);
+
+    let mut events = b.client.events(&id).await;
+    let (first, _) = tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("an event")
+        .expect("not ended");
+    assert_eq!(first, "progress");
+    handle.cancel("enough").unwrap();
+    let mut last = None;
+    while let Some(event) = tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("events go on until done")
+    {
+        last = Some(event);
+    }
+    let (name, data) = last.expect("a last event");
+    assert_eq!(name, "done");
+    assert_eq!(data["status"], "CANCELLED");
 }
