@@ -228,8 +228,9 @@ impl OperationsBuilder {
     /// then fails the operations that were left running by dead instances: all
     /// earlier ones with [`with_exclusive_store`](Self::with_exclusive_store), else
     /// those whose lease expired. Then it starts the store thread: the lifecycle
-    /// writer, the [flush](Self::with_flush_interval), the orphan sweep and pruning
-    /// (every lease), and the cancel listener where the store has one.
+    /// writer, the [flush](Self::with_flush_interval), the orphan sweep (every flush
+    /// interval) and pruning (every lease), and the cancel listener where the store
+    /// has one.
     ///
     /// # Errors
     ///

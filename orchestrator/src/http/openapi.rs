@@ -112,7 +112,9 @@ impl ToSchema for OperationEvent {
 
 /// Adds to every operation of `doc` the answers [`Server`](super::Server) gives any
 /// request before it reaches a route: 414 `URI_TOO_LONG` and 431 `HEADERS_TOO_LARGE`,
-/// so that a client (or a fuzzer) reading the document is told of them.
+/// so that a client (or a fuzzer) reading the document is told of them; and to every
+/// route but `/health` and `/openapi.json`, the 503 `STORE_UNAVAILABLE` of a durable
+/// registry whose store is down.
 pub(crate) fn document_server_limits(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::content::ContentBuilder;
     use utoipa::openapi::{Ref, ResponseBuilder};
@@ -127,7 +129,9 @@ pub(crate) fn document_server_limits(doc: &mut utoipa::openapi::OpenApi) {
             "`HEADERS_TOO_LARGE`: the request headers are larger than the server accepts",
         ),
     ];
-    for item in doc.paths.paths.values_mut() {
+    const STORE: &str = "`STORE_UNAVAILABLE`: the registry's operation store cannot be reached (a durable registry only); retry after `Retry-After`";
+    for (path, item) in &mut doc.paths.paths {
+        let needs_store = !path.ends_with("/health") && !path.ends_with("/openapi.json");
         let operations = [
             &mut item.get,
             &mut item.put,
@@ -152,6 +156,29 @@ pub(crate) fn document_server_limits(doc: &mut utoipa::openapi::OpenApi) {
                                 .build(),
                         )
                     });
+            }
+            if !needs_store {
+                continue;
+            }
+            match operation.responses.responses.get_mut("503") {
+                Some(RefOr::T(response)) => {
+                    response.description = format!("{}; or {STORE}", response.description);
+                }
+                Some(RefOr::Ref(_)) => {}
+                None => {
+                    let content = ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorResponse")))
+                        .build();
+                    operation.responses.responses.insert(
+                        "503".to_owned(),
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(STORE)
+                                .content("application/json", content)
+                                .build(),
+                        ),
+                    );
+                }
             }
         }
     }

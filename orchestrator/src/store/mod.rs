@@ -39,37 +39,49 @@
 //!   store has no clock of its own and leases are testable without sleeping. Replicas
 //!   must keep their clocks within a small fraction of the lease of each other.
 //!
-//! # Wiring into the registry
+//! # In the registry
 //!
-//! The registry calls the store like this (the integration is the next increment):
+//! [`OperationsBuilder::open`](crate::OperationsBuilder::open) attaches a store to a
+//! registry; [`Operations::cluster`](crate::Operations::cluster) reads and cancels
+//! across replicas; [`Operations::store_health`](crate::Operations::store_health)
+//! says whether the store keeps up. The registry uses the store like this:
 //!
-//! 1. At start: `let me = InstanceId::generate()`,
-//!    [`register_instance`](OperationStore::register_instance)`(me, lease, now)`; a
-//!    single-node server then runs `fail_orphans(OrphanScope::AllBut(me), now)`.
-//! 2. `create`: the in-memory entry, then `store.create(&NewOperation::from_info(&info,
-//!    Fence::first(me)))` awaited before the id is handed out (write-through); on error
-//!    the entry is removed again.
-//! 3. `start` and every terminal transition: `store.start(id, fence, at)` /
-//!    `store.finish(id, fence, &Finish::…)` awaited before the transition is reported
-//!    (a `COMPLETED` is never lost). `Fenced` or `AlreadyFinished` from `finish` means
-//!    another replica declared the operation an orphan: the local record follows the
-//!    store's.
-//! 4. A flush task every interval (1 s default): one [`Flush`] with the latest
-//!    progress of each local running operation whose progress changed, and the metric
-//!    records appended since the last successful flush (each batch carries its first
-//!    cursor index, so a retried flush does not duplicate); then it trips the local
-//!    token of each returned [`CancelRequest`] (with its reason), and stops treating
-//!    the [`rejected`](FlushReply::rejected) ones as its own. A failed flush is retried
-//!    with the same batches at the next tick; progress updates never wait on it.
-//! 5. A sweeper every lease interval: `fail_orphans(OrphanScope::ExpiredLeases, now)`
-//!    and `prune(&Prune::older_than(now, retention), now)`.
-//! 6. Reads: a local operation from memory; any other id from
-//!    [`get`](OperationStore::get) / [`metrics`](OperationStore::metrics); `list` is
-//!    [`list`](OperationStore::list) with local records replacing the stored ones.
-//!    `cancel` of an operation that is not local is `request_cancel`.
-//! 7. A listener task on [`cancel_notifications`](OperationStore::cancel_notifications)
-//!    (when it is `Some`): trips the local token of each request at once; the flush
-//!    remains the path that cannot lose one.
+//! 1. At `open`: a fresh [`InstanceId`],
+//!    [`register_instance`](OperationStore::register_instance) with the lease, then
+//!    [`fail_orphans`](OperationStore::fail_orphans) (`OrphanScope::AllBut(me)` for an
+//!    [exclusive](crate::OperationsBuilder::with_exclusive_store) store, else
+//!    `ExpiredLeases`). A store that cannot be reached is an error: no registry.
+//! 2. `create`, `start` and the end commit in memory first, then queue their write;
+//!    one writer applies them in order ([`create`](OperationStore::create),
+//!    [`start`](OperationStore::start), [`finish`](OperationStore::finish)), retrying
+//!    a failed one with backoff (health `DEGRADED` meanwhile, new operations refused).
+//!    A refusal of a retry (`AlreadyExists`, `AlreadyFinished`, …) means the first try
+//!    was applied, or that another replica declared the operation an orphan: either
+//!    way the store's record stands. [`Operations::wait`](crate::Operations::wait)
+//!    returns only once the end is written; the HTTP layer answers a start only once
+//!    its create is written.
+//! 3. A flush every interval (1 s default): one [`Flush`] with the progress of each
+//!    running operation whose progress changed and the metric records appended since
+//!    the last successful flush (upserted by cursor index: a retried flush never
+//!    duplicates); it renews the lease, trips the local token of each returned
+//!    [`CancelRequest`], and stops each [`rejected`](FlushReply::rejected) operation
+//!    (declared interrupted elsewhere). A failed flush is retried at the next tick;
+//!    progress updates never wait on it.
+//! 4. Every flush interval, `fail_orphans(OrphanScope::ExpiredLeases, now)` (an orphan
+//!    is found within the lease plus one flush interval); every lease,
+//!    [`prune`](OperationStore::prune) by retention and by the retained-count cap.
+//! 5. Reads ([`Cluster`](crate::Cluster)): a local operation from memory; any other
+//!    from [`get`](OperationStore::get) / [`metrics`](OperationStore::metrics); `list`
+//!    is [`list`](OperationStore::list) with local records in place of the stored
+//!    ones; `cancel` of an operation that is not local is
+//!    [`request_cancel`](OperationStore::request_cancel); `wait` and the event stream
+//!    of another replica's operation re-read it from the store.
+//! 6. A listener on [`cancel_notifications`](OperationStore::cancel_notifications)
+//!    (when it is `Some`, PostgreSQL) trips the local token of each request at once;
+//!    the flush remains the path that cannot lose one.
+//!
+//! All of it runs on one thread of the registry's own ("orchestrator-store"), with a
+//! current-thread runtime, so it outlives the runtime that created the registry.
 //!
 //! # Examples
 //!
