@@ -125,6 +125,27 @@ mod suite {
         assert_eq!(info.parent_id.as_ref(), Some(&parent));
         assert_eq!(info.cancel_reason, None);
         assert_eq!(info.abandoned, None);
+        assert_eq!(
+            (info.host_url.as_deref(), info.host_operation_id.as_ref()),
+            (None, None)
+        );
+
+        // A proxy keeps where its operation runs.
+        let proxy = id(&kind);
+        let on_host = id(&kind);
+        store
+            .create(
+                &NewOperation::new(proxy.clone(), kind.clone(), fence)
+                    .with_host("http://gpu-1:5002", on_host.clone()),
+            )
+            .await
+            .unwrap();
+        let stored_proxy = store.get(&proxy).await.unwrap().expect("stored");
+        assert_eq!(
+            stored_proxy.info.host_url.as_deref(),
+            Some("http://gpu-1:5002")
+        );
+        assert_eq!(stored_proxy.info.host_operation_id.as_ref(), Some(&on_host));
 
         let started_at = t(2) + Duration::from_nanos(7);
         store.start(&op, fence, started_at).await.unwrap();

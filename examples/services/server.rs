@@ -58,10 +58,10 @@ pub fn app_with_services(
     // route is merged undocumented until it has its `#[utoipa::path]`.
     let api = http::Api::new(ops.clone())
         .with_max_streams(max_streams)
-        .with_routes(dummy::routes(DummyService::new(ops)))
+        .with_routes(dummy::routes(DummyService::new(ops.clone())))
         .with_routes(training::routes(training))
         .into_router()
-        .merge(data::routes(data));
+        .merge(http::acknowledge_creates(data::routes(data), &ops));
     mount(api, token)
 }
 

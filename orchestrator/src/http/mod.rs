@@ -249,10 +249,7 @@ impl Api {
             .route_layer(axum::middleware::from_fn(require_json))
             .method_not_allowed_fallback(method_not_allowed);
         if let Some(ops) = durable_ops {
-            router = router.route_layer(axum::middleware::from_fn_with_state(
-                ops,
-                acknowledge_creates,
-            ));
+            router = acknowledge_creates(router, &ops);
         }
         (router, document)
     }
@@ -318,7 +315,43 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// records are in the store, so an id handed out survives a crash of this process.
 /// If the store does not take them in time, they are cancelled and the answer is
 /// 503 `STORE_UNAVAILABLE`.
-async fn acknowledge_creates(State(ops): State<Operations>, req: Request, next: Next) -> Response {
+/// Makes every route of `router` answer only once the operations it started are in
+/// `ops`'s store (a durable registry, see
+/// [`OperationsBuilder::open`](crate::OperationsBuilder::open)), so that an id a
+/// client is given survives a crash of this process. A start whose create the store
+/// does not take within 10 s is cancelled and answered 503 `STORE_UNAVAILABLE`.
+/// Without a store it returns `router` as it is.
+///
+/// [`Api`]'s routes (and those given to [`Api::with_routes`]) have it already; use it
+/// for start routes merged next to the API.
+///
+/// # Examples
+///
+/// ```
+/// use axum::{Router, routing::post};
+/// use orchestrator::{Operations, http};
+///
+/// let ops = Operations::new();
+/// let starts: Router = Router::new().route("/nap/start", post(|| async { "started" }));
+/// let app = http::Api::new(ops.clone())
+///     .into_router()
+///     .merge(http::acknowledge_creates(starts, &ops));
+/// # let _: Router = app;
+/// ```
+pub fn acknowledge_creates<S>(router: Router<S>, ops: &Operations) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    if ops.durable().is_none() {
+        return router;
+    }
+    router.route_layer(axum::middleware::from_fn_with_state(
+        ops.clone(),
+        acknowledge,
+    ))
+}
+
+async fn acknowledge(State(ops): State<Operations>, req: Request, next: Next) -> Response {
     let (response, created) = crate::durable::ack::scope(next.run(req)).await;
     if created.is_empty() {
         return response;

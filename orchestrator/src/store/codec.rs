@@ -43,6 +43,8 @@ pub(crate) struct RawRow {
     pub(crate) cancel_requested_at: Option<i64>,
     pub(crate) owner: String,
     pub(crate) attempt: i64,
+    pub(crate) host_url: Option<String>,
+    pub(crate) host_operation_id: Option<String>,
 }
 
 impl RawRow {
@@ -75,10 +77,12 @@ impl RawRow {
                 .map_err(|e| bad(Box::new(e)))?,
             cancel_reason: self.cancel_reason,
             abandoned: None,
-            // Not stored yet: proxies (feature `host`) are not written to a store
-            // until the registry is wired to one (the next increment).
-            host_url: None,
-            host_operation_id: None,
+            host_url: self.host_url,
+            host_operation_id: self
+                .host_operation_id
+                .map(|h| h.parse())
+                .transpose()
+                .map_err(|e| bad(Box::new(e)))?,
         };
         let owner = self.owner.parse().map_err(|e| bad(Box::new(e)))?;
         let attempt = u32::try_from(self.attempt).map_err(|e| bad(Box::new(e)))?;

@@ -80,6 +80,10 @@ pub struct NewOperation {
     pub progress: OperationProgress,
     /// The instance that will run it, and the attempt.
     pub fence: Fence,
+    /// For a proxy of an operation on a host service: the host's URL.
+    pub host_url: Option<String>,
+    /// For a proxy: the operation's id on the host.
+    pub host_operation_id: Option<OperationId>,
 }
 
 impl NewOperation {
@@ -95,6 +99,8 @@ impl NewOperation {
             parent_id: None,
             progress: OperationProgress::default(),
             fence,
+            host_url: None,
+            host_operation_id: None,
         }
     }
 
@@ -110,6 +116,8 @@ impl NewOperation {
             parent_id: info.parent_id.clone(),
             progress: info.progress.clone(),
             fence,
+            host_url: info.host_url.clone(),
+            host_operation_id: info.host_operation_id.clone(),
         }
     }
 
@@ -148,6 +156,19 @@ impl NewOperation {
         self
     }
 
+    /// Marks it a proxy of operation `host_operation_id` on the host service at
+    /// `host_url`.
+    #[must_use]
+    pub fn with_host(
+        mut self,
+        host_url: impl Into<String>,
+        host_operation_id: OperationId,
+    ) -> Self {
+        self.host_url = Some(host_url.into());
+        self.host_operation_id = Some(host_operation_id);
+        self
+    }
+
     /// The record as stored right after [`create`](super::OperationStore::create).
     pub(crate) fn to_stored(&self) -> StoredOperation {
         StoredOperation {
@@ -166,10 +187,8 @@ impl NewOperation {
                 parent_id: self.parent_id.clone(),
                 cancel_reason: None,
                 abandoned: None,
-                // Not stored yet: proxies (feature `host`) are not written to a store
-                // until the registry is wired to one (the next increment).
-                host_url: None,
-                host_operation_id: None,
+                host_url: self.host_url.clone(),
+                host_operation_id: self.host_operation_id.clone(),
             },
             fence: self.fence,
             cancel_requested_at: None,

@@ -31,7 +31,7 @@ use schema::{MIGRATIONS, SCHEMA_VERSION};
 
 const COLUMNS: &str = "id, operation_type, description, status, created_at, started_at, \
     completed_at, progress, metadata, error_message, result_summary, parent_id, \
-    cancel_reason, cancel_requested_at, owner, attempt";
+    cancel_reason, cancel_requested_at, owner, attempt, host_url, host_operation_id";
 
 const ACTIVE: &str = "('PENDING', 'RUNNING')";
 const TERMINAL: &str = "('COMPLETED', 'FAILED', 'CANCELLED')";
@@ -120,6 +120,8 @@ fn read_row(row: &Row) -> Result<RawRow, tokio_postgres::Error> {
         cancel_requested_at: row.try_get(13)?,
         owner: row.try_get(14)?,
         attempt: row.try_get(15)?,
+        host_url: row.try_get(16)?,
+        host_operation_id: row.try_get(17)?,
     })
 }
 
@@ -336,8 +338,8 @@ impl OperationStore for PostgresStore {
         let inserted = tx
             .execute(
                 "INSERT INTO operations (id, operation_type, description, status, created_at, \
-                 progress, metadata, parent_id, owner, attempt) \
-                 VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9) \
+                 progress, metadata, parent_id, owner, attempt, host_url, host_operation_id) \
+                 VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (id) DO NOTHING",
                 &[
                     &op.operation_id.as_str(),
@@ -349,6 +351,8 @@ impl OperationStore for PostgresStore {
                     &op.parent_id.as_ref().map(OperationId::as_str),
                     &op.fence.owner.to_string(),
                     &i64::from(op.fence.attempt),
+                    &op.host_url,
+                    &op.host_operation_id.as_ref().map(OperationId::as_str),
                 ],
             )
             .await

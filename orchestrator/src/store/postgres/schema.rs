@@ -27,7 +27,9 @@ CREATE TABLE operations (
     cancel_requested_at BIGINT,
     owner               TEXT NOT NULL,
     attempt             BIGINT NOT NULL,
-    metrics_next        BIGINT NOT NULL DEFAULT 0
+    metrics_next        BIGINT NOT NULL DEFAULT 0,
+    host_url            TEXT,
+    host_operation_id   TEXT
 );
 CREATE INDEX operations_newest ON operations (created_at DESC, seq DESC);
 CREATE INDEX operations_active_owner ON operations (owner)

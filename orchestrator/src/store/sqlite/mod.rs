@@ -27,7 +27,7 @@ use super::{
 
 const COLUMNS: &str = "id, operation_type, description, status, created_at, started_at, \
     completed_at, progress, metadata, error_message, result_summary, parent_id, \
-    cancel_reason, cancel_requested_at, owner, attempt";
+    cancel_reason, cancel_requested_at, owner, attempt, host_url, host_operation_id";
 
 const ACTIVE: &str = "('PENDING', 'RUNNING')";
 const TERMINAL: &str = "('COMPLETED', 'FAILED', 'CANCELLED')";
@@ -201,6 +201,8 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         cancel_requested_at: row.get(13)?,
         owner: row.get(14)?,
         attempt: row.get(15)?,
+        host_url: row.get(16)?,
+        host_operation_id: row.get(17)?,
     })
 }
 
@@ -256,8 +258,8 @@ impl OperationStore for SqliteStore {
             let inserted = tx
                 .execute(
                     "INSERT INTO operations (id, operation_type, description, status, created_at, \
-                     progress, metadata, parent_id, owner, attempt) \
-                     VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5, ?6, ?7, ?8, ?9) \
+                     progress, metadata, parent_id, owner, attempt, host_url, host_operation_id) \
+                     VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                      ON CONFLICT (id) DO NOTHING",
                     params![
                         op.operation_id.as_str(),
@@ -269,6 +271,8 @@ impl OperationStore for SqliteStore {
                         op.parent_id.as_ref().map(OperationId::as_str),
                         op.fence.owner.to_string(),
                         op.fence.attempt,
+                        op.host_url,
+                        op.host_operation_id.as_ref().map(OperationId::as_str),
                     ],
                 )
                 .map_err(db)?;

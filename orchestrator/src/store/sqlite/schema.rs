@@ -34,7 +34,9 @@ CREATE TABLE operations (
     cancel_requested_at INTEGER,
     owner               TEXT NOT NULL,
     attempt             INTEGER NOT NULL,
-    metrics_next        INTEGER NOT NULL DEFAULT 0
+    metrics_next        INTEGER NOT NULL DEFAULT 0,
+    host_url            TEXT,
+    host_operation_id   TEXT
 );
 CREATE INDEX operations_newest ON operations (created_at DESC, seq DESC);
 CREATE INDEX operations_active_owner ON operations (owner)
