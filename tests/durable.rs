@@ -367,6 +367,55 @@ mod scenarios {
             "the outage was seen"
         );
     }
+
+    /// Any replica prunes the store: finished operations past the retention, and the
+    /// oldest beyond the retained-count cap; active ones never.
+    pub async fn the_store_is_pruned_by_retention_and_count(db: TestDb) {
+        let ops = Operations::builder()
+            .with_flush_interval(FLUSH)
+            .with_lease(LEASE)
+            .with_max_retained(2)
+            .open(db.reopen().await)
+            .await
+            .unwrap();
+        let active = ops.create(OperationSpec::new("hand")).unwrap();
+        let mut done = Vec::new();
+        for _ in 0..5 {
+            let handle = ops
+                .spawn(OperationSpec::new("quick"), |_ctx| async {
+                    Ok::<_, String>(())
+                })
+                .unwrap();
+            ops.wait(handle.id()).await.unwrap();
+            done.push(handle.id().clone());
+        }
+        let kept = eventually("the store keeps the two newest finished", || async {
+            let list = db.store.list(&OperationFilter::default()).await.ok()?;
+            (list.total_count == 3).then_some(list)
+        })
+        .await;
+        let ids: Vec<&OperationId> = kept.operations.iter().map(|o| &o.operation_id).collect();
+        assert!(ids.contains(&&active), "the active one stays: {ids:?}");
+        assert!(
+            ids.contains(&&done[4]) && ids.contains(&&done[3]),
+            "{ids:?}"
+        );
+
+        let short = Operations::builder()
+            .with_flush_interval(FLUSH)
+            .with_lease(LEASE)
+            .with_retention(Duration::from_millis(1))
+            .open(db.reopen().await)
+            .await
+            .unwrap();
+        eventually("finished ones past the retention are pruned", || async {
+            let list = db.store.list(&OperationFilter::default()).await.ok()?;
+            (list.total_count == 1).then_some(())
+        })
+        .await;
+        assert!(db.store.get(&active).await.unwrap().is_some());
+        drop(short);
+    }
 }
 
 macro_rules! durable {
@@ -380,6 +429,7 @@ macro_rules! durable {
                 a_stale_writer_cannot_overwrite_a_newer_state,
                 a_restart_interrupts_what_the_previous_run_left_running,
                 a_lost_store_degrades_and_catches_up,
+                the_store_is_pruned_by_retention_and_count,
             );
         }
     };
