@@ -235,7 +235,7 @@ impl OperationsBuilder {
     /// # Errors
     ///
     /// The store's error when it cannot be reached at start (the caller should exit
-    /// rather than serve an empty registry), or [`StoreError::Database`] when the
+    /// rather than serve an empty registry), or [`StoreError::Database`](crate::store::StoreError::Database) when the
     /// store thread cannot be started.
     ///
     /// # Examples
