@@ -130,8 +130,16 @@ async fn flush_once(ops: &Operations, d: &Durable, flushed: &mut Flushed) {
     match d.store.flush(&flush).await {
         Ok(reply) => {
             d.health.flush_ok(now);
-            flushed.retain(|id, _| active.iter().any(|e| &e.id == id));
-            flushed.extend(progress_sent);
+            // What the store now has, for the operations still active (linear: a
+            // flush of 10k operations must not compare each with each).
+            let sent: HashMap<OperationId, u64> = progress_sent.into_iter().collect();
+            *flushed = active
+                .iter()
+                .filter_map(|e| {
+                    let version = sent.get(&e.id).or_else(|| flushed.get(&e.id))?;
+                    Some((e.id.clone(), *version))
+                })
+                .collect();
             for (entry, upto) in metrics_sent {
                 entry.metrics_flushed(upto);
             }
