@@ -5,8 +5,8 @@
 //!   with no store and with a `MemoryStore`, a `SqliteStore` (temporary file) and a
 //!   `PostgresStore` (a schema of its own) attached. The summary gives lifecycles/s,
 //!   the ratio to no store, and each store's sequential create/start/finish call
-//!   times: the registry's one lifecycle writer applies them one after the other, so
-//!   their sum bounds a store's lifecycles/s.
+//!   times: one writer lane of the registry applies them one after the other, so
+//!   their sum bounds what one lane does (the registry runs 8 lanes at once).
 //! - `store_progress`: one `ctx.progress` update of a running operation with no store
 //!   and with a `SqliteStore` attached: it stays in memory (the flush writes it later).
 //! - cancel latency: two registries on one store (the SQLite file opened twice, the
@@ -360,8 +360,7 @@ fn lifecycle(c: &mut criterion::Criterion) {
         if let Some([create, start, finish]) = calls {
             let sum = *create + *start + *finish;
             line.push_str(&format!(
-                "; its calls one after the other, as the registry's one lifecycle writer \
-                 makes them: create {:.0} us + start {:.0} us + finish {:.0} us = {:.0} us \
+                "; its calls one after the other, as one writer lane makes them: create {:.0} us + start {:.0} us + finish {:.0} us = {:.0} us \
                  per lifecycle ({:.0}/s)",
                 create.as_secs_f64() * 1e6,
                 start.as_secs_f64() * 1e6,

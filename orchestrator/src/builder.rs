@@ -38,6 +38,7 @@ pub struct OperationsBuilder {
     pub(crate) flush_interval: Duration,
     pub(crate) lease: Duration,
     pub(crate) exclusive_store: bool,
+    pub(crate) write_concurrency: usize,
 }
 
 impl Default for OperationsBuilder {
@@ -52,6 +53,7 @@ impl Default for OperationsBuilder {
             flush_interval: Self::DEFAULT_FLUSH_INTERVAL,
             lease: crate::store::DEFAULT_LEASE,
             exclusive_store: false,
+            write_concurrency: Self::DEFAULT_WRITE_CONCURRENCY,
         }
     }
 }
@@ -84,6 +86,9 @@ impl OperationsBuilder {
     /// The default [flush interval](Self::with_flush_interval) of a registry with a
     /// store: 1 s.
     pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+    /// The default [write concurrency](Self::with_write_concurrency) of a registry
+    /// with a store: 8.
+    pub const DEFAULT_WRITE_CONCURRENCY: usize = 8;
 
     /// How long finished operations are kept before the sweeper removes them
     /// (default 24 h).
@@ -207,6 +212,15 @@ impl OperationsBuilder {
         self
     }
 
+    /// With a store: how many operations' lifecycle writes (create, start, end) are
+    /// applied at once (default 8; PostgreSQL's pool has 8 connections). The writes
+    /// of one operation are always applied one after another, in order. 0 is taken
+    /// as 1.
+    pub const fn with_write_concurrency(mut self, writers: usize) -> Self {
+        self.write_concurrency = if writers == 0 { 1 } else { writers };
+        self
+    }
+
     /// Builds the registry. Needs no runtime.
     pub fn build(self) -> Operations {
         Operations::from_builder(&self, self.semaphores(), None)
@@ -290,6 +304,7 @@ impl OperationsBuilder {
         let config = crate::durable::DurableConfig {
             flush_interval: self.flush_interval,
             lease,
+            write_lanes: self.write_concurrency,
         };
         let (durable, writes) = crate::durable::Durable::new(store, me, config);
         let stop = crate::CancellationToken::new();

@@ -52,9 +52,9 @@
 //!    [exclusive](crate::OperationsBuilder::with_exclusive_store) store, else
 //!    `ExpiredLeases`). A store that cannot be reached is an error: no registry.
 //! 2. `create`, `start` and the end commit in memory first, then queue their write;
-//!    one writer applies them in order ([`create`](OperationStore::create),
-//!    [`start`](OperationStore::start), [`finish`](OperationStore::finish)), retrying
-//!    a failed one with backoff (health `DEGRADED` meanwhile, new operations refused).
+//!    writer lanes apply them ([`create`](OperationStore::create),
+//!    [`start`](OperationStore::start), [`finish`](OperationStore::finish)), each
+//!    operation's in order in one lane, retrying a failed one with backoff (health `DEGRADED` meanwhile, new operations refused).
 //!    A refusal of a retry (`AlreadyExists`, `AlreadyFinished`, …) means the first try
 //!    was applied, or that another replica declared the operation an orphan: either
 //!    way the store's record stands. [`Operations::wait`](crate::Operations::wait)

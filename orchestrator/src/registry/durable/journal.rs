@@ -1,5 +1,7 @@
-//! The lifecycle writer: applies create, start and end in the order they happened,
-//! one at a time, retrying a failed write with backoff until the store takes it.
+//! A lifecycle writer lane: applies the create, start and end of its operations in
+//! the order they happened, one at a time, retrying a failed write with backoff until
+//! the store takes it. A registry runs several lanes (an operation always in the same
+//! one), so different operations' writes overlap while each one's stay in order.
 //!
 //! Every write is idempotent against a retry: when a try that timed out was in fact
 //! applied, the retry is refused (`AlreadyExists`, `IllegalTransition`,

@@ -2,7 +2,8 @@
 //! the process and visible to other replicas.
 //!
 //! - [`journal`]: the lifecycle writes (create, start, end), queued by the entries as
-//!   they commit in memory and applied in order by one writer, retried with backoff
+//!   they commit in memory and applied in order by writer lanes (an operation's
+//!   writes in one lane, one after another), retried with backoff
 //!   while the store is unreachable: nothing lost, nothing applied twice.
 //! - [`flusher`]: every flush interval, one batched write of progress and metrics that
 //!   renews this instance's lease and brings back cancel requests; the orphan sweep
@@ -46,6 +47,8 @@ pub(crate) enum Step {
 pub(crate) struct DurableConfig {
     pub(crate) flush_interval: Duration,
     pub(crate) lease: Duration,
+    /// How many operations' writes are applied at once (each operation's in order).
+    pub(crate) write_lanes: usize,
 }
 
 /// One queued lifecycle write.
@@ -59,7 +62,8 @@ pub(crate) struct Durable {
     pub(crate) store: Arc<dyn OperationStore>,
     pub(crate) instance: InstanceId,
     pub(crate) config: DurableConfig,
-    writes: mpsc::UnboundedSender<Write>,
+    /// One queue per lane; an operation's writes all go to one lane, in order.
+    writes: Vec<mpsc::UnboundedSender<Write>>,
     /// Writes queued and not yet applied.
     queued: AtomicUsize,
     /// Woken when `queued` drops to zero.
@@ -85,8 +89,10 @@ impl Durable {
         store: Arc<dyn OperationStore>,
         instance: InstanceId,
         config: DurableConfig,
-    ) -> (Arc<Self>, mpsc::UnboundedReceiver<Write>) {
-        let (writes, rx) = mpsc::unbounded_channel();
+    ) -> (Arc<Self>, Vec<mpsc::UnboundedReceiver<Write>>) {
+        let (writes, rx): (Vec<_>, Vec<_>) = (0..config.write_lanes.max(1))
+            .map(|_| mpsc::unbounded_channel())
+            .unzip();
         let durable = Arc::new(Self {
             store,
             instance,
@@ -113,7 +119,8 @@ impl Durable {
             self.tails.lock().push(entry.clone());
         }
         self.queued.fetch_add(1, Ordering::AcqRel);
-        if self.writes.send(Write { step, entry }).is_err() {
+        let lane = &self.writes[lane_of(entry.id.as_str(), self.writes.len())];
+        if lane.send(Write { step, entry }).is_err() {
             // The writer is gone (the store thread could not start): nothing will
             // apply it, so do not let waiters hang on it.
             self.applied();
@@ -146,13 +153,22 @@ impl Durable {
     }
 }
 
+/// The lane of operation `id` among `lanes`: by its last hex digit, which is uniform
+/// (the id's suffix is a bijection of a counter).
+fn lane_of(id: &str, lanes: usize) -> usize {
+    id.as_bytes()
+        .last()
+        .and_then(|&b| char::from(b).to_digit(16))
+        .map_or(0, |d| d as usize % lanes)
+}
+
 /// Starts the store thread of a registry: the writer, the flusher, the sweeper and the
 /// cancel listener, on a current-thread runtime of its own. It ends once the registry
 /// is dropped (`stop` is cancelled) and every queued write was applied.
 pub(crate) fn start_thread(
     registry: std::sync::Weak<crate::operations::Shared>,
     durable: Arc<Durable>,
-    writes: mpsc::UnboundedReceiver<Write>,
+    writes: Vec<mpsc::UnboundedReceiver<Write>>,
     retention: Duration,
     max_retained: usize,
     stop: crate::CancellationToken,
@@ -165,12 +181,16 @@ pub(crate) fn start_thread(
         .name("orchestrator-store".to_owned())
         .spawn(move || {
             runtime.block_on(async move {
-                let writer = journal::run(weak, writes);
+                let writers = futures::future::join_all(
+                    writes
+                        .into_iter()
+                        .map(|lane| journal::run(weak.clone(), lane)),
+                );
                 let flush = flusher::flush_loop(registry.clone(), durable.clone(), stop.clone());
                 let sweep =
                     flusher::sweep_loop(durable.clone(), retention, max_retained, stop.clone());
                 let listen = flusher::listen_loop(registry, durable, stop);
-                tokio::join!(writer, flush, sweep, listen);
+                tokio::join!(writers, flush, sweep, listen);
             });
         })
         .map(drop)
