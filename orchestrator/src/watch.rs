@@ -71,8 +71,15 @@ impl OperationWatch {
         self.seen = self.entry.version();
     }
 
+    /// Waits until the operation's end is acknowledged: recorded, and with a store,
+    /// written to it (as [`Operations::wait`] does).
+    pub(crate) async fn finished(&self) {
+        self.entry.finished().await;
+    }
+
     /// The operation's current record (also when it was deleted from the registry
     /// meanwhile: the watch keeps it).
+
     pub fn get(&self) -> OperationInfo {
         self.entry.info()
     }

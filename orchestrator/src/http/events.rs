@@ -105,6 +105,8 @@ async fn next_event(state: Option<State>) -> Option<(Result<Event, Infallible>, 
         let info = st.watch.get();
         st.seq += 1;
         if info.status.is_terminal() {
+            // `done` is an acknowledgement: with a store, only once the end is in it.
+            st.watch.finished().await;
             return Some((Ok(event("done", st.seq, &info)), None));
         }
         st.sent_at = Some(Instant::now());
