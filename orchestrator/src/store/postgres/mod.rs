@@ -335,13 +335,37 @@ async fn lock_state(
     tx: &deadpool_postgres::Transaction<'_>,
     id: &OperationId,
 ) -> Result<(OperationStatus, Fence), StoreError> {
-    let row = query_opt(
+    state(
         tx,
+        id,
         "SELECT status, owner, attempt FROM operations WHERE id = $1 FOR UPDATE",
-        &[&id.as_str()],
     )
-    .await?
-    .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    .await
+}
+
+/// The status and fence of `id` as committed now, to say why a guarded write matched
+/// no row.
+async fn read_state(
+    client: &deadpool_postgres::Client,
+    id: &OperationId,
+) -> Result<(OperationStatus, Fence), StoreError> {
+    state(
+        client,
+        id,
+        "SELECT status, owner, attempt FROM operations WHERE id = $1",
+    )
+    .await
+}
+
+/// `sql` reads `status, owner, attempt` of row `$1`; [`StoreError::NotFound`] without it.
+async fn state<C: GenericClient>(
+    client: &C,
+    id: &OperationId,
+    sql: &str,
+) -> Result<(OperationStatus, Fence), StoreError> {
+    let row = query_opt(client, sql, &[&id.as_str()])
+        .await?
+        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
     let status: String = row.try_get(0).map_err(db)?;
     let owner: String = row.try_get(1).map_err(db)?;
     let attempt: i64 = row.try_get(2).map_err(db)?;
@@ -353,6 +377,58 @@ async fn lock_state(
         ),
     ))
 }
+
+/// What `start` requires of an operation in `state`, checked in this order: the
+/// writer's fence, then a status that may become `RUNNING`.
+fn may_start(
+    id: &OperationId,
+    (status, current): (OperationStatus, Fence),
+    writer: Fence,
+) -> Result<(), StoreError> {
+    check_fence(id, current, writer)?;
+    check_transition(id, status, OperationStatus::Running)
+}
+
+/// What `finish` to `to` requires of an operation in `state`, checked in this order: the
+/// writer's fence, a terminal `to`, then a status that may become `to`.
+fn may_finish(
+    id: &OperationId,
+    (status, current): (OperationStatus, Fence),
+    writer: Fence,
+    to: OperationStatus,
+) -> Result<(), StoreError> {
+    check_fence(id, current, writer)?;
+    if !to.is_terminal() {
+        return Err(StoreError::IllegalTransition {
+            id: id.clone(),
+            from: status,
+            to,
+        });
+    }
+    check_transition(id, status, to)
+}
+
+/// The statuses that may become `to`: the guard of a transition's `UPDATE`, so that with
+/// the fence it matches exactly the rows [`may_start`] and [`may_finish`] accept.
+fn sources(to: OperationStatus) -> Vec<&'static str> {
+    OperationStatus::ALL
+        .into_iter()
+        .filter(|from| from.can_become(to))
+        .map(OperationStatus::as_str)
+        .collect()
+}
+
+/// `start`: the transition and its guard, for one statement without a transaction.
+const START: &str = "UPDATE operations SET status = 'RUNNING', started_at = $2 \
+    WHERE id = $1 AND owner = $3 AND attempt = $4 AND status = ANY($5)";
+
+/// `finish`: the transition and its guard, for one statement without a transaction. The
+/// stored progress, and a `cancel_reason` already stored (by `request_cancel`), are kept
+/// unless the finish gives its own.
+const FINISH: &str = "UPDATE operations SET status = $2, completed_at = $3, \
+    progress = COALESCE($4, progress), error_message = $5, \
+    result_summary = $6, cancel_reason = COALESCE($7, cancel_reason) \
+    WHERE id = $1 AND owner = $8 AND attempt = $9 AND status = ANY($10)";
 
 async fn load<C: GenericClient>(
     client: &C,
@@ -419,23 +495,30 @@ impl OperationStore for PostgresStore {
         fence: Fence,
         started_at: SystemTime,
     ) -> Result<(), StoreError> {
+        let owner = fence.owner.to_string();
+        let attempt = i64::from(fence.attempt);
+        let sources = sources(OperationStatus::Running);
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &id.as_str(),
+            &to_nanos(started_at),
+            &owner,
+            &attempt,
+            &sources,
+        ];
         let mut client = self.client().await?;
+        // One round trip when the start is allowed: the guard matches only a row that
+        // `may_start` accepts, so no lock or transaction is needed around it.
+        if execute(&client, START, &params).await? == 1 {
+            return Ok(());
+        }
+        // No row matched: the refusal, from the row as it is now.
+        may_start(id, read_state(&client, id).await?, fence)?;
+        // The row changed between the two statements and now accepts the start (it was
+        // created in between, or deleted and created again: nothing moves a row back):
+        // decide under its lock, as a transaction.
         let tx = client.transaction().await.map_err(db)?;
-        let (status, current) = lock_state(&tx, id).await?;
-        check_fence(id, current, fence)?;
-        check_transition(id, status, OperationStatus::Running)?;
-        execute(
-            &tx,
-            "UPDATE operations SET status = 'RUNNING', started_at = $2 \
-             WHERE id = $1 AND owner = $3 AND attempt = $4 AND status = 'PENDING'",
-            &[
-                &id.as_str(),
-                &to_nanos(started_at),
-                &fence.owner.to_string(),
-                &i64::from(fence.attempt),
-            ],
-        )
-        .await?;
+        may_start(id, lock_state(&tx, id).await?, fence)?;
+        execute(&tx, START, &params).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -447,39 +530,36 @@ impl OperationStore for PostgresStore {
     ) -> Result<(), StoreError> {
         let progress = finish.progress.as_ref().map(json).transpose()?;
         let summary = finish.result_summary.as_ref().map(json).transpose()?;
+        let owner = fence.owner.to_string();
+        let attempt = i64::from(fence.attempt);
+        let sources = sources(finish.status);
+        let params: [&(dyn ToSql + Sync); 10] = [
+            &id.as_str(),
+            &finish.status.as_str(),
+            &to_nanos(finish.completed_at),
+            &progress,
+            &finish.error_message,
+            &summary,
+            &finish.cancel_reason,
+            &owner,
+            &attempt,
+            &sources,
+        ];
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        let (status, current) = lock_state(&tx, id).await?;
-        check_fence(id, current, fence)?;
-        if !finish.status.is_terminal() {
-            return Err(StoreError::IllegalTransition {
-                id: id.clone(),
-                from: status,
-                to: finish.status,
-            });
+        // One round trip when the finish is allowed: the guard matches only a row that
+        // `may_finish` accepts (never for a status that is not terminal, which is only
+        // refused), so no lock or transaction is needed around it.
+        if finish.status.is_terminal() && execute(&client, FINISH, &params).await? == 1 {
+            return Ok(());
         }
-        check_transition(id, status, finish.status)?;
-        execute(
-            &tx,
-            &format!(
-                "UPDATE operations SET status = $2, completed_at = $3, \
-                 progress = COALESCE($4, progress), error_message = $5, \
-                 result_summary = $6, cancel_reason = COALESCE($7, cancel_reason) \
-                 WHERE id = $1 AND owner = $8 AND attempt = $9 AND status IN {ACTIVE}"
-            ),
-            &[
-                &id.as_str(),
-                &finish.status.as_str(),
-                &to_nanos(finish.completed_at),
-                &progress,
-                &finish.error_message,
-                &summary,
-                &finish.cancel_reason,
-                &fence.owner.to_string(),
-                &i64::from(fence.attempt),
-            ],
-        )
-        .await?;
+        // No row matched: the refusal, from the row as it is now.
+        may_finish(id, read_state(&client, id).await?, fence, finish.status)?;
+        // The row changed between the two statements and now accepts the finish (it was
+        // created in between, or deleted and created again: nothing moves a row back):
+        // decide under its lock, as a transaction.
+        let tx = client.transaction().await.map_err(db)?;
+        may_finish(id, lock_state(&tx, id).await?, fence, finish.status)?;
+        execute(&tx, FINISH, &params).await?;
         tx.commit().await.map_err(db)
     }
 
