@@ -418,6 +418,29 @@ fn sources(to: OperationStatus) -> Vec<&'static str> {
         .collect()
 }
 
+/// The row of a new operation, unless its id exists.
+macro_rules! insert_operation {
+    () => {
+        "INSERT INTO operations (id, operation_type, description, status, created_at, \
+         progress, metadata, parent_id, owner, attempt, host_url, host_operation_id) \
+         VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (id) DO NOTHING"
+    };
+}
+
+/// `create` without labels.
+const CREATE: &str = insert_operation!();
+
+/// `create` with labels (`$12` keys, `$13` values): the labels are written only with the
+/// operation's row, in the same statement.
+const CREATE_WITH_LABELS: &str = concat!(
+    "WITH op AS (",
+    insert_operation!(),
+    " RETURNING id) \
+     INSERT INTO operation_labels (operation_id, key, value) \
+     SELECT op.id, l.k, l.v FROM op, unnest($12::text[], $13::text[]) AS l(k, v)"
+);
+
 /// `start`: the transition and its guard, for one statement without a transaction.
 const START: &str = "UPDATE operations SET status = 'RUNNING', started_at = $2 \
     WHERE id = $1 AND owner = $3 AND attempt = $4 AND status = ANY($5)";
@@ -449,44 +472,38 @@ impl OperationStore for PostgresStore {
     async fn create(&self, op: &NewOperation) -> Result<(), StoreError> {
         let progress = json(&op.progress)?;
         let metadata = json(&op.metadata)?;
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        let inserted = execute(
-            &tx,
-            "INSERT INTO operations (id, operation_type, description, status, created_at, \
-             progress, metadata, parent_id, owner, attempt, host_url, host_operation_id) \
-             VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (id) DO NOTHING",
-            &[
-                &op.operation_id.as_str(),
-                &op.operation_type.as_str(),
-                &op.description,
-                &to_nanos(op.created_at),
-                &progress,
-                &metadata,
-                &op.parent_id.as_ref().map(OperationId::as_str),
-                &op.fence.owner.to_string(),
-                &i64::from(op.fence.attempt),
-                &op.host_url,
-                &op.host_operation_id.as_ref().map(OperationId::as_str),
-            ],
-        )
-        .await?;
-        if inserted == 0 {
+        let owner = op.fence.owner.to_string();
+        let attempt = i64::from(op.fence.attempt);
+        let keys: Vec<&str> = op.metadata.labels.keys().map(String::as_str).collect();
+        let values: Vec<&str> = op.metadata.labels.values().map(String::as_str).collect();
+        let params: [&(dyn ToSql + Sync); 13] = [
+            &op.operation_id.as_str(),
+            &op.operation_type.as_str(),
+            &op.description,
+            &to_nanos(op.created_at),
+            &progress,
+            &metadata,
+            &op.parent_id.as_ref().map(OperationId::as_str),
+            &owner,
+            &attempt,
+            &op.host_url,
+            &op.host_operation_id.as_ref().map(OperationId::as_str),
+            &keys,
+            &values,
+        ];
+        // One statement, atomic on its own: no transaction around it.
+        let (sql, params) = if keys.is_empty() {
+            (CREATE, &params[..11])
+        } else {
+            (CREATE_WITH_LABELS, &params[..])
+        };
+        let client = self.client().await?;
+        // Rows written: the operation's, or (with labels) its labels', none when its id
+        // exists.
+        if execute(&client, sql, params).await? == 0 {
             return Err(StoreError::AlreadyExists(op.operation_id.clone()));
         }
-        if !op.metadata.labels.is_empty() {
-            let keys: Vec<&str> = op.metadata.labels.keys().map(String::as_str).collect();
-            let values: Vec<&str> = op.metadata.labels.values().map(String::as_str).collect();
-            execute(
-                &tx,
-                "INSERT INTO operation_labels (operation_id, key, value) \
-                 SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS l(k, v)",
-                &[&op.operation_id.as_str(), &keys, &values],
-            )
-            .await?;
-        }
-        tx.commit().await.map_err(db)
+        Ok(())
     }
 
     async fn start(
