@@ -5,7 +5,10 @@
 //! connection's `search_path` is the store's schema, so one database can hold several
 //! independent stores (one per test, one per environment). A flush is one
 //! transaction: the lease upsert, one `UPDATE … FROM unnest(…)` for all progress, three
-//! set-based statements for all metrics, and the read of pending cancels.
+//! set-based statements for all metrics, and the read of pending cancels. `create`,
+//! `start` and `finish` are one statement each, without a transaction (one round trip:
+//! statements are prepared once per connection); a refused `start` or `finish` then
+//! reads the row to say why.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
