@@ -5,13 +5,16 @@
 //! connection's `search_path` is the store's schema, so one database can hold several
 //! independent stores (one per test, one per environment). A flush is one
 //! transaction: the lease upsert, one `UPDATE … FROM unnest(…)` for all progress, three
-//! set-based statements for all metrics, and the read of pending cancels.
+//! set-based statements for all metrics, and the read of pending cancels. `create`,
+//! `start` and `finish` are one statement each, without a transaction (one round trip:
+//! statements are prepared once per connection); a refused `start` or `finish` then
+//! reads the row to say why.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
@@ -100,6 +103,48 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 
 fn int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+// The store's statements go through these rather than tokio-postgres' string queries,
+// which parse an unnamed statement afresh each time (a round trip of its own before the
+// bind and execute). Here each text is prepared once per pooled connection and kept in
+// deadpool's statement cache (keyed by the text; the texts built at run time, `list`'s
+// filters and `fail_orphans`' scopes, come in a few shapes, so the cache stays small).
+
+async fn execute<C: GenericClient>(
+    client: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let statement = client.prepare_cached(sql).await.map_err(db)?;
+    client.execute(&statement, params).await.map_err(db)
+}
+
+async fn query<C: GenericClient>(
+    client: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, StoreError> {
+    let statement = client.prepare_cached(sql).await.map_err(db)?;
+    client.query(&statement, params).await.map_err(db)
+}
+
+async fn query_opt<C: GenericClient>(
+    client: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>, StoreError> {
+    let statement = client.prepare_cached(sql).await.map_err(db)?;
+    client.query_opt(&statement, params).await.map_err(db)
+}
+
+async fn query_one<C: GenericClient>(
+    client: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Row, StoreError> {
+    let statement = client.prepare_cached(sql).await.map_err(db)?;
+    client.query_one(&statement, params).await.map_err(db)
 }
 
 fn read_row(row: &Row) -> Result<RawRow, tokio_postgres::Error> {
@@ -293,13 +338,36 @@ async fn lock_state(
     tx: &deadpool_postgres::Transaction<'_>,
     id: &OperationId,
 ) -> Result<(OperationStatus, Fence), StoreError> {
-    let row = tx
-        .query_opt(
-            "SELECT status, owner, attempt FROM operations WHERE id = $1 FOR UPDATE",
-            &[&id.as_str()],
-        )
-        .await
-        .map_err(db)?
+    state(
+        tx,
+        id,
+        "SELECT status, owner, attempt FROM operations WHERE id = $1 FOR UPDATE",
+    )
+    .await
+}
+
+/// The status and fence of `id` as committed now, to say why a guarded write matched
+/// no row.
+async fn read_state(
+    client: &deadpool_postgres::Client,
+    id: &OperationId,
+) -> Result<(OperationStatus, Fence), StoreError> {
+    state(
+        client,
+        id,
+        "SELECT status, owner, attempt FROM operations WHERE id = $1",
+    )
+    .await
+}
+
+/// `sql` reads `status, owner, attempt` of row `$1`; [`StoreError::NotFound`] without it.
+async fn state<C: GenericClient>(
+    client: &C,
+    id: &OperationId,
+    sql: &str,
+) -> Result<(OperationStatus, Fence), StoreError> {
+    let row = query_opt(client, sql, &[&id.as_str()])
+        .await?
         .ok_or_else(|| StoreError::NotFound(id.clone()))?;
     let status: String = row.try_get(0).map_err(db)?;
     let owner: String = row.try_get(1).map_err(db)?;
@@ -313,17 +381,91 @@ async fn lock_state(
     ))
 }
 
-async fn load<C: tokio_postgres::GenericClient + Sync>(
+/// What `start` requires of an operation in `state`, checked in this order: the
+/// writer's fence, then a status that may become `RUNNING`.
+fn may_start(
+    id: &OperationId,
+    (status, current): (OperationStatus, Fence),
+    writer: Fence,
+) -> Result<(), StoreError> {
+    check_fence(id, current, writer)?;
+    check_transition(id, status, OperationStatus::Running)
+}
+
+/// What `finish` to `to` requires of an operation in `state`, checked in this order: the
+/// writer's fence, a terminal `to`, then a status that may become `to`.
+fn may_finish(
+    id: &OperationId,
+    (status, current): (OperationStatus, Fence),
+    writer: Fence,
+    to: OperationStatus,
+) -> Result<(), StoreError> {
+    check_fence(id, current, writer)?;
+    if !to.is_terminal() {
+        return Err(StoreError::IllegalTransition {
+            id: id.clone(),
+            from: status,
+            to,
+        });
+    }
+    check_transition(id, status, to)
+}
+
+/// The statuses that may become `to`: the guard of a transition's `UPDATE`, so that with
+/// the fence it matches exactly the rows [`may_start`] and [`may_finish`] accept.
+fn sources(to: OperationStatus) -> Vec<&'static str> {
+    OperationStatus::ALL
+        .into_iter()
+        .filter(|from| from.can_become(to))
+        .map(OperationStatus::as_str)
+        .collect()
+}
+
+/// The row of a new operation, unless its id exists.
+macro_rules! insert_operation {
+    () => {
+        "INSERT INTO operations (id, operation_type, description, status, created_at, \
+         progress, metadata, parent_id, owner, attempt, host_url, host_operation_id) \
+         VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (id) DO NOTHING"
+    };
+}
+
+/// `create` without labels.
+const CREATE: &str = insert_operation!();
+
+/// `create` with labels (`$12` keys, `$13` values): the labels are written only with the
+/// operation's row, in the same statement.
+const CREATE_WITH_LABELS: &str = concat!(
+    "WITH op AS (",
+    insert_operation!(),
+    " RETURNING id) \
+     INSERT INTO operation_labels (operation_id, key, value) \
+     SELECT op.id, l.k, l.v FROM op, unnest($12::text[], $13::text[]) AS l(k, v)"
+);
+
+/// `start`: the transition and its guard, for one statement without a transaction.
+const START: &str = "UPDATE operations SET status = 'RUNNING', started_at = $2 \
+    WHERE id = $1 AND owner = $3 AND attempt = $4 AND status = ANY($5)";
+
+/// `finish`: the transition and its guard, for one statement without a transaction. The
+/// stored progress, and a `cancel_reason` already stored (by `request_cancel`), are kept
+/// unless the finish gives its own.
+const FINISH: &str = "UPDATE operations SET status = $2, completed_at = $3, \
+    progress = COALESCE($4, progress), error_message = $5, \
+    result_summary = $6, cancel_reason = COALESCE($7, cancel_reason) \
+    WHERE id = $1 AND owner = $8 AND attempt = $9 AND status = ANY($10)";
+
+async fn load<C: GenericClient>(
     client: &C,
     id: &OperationId,
 ) -> Result<Option<StoredOperation>, StoreError> {
-    let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM operations WHERE id = $1"),
-            &[&id.as_str()],
-        )
-        .await
-        .map_err(db)?;
+    let row = query_opt(
+        client,
+        &format!("SELECT {COLUMNS} FROM operations WHERE id = $1"),
+        &[&id.as_str()],
+    )
+    .await?;
     row.map(|row| read_row(&row).map_err(db)?.parse())
         .transpose()
 }
@@ -333,45 +475,38 @@ impl OperationStore for PostgresStore {
     async fn create(&self, op: &NewOperation) -> Result<(), StoreError> {
         let progress = json(&op.progress)?;
         let metadata = json(&op.metadata)?;
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO operations (id, operation_type, description, status, created_at, \
-                 progress, metadata, parent_id, owner, attempt, host_url, host_operation_id) \
-                 VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (id) DO NOTHING",
-                &[
-                    &op.operation_id.as_str(),
-                    &op.operation_type.as_str(),
-                    &op.description,
-                    &to_nanos(op.created_at),
-                    &progress,
-                    &metadata,
-                    &op.parent_id.as_ref().map(OperationId::as_str),
-                    &op.fence.owner.to_string(),
-                    &i64::from(op.fence.attempt),
-                    &op.host_url,
-                    &op.host_operation_id.as_ref().map(OperationId::as_str),
-                ],
-            )
-            .await
-            .map_err(db)?;
-        if inserted == 0 {
+        let owner = op.fence.owner.to_string();
+        let attempt = i64::from(op.fence.attempt);
+        let keys: Vec<&str> = op.metadata.labels.keys().map(String::as_str).collect();
+        let values: Vec<&str> = op.metadata.labels.values().map(String::as_str).collect();
+        let params: [&(dyn ToSql + Sync); 13] = [
+            &op.operation_id.as_str(),
+            &op.operation_type.as_str(),
+            &op.description,
+            &to_nanos(op.created_at),
+            &progress,
+            &metadata,
+            &op.parent_id.as_ref().map(OperationId::as_str),
+            &owner,
+            &attempt,
+            &op.host_url,
+            &op.host_operation_id.as_ref().map(OperationId::as_str),
+            &keys,
+            &values,
+        ];
+        // One statement, atomic on its own: no transaction around it.
+        let (sql, params) = if keys.is_empty() {
+            (CREATE, &params[..11])
+        } else {
+            (CREATE_WITH_LABELS, &params[..])
+        };
+        let client = self.client().await?;
+        // Rows written: the operation's, or (with labels) its labels', none when its id
+        // exists.
+        if execute(&client, sql, params).await? == 0 {
             return Err(StoreError::AlreadyExists(op.operation_id.clone()));
         }
-        if !op.metadata.labels.is_empty() {
-            let keys: Vec<&str> = op.metadata.labels.keys().map(String::as_str).collect();
-            let values: Vec<&str> = op.metadata.labels.values().map(String::as_str).collect();
-            tx.execute(
-                "INSERT INTO operation_labels (operation_id, key, value) \
-                 SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS l(k, v)",
-                &[&op.operation_id.as_str(), &keys, &values],
-            )
-            .await
-            .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)
+        Ok(())
     }
 
     async fn start(
@@ -380,23 +515,30 @@ impl OperationStore for PostgresStore {
         fence: Fence,
         started_at: SystemTime,
     ) -> Result<(), StoreError> {
+        let owner = fence.owner.to_string();
+        let attempt = i64::from(fence.attempt);
+        let sources = sources(OperationStatus::Running);
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &id.as_str(),
+            &to_nanos(started_at),
+            &owner,
+            &attempt,
+            &sources,
+        ];
         let mut client = self.client().await?;
+        // One round trip when the start is allowed: the guard matches only a row that
+        // `may_start` accepts, so no lock or transaction is needed around it.
+        if execute(&client, START, &params).await? == 1 {
+            return Ok(());
+        }
+        // No row matched: the refusal, from the row as it is now.
+        may_start(id, read_state(&client, id).await?, fence)?;
+        // The row changed between the two statements and now accepts the start (it was
+        // created in between, or deleted and created again: nothing moves a row back):
+        // decide under its lock, as a transaction.
         let tx = client.transaction().await.map_err(db)?;
-        let (status, current) = lock_state(&tx, id).await?;
-        check_fence(id, current, fence)?;
-        check_transition(id, status, OperationStatus::Running)?;
-        tx.execute(
-            "UPDATE operations SET status = 'RUNNING', started_at = $2 \
-             WHERE id = $1 AND owner = $3 AND attempt = $4 AND status = 'PENDING'",
-            &[
-                &id.as_str(),
-                &to_nanos(started_at),
-                &fence.owner.to_string(),
-                &i64::from(fence.attempt),
-            ],
-        )
-        .await
-        .map_err(db)?;
+        may_start(id, lock_state(&tx, id).await?, fence)?;
+        execute(&tx, START, &params).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -408,39 +550,36 @@ impl OperationStore for PostgresStore {
     ) -> Result<(), StoreError> {
         let progress = finish.progress.as_ref().map(json).transpose()?;
         let summary = finish.result_summary.as_ref().map(json).transpose()?;
+        let owner = fence.owner.to_string();
+        let attempt = i64::from(fence.attempt);
+        let sources = sources(finish.status);
+        let params: [&(dyn ToSql + Sync); 10] = [
+            &id.as_str(),
+            &finish.status.as_str(),
+            &to_nanos(finish.completed_at),
+            &progress,
+            &finish.error_message,
+            &summary,
+            &finish.cancel_reason,
+            &owner,
+            &attempt,
+            &sources,
+        ];
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        let (status, current) = lock_state(&tx, id).await?;
-        check_fence(id, current, fence)?;
-        if !finish.status.is_terminal() {
-            return Err(StoreError::IllegalTransition {
-                id: id.clone(),
-                from: status,
-                to: finish.status,
-            });
+        // One round trip when the finish is allowed: the guard matches only a row that
+        // `may_finish` accepts (never for a status that is not terminal, which is only
+        // refused), so no lock or transaction is needed around it.
+        if finish.status.is_terminal() && execute(&client, FINISH, &params).await? == 1 {
+            return Ok(());
         }
-        check_transition(id, status, finish.status)?;
-        tx.execute(
-            &format!(
-                "UPDATE operations SET status = $2, completed_at = $3, \
-                 progress = COALESCE($4, progress), error_message = $5, \
-                 result_summary = $6, cancel_reason = COALESCE($7, cancel_reason) \
-                 WHERE id = $1 AND owner = $8 AND attempt = $9 AND status IN {ACTIVE}"
-            ),
-            &[
-                &id.as_str(),
-                &finish.status.as_str(),
-                &to_nanos(finish.completed_at),
-                &progress,
-                &finish.error_message,
-                &summary,
-                &finish.cancel_reason,
-                &fence.owner.to_string(),
-                &i64::from(fence.attempt),
-            ],
-        )
-        .await
-        .map_err(db)?;
+        // No row matched: the refusal, from the row as it is now.
+        may_finish(id, read_state(&client, id).await?, fence, finish.status)?;
+        // The row changed between the two statements and now accepts the finish (it was
+        // created in between, or deleted and created again: nothing moves a row back):
+        // decide under its lock, as a transaction.
+        let tx = client.transaction().await.map_err(db)?;
+        may_finish(id, lock_state(&tx, id).await?, fence, finish.status)?;
+        execute(&tx, FINISH, &params).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -474,35 +613,35 @@ impl OperationStore for PostgresStore {
 
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        tx.execute(
+        execute(
+            &tx,
             "INSERT INTO instances (id, lease_expires_at) VALUES ($1, $2) \
              ON CONFLICT (id) DO UPDATE SET lease_expires_at = excluded.lease_expires_at",
             &[&instance, &to_nanos(lease_expires_at)],
         )
-        .await
-        .map_err(db)?;
+        .await?;
 
         let mut rejected = Vec::new();
         if !progress.is_empty() {
             let ids: Vec<&str> = progress.keys().copied().collect();
             let attempts: Vec<i64> = progress.values().map(|(a, _)| *a).collect();
             let values: Vec<&str> = progress.values().map(|(_, p)| p.as_str()).collect();
-            let written: Vec<String> = tx
-                .query(
-                    &format!(
-                        "UPDATE operations o SET progress = u.progress \
-                         FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(id, attempt, progress) \
-                         WHERE o.id = u.id AND o.attempt = u.attempt AND o.owner = $4 \
-                         AND o.status IN {ACTIVE} RETURNING o.id"
-                    ),
-                    &[&ids, &attempts, &values, &instance],
-                )
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|row| row.try_get(0))
-                .collect::<Result<_, _>>()
-                .map_err(db)?;
+            let written: Vec<String> = query(
+                &tx,
+                &format!(
+                    "UPDATE operations o SET progress = u.progress \
+                     FROM unnest($1::text[], $2::bigint[], $3::text[]) \
+                         AS u(id, attempt, progress) \
+                     WHERE o.id = u.id AND o.attempt = u.attempt AND o.owner = $4 \
+                     AND o.status IN {ACTIVE} RETURNING o.id"
+                ),
+                &[&ids, &attempts, &values, &instance],
+            )
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(db)?;
             // In the order the updates were given.
             for update in &flush.progress {
                 let id = &update.operation_id;
@@ -516,19 +655,20 @@ impl OperationStore for PostgresStore {
             let end_ids: Vec<&str> = ends.keys().map(|(id, _)| *id).collect();
             let end_attempts: Vec<i64> = ends.keys().map(|(_, a)| *a).collect();
             let end_values: Vec<i64> = ends.values().copied().collect();
-            tx.execute(
+            execute(
+                &tx,
                 "UPDATE operations o SET metrics_next = GREATEST(o.metrics_next, u.next) \
                  FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, attempt, next) \
                  WHERE o.id = u.id AND o.attempt = u.attempt AND o.owner = $4",
                 &[&end_ids, &end_attempts, &end_values, &instance],
             )
-            .await
-            .map_err(db)?;
+            .await?;
             let ids: Vec<&str> = rows.keys().map(|(id, _, _)| *id).collect();
             let attempts: Vec<i64> = rows.keys().map(|(_, a, _)| *a).collect();
             let indexes: Vec<i64> = rows.keys().map(|(_, _, i)| *i).collect();
             let records: Vec<&str> = rows.values().map(String::as_str).collect();
-            tx.execute(
+            execute(
+                &tx,
                 "INSERT INTO operation_metrics (operation_id, idx, record) \
                  SELECT u.id, u.idx, u.record \
                  FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[]) \
@@ -538,30 +678,28 @@ impl OperationStore for PostgresStore {
                  ON CONFLICT (operation_id, idx) DO UPDATE SET record = excluded.record",
                 &[&ids, &attempts, &indexes, &records, &instance, &max_metrics],
             )
-            .await
-            .map_err(db)?;
-            tx.execute(
+            .await?;
+            execute(
+                &tx,
                 "DELETE FROM operation_metrics m USING operations o \
                  WHERE m.operation_id = o.id AND o.id = ANY($1) AND o.owner = $2 \
                  AND m.idx < o.metrics_next - $3",
                 &[&end_ids, &instance, &max_metrics],
             )
-            .await
-            .map_err(db)?;
+            .await?;
         }
 
         let mut cancels = Vec::new();
-        for row in tx
-            .query(
-                &format!(
-                    "SELECT id, attempt, cancel_reason, cancel_requested_at FROM operations \
-                     WHERE owner = $1 AND status IN {ACTIVE} \
-                     AND cancel_requested_at IS NOT NULL ORDER BY seq"
-                ),
-                &[&instance],
-            )
-            .await
-            .map_err(db)?
+        for row in query(
+            &tx,
+            &format!(
+                "SELECT id, attempt, cancel_reason, cancel_requested_at FROM operations \
+                 WHERE owner = $1 AND status IN {ACTIVE} \
+                 AND cancel_requested_at IS NOT NULL ORDER BY seq"
+            ),
+            &[&instance],
+        )
+        .await?
         {
             let id: String = row.try_get(0).map_err(db)?;
             let attempt: i64 = row.try_get(1).map_err(db)?;
@@ -597,16 +735,15 @@ impl OperationStore for PostgresStore {
                 status,
             });
         }
-        let requested = tx
-            .execute(
-                &format!(
-                    "UPDATE operations SET cancel_requested_at = $2, cancel_reason = $3 \
-                     WHERE id = $1 AND cancel_requested_at IS NULL AND status IN {ACTIVE}"
-                ),
-                &[&id.as_str(), &to_nanos(now), &reason],
-            )
-            .await
-            .map_err(db)?;
+        let requested = execute(
+            &tx,
+            &format!(
+                "UPDATE operations SET cancel_requested_at = $2, cancel_reason = $3 \
+                 WHERE id = $1 AND cancel_requested_at IS NULL AND status IN {ACTIVE}"
+            ),
+            &[&id.as_str(), &to_nanos(now), &reason],
+        )
+        .await?;
         if requested == 1 {
             let mut end = MAX_NOTIFIED_REASON.min(reason.len());
             while !reason.is_char_boundary(end) {
@@ -619,11 +756,9 @@ impl OperationStore for PostgresStore {
                 reason: reason[..end].to_owned(),
                 requested_at: to_nanos(now),
             })?;
-            tx.execute("SELECT pg_notify($1, $2)", &[&self.channel, &notice])
-                .await
-                .map_err(db)?;
+            execute(&tx, "SELECT pg_notify($1, $2)", &[&self.channel, &notice]).await?;
         }
-        let stored = load::<tokio_postgres::Transaction<'_>>(&tx, id)
+        let stored = load(&tx, id)
             .await?
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
         tx.commit().await.map_err(db)?;
@@ -654,19 +789,18 @@ impl OperationStore for PostgresStore {
         let client = self.client().await?;
         // SKIP LOCKED: two replicas sweeping together split the orphans instead of
         // waiting on (or deadlocking over) each other's rows.
-        let rows = client
-            .query(
-                &format!(
-                    "UPDATE operations SET status = 'FAILED', completed_at = $1, \
-                     error_message = $2::text || owner || $3::text \
-                     WHERE seq IN (SELECT seq FROM operations \
-                         WHERE status IN {ACTIVE} AND {whose} ORDER BY seq FOR UPDATE SKIP LOCKED) \
-                     AND status IN {ACTIVE} RETURNING seq, id"
-                ),
-                &params,
-            )
-            .await
-            .map_err(db)?;
+        let rows = query(
+            &client,
+            &format!(
+                "UPDATE operations SET status = 'FAILED', completed_at = $1, \
+                 error_message = $2::text || owner || $3::text \
+                 WHERE seq IN (SELECT seq FROM operations \
+                     WHERE status IN {ACTIVE} AND {whose} ORDER BY seq FOR UPDATE SKIP LOCKED) \
+                 AND status IN {ACTIVE} RETURNING seq, id"
+            ),
+            &params,
+        )
+        .await?;
         let mut failed = Vec::with_capacity(rows.len());
         for row in rows {
             let seq: i64 = row.try_get(0).map_err(db)?;
@@ -682,7 +816,7 @@ impl OperationStore for PostgresStore {
 
     async fn get(&self, id: &OperationId) -> Result<Option<StoredOperation>, StoreError> {
         let client = self.client().await?;
-        load::<tokio_postgres::Client>(&client, id).await
+        load(&client, id).await
     }
 
     async fn list(&self, filter: &OperationFilter) -> Result<OperationList, StoreError> {
@@ -729,36 +863,33 @@ impl OperationStore for PostgresStore {
             .start()
             .await
             .map_err(db)?;
-        let total: i64 = tx
-            .query_one(
-                &format!("SELECT COUNT(*) FROM operations o {filter_sql}"),
-                &count_args,
-            )
-            .await
-            .map_err(db)?
-            .try_get(0)
-            .map_err(db)?;
-        let active: i64 = tx
-            .query_one(
-                &format!("SELECT COUNT(*) FROM operations WHERE status IN {ACTIVE}"),
-                &[],
-            )
-            .await
-            .map_err(db)?
-            .try_get(0)
-            .map_err(db)?;
-        let rows = tx
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM operations o {filter_sql} \
-                     ORDER BY created_at DESC, seq DESC LIMIT ${} OFFSET ${}",
-                    page_args.len() - 1,
-                    page_args.len()
-                ),
-                &page_args,
-            )
-            .await
-            .map_err(db)?;
+        let total: i64 = query_one(
+            &tx,
+            &format!("SELECT COUNT(*) FROM operations o {filter_sql}"),
+            &count_args,
+        )
+        .await?
+        .try_get(0)
+        .map_err(db)?;
+        let active: i64 = query_one(
+            &tx,
+            &format!("SELECT COUNT(*) FROM operations WHERE status IN {ACTIVE}"),
+            &[],
+        )
+        .await?
+        .try_get(0)
+        .map_err(db)?;
+        let rows = query(
+            &tx,
+            &format!(
+                "SELECT {COLUMNS} FROM operations o {filter_sql} \
+                 ORDER BY created_at DESC, seq DESC LIMIT ${} OFFSET ${}",
+                page_args.len() - 1,
+                page_args.len()
+            ),
+            &page_args,
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         let mut operations = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -784,27 +915,25 @@ impl OperationStore for PostgresStore {
             .start()
             .await
             .map_err(db)?;
-        let Some(row) = tx
-            .query_opt(
-                "SELECT metrics_next, (SELECT MIN(idx) FROM operation_metrics \
-                 WHERE operation_id = $1) FROM operations WHERE id = $1",
-                &[&id.as_str()],
-            )
-            .await
-            .map_err(db)?
+        let Some(row) = query_opt(
+            &tx,
+            "SELECT metrics_next, (SELECT MIN(idx) FROM operation_metrics \
+             WHERE operation_id = $1) FROM operations WHERE id = $1",
+            &[&id.as_str()],
+        )
+        .await?
         else {
             return Ok(None);
         };
         let next: i64 = row.try_get(0).map_err(db)?;
         let first: Option<i64> = row.try_get(1).map_err(db)?;
-        let rows = tx
-            .query(
-                "SELECT record FROM operation_metrics \
-                 WHERE operation_id = $1 AND idx >= $2 ORDER BY idx",
-                &[&id.as_str(), &int(cursor)],
-            )
-            .await
-            .map_err(db)?;
+        let rows = query(
+            &tx,
+            "SELECT record FROM operation_metrics \
+             WHERE operation_id = $1 AND idx >= $2 ORDER BY idx",
+            &[&id.as_str(), &int(cursor)],
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         let mut metrics = Vec::with_capacity(rows.len());
         for row in rows {
@@ -830,9 +959,7 @@ impl OperationStore for PostgresStore {
                 status,
             });
         }
-        tx.execute("DELETE FROM operations WHERE id = $1", &[&id.as_str()])
-            .await
-            .map_err(db)?;
+        execute(&tx, "DELETE FROM operations WHERE id = $1", &[&id.as_str()]).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -842,38 +969,34 @@ impl OperationStore for PostgresStore {
         let mut removed = 0u64;
         // The count cap first, ranked over every finished operation, as MemoryStore.
         if let Some(max) = policy.max_finished {
-            removed += tx
-                .execute(
-                    &format!(
-                        "DELETE FROM operations WHERE seq IN (SELECT seq FROM operations \
-                         WHERE status IN {TERMINAL} \
-                         ORDER BY completed_at DESC, seq DESC OFFSET $1)"
-                    ),
-                    &[&int(max as u64)],
-                )
-                .await
-                .map_err(db)?;
+            removed += execute(
+                &tx,
+                &format!(
+                    "DELETE FROM operations WHERE seq IN (SELECT seq FROM operations \
+                     WHERE status IN {TERMINAL} \
+                     ORDER BY completed_at DESC, seq DESC OFFSET $1)"
+                ),
+                &[&int(max as u64)],
+            )
+            .await?;
         }
         if let Some(cutoff) = policy.finished_before {
-            removed += tx
-                .execute(
-                    &format!(
-                        "DELETE FROM operations WHERE status IN {TERMINAL} AND completed_at < $1"
-                    ),
-                    &[&to_nanos(cutoff)],
-                )
-                .await
-                .map_err(db)?;
+            removed += execute(
+                &tx,
+                &format!("DELETE FROM operations WHERE status IN {TERMINAL} AND completed_at < $1"),
+                &[&to_nanos(cutoff)],
+            )
+            .await?;
         }
-        tx.execute(
+        execute(
+            &tx,
             &format!(
                 "DELETE FROM instances WHERE lease_expires_at <= $1 AND id NOT IN \
                  (SELECT owner FROM operations WHERE status IN {ACTIVE})"
             ),
             &[&to_nanos(now)],
         )
-        .await
-        .map_err(db)?;
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(usize::try_from(removed).unwrap_or(usize::MAX))
     }
