@@ -73,13 +73,13 @@ impl OperationWatch {
 
     /// Waits until the operation's end is acknowledged: recorded, and with a store,
     /// written to it (as [`Operations::wait`] does).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) async fn finished(&self) {
         self.entry.finished().await;
     }
 
     /// The operation's current record (also when it was deleted from the registry
     /// meanwhile: the watch keeps it).
-
     pub fn get(&self) -> OperationInfo {
         self.entry.info()
     }
