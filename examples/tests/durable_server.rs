@@ -200,15 +200,19 @@ fn two_replicas_on_postgres_share_read_and_cancel_and_take_over_a_killed_ones_re
     );
     assert_eq!(seen["operation_id"], id.as_str());
 
-    // Cancelled on B: A's operation ends CANCELLED within 2 s, seen on both.
+    // Cancelled on B with the unchanged `cli`: A's operation ends CANCELLED within
+    // 2 s, seen on both.
     let asked = Instant::now();
-    let (status, body) = http(
-        b_addr,
-        "POST",
-        &format!("/api/v1/operations/{id}/cancel"),
-        r#"{"reason": "cancelled on B"}"#,
+    let out = std::process::Command::new(common::example_binary("cli"))
+        .args(["--url", &format!("http://{b_addr}"), "ops", "cancel", &id])
+        .args(["--reason", "cancelled on B"])
+        .output()
+        .expect("run cli");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(status, 200, "{body}");
     let ended = until(a_addr, &id, Duration::from_secs(2), "A cancels", |r| {
         status_is(r, "CANCELLED")
     });
@@ -218,6 +222,21 @@ fn two_replicas_on_postgres_share_read_and_cancel_and_take_over_a_killed_ones_re
         status_is(r, "CANCELLED")
     });
     assert_eq!(on_b["cancel_reason"], "cancelled on B");
+    // `cli ops wait` on B follows A's finished operation to its end.
+    let out = std::process::Command::new(common::example_binary("cli"))
+        .args([
+            "--url",
+            &format!("http://{b_addr}"),
+            "--json",
+            "ops",
+            "wait",
+            &id,
+        ])
+        .output()
+        .expect("run cli");
+    let waited: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(waited["status"], "CANCELLED", "{waited}");
     eprintln!("cross-replica cancel observed on A after {took:?}");
 
     // A killed mid-run: B marks its operation FAILED interrupted within the lease
