@@ -458,6 +458,8 @@ struct Flaky {
     refused: AtomicU32,
     /// Milliseconds each create takes (a slow database).
     create_delay_ms: AtomicU32,
+    /// Milliseconds each finish takes.
+    finish_delay_ms: AtomicU32,
 }
 
 impl Flaky {
@@ -467,6 +469,7 @@ impl Flaky {
             down: AtomicBool::new(false),
             refused: AtomicU32::new(0),
             create_delay_ms: AtomicU32::new(0),
+            finish_delay_ms: AtomicU32::new(0),
         }
     }
 
@@ -505,6 +508,8 @@ impl OperationStore for Flaky {
         finish: &Finish,
     ) -> Result<(), StoreError> {
         self.check()?;
+        let delay = self.finish_delay_ms.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
         self.inner.finish(id, fence, finish).await
     }
     async fn flush(&self, flush: &Flush) -> Result<FlushReply, StoreError> {
@@ -693,4 +698,43 @@ async fn http_serves_another_replicas_operation() {
     let (name, data) = last.expect("a last event");
     assert_eq!(name, "done");
     assert_eq!(data["status"], "CANCELLED");
+}
+
+/// DELETE of an operation that just ended, while its end is still on its way to the
+/// store: it waits for the end to be written, then removes the record from both (the
+/// fuzzer found a 409 here, and the record coming back from the queued end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_delete_right_after_the_end_removes_the_record_everywhere() {
+    let db = stores::sqlite().await;
+    let slow = Arc::new(Flaky::new(db.reopen().await));
+    slow.finish_delay_ms.store(300, Ordering::SeqCst);
+    let ops = replica(slow.clone()).await;
+    let server = support::serve(ops.clone()).await;
+    let started = server
+        .client
+        .post_json(
+            "/api/v1/dummy/start",
+            &serde_json::json!({"iterations": 1, "interval_ms": 1}),
+        )
+        .await;
+    let id: OperationId = started.data()["operation_id"]
+        .as_str()
+        .expect("an id")
+        .parse()
+        .expect("a valid id");
+    eventually("the end in memory", || async {
+        ops.get(&id).ok()?.status.is_terminal().then_some(())
+    })
+    .await;
+    let deleted = server
+        .client
+        .delete(&format!("/api/v1/operations/{id}"))
+        .await;
+    assert_eq!(deleted.data()["deleted"], true, "{deleted:?}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        db.store.get(&id).await.unwrap().is_none(),
+        "the record came back"
+    );
+    assert!(ops.get(&id).is_err());
 }

@@ -12,6 +12,9 @@ use crate::{
 /// How often [`Cluster::wait`] re-reads another replica's operation from the store.
 const REMOTE_POLL: Duration = Duration::from_millis(100);
 
+/// How long [`Cluster::delete`] waits for a local operation's end to reach the store.
+const DELETE_WAIT: Duration = Duration::from_secs(10);
+
 /// Every operation of the store a registry shares with its replicas, not only this
 /// process's: from [`Operations::cluster`].
 ///
@@ -176,7 +179,9 @@ impl Cluster<'_> {
         }
     }
 
-    /// Removes a finished operation, wherever it ran; returns its last record.
+    /// Removes a finished operation, wherever it ran; returns its last record. A local
+    /// one is removed from the store only once its end is written there (so that the
+    /// queued end cannot bring the record back), waiting for at most 10 s.
     ///
     /// # Errors
     ///
@@ -186,16 +191,35 @@ impl Cluster<'_> {
         let Some(d) = self.store() else {
             return self.ops.delete(id);
         };
-        let local = match self.ops.delete(id) {
-            Ok(info) => Some(info),
-            Err(OrchestratorError::NotFound(_)) => None,
-            Err(e) => return Err(e),
-        };
+        if let Ok(entry) = self.ops.entry(id) {
+            let status = entry.status();
+            if status.is_active() {
+                return Err(OrchestratorError::StillActive {
+                    id: id.clone(),
+                    status,
+                });
+            }
+            if tokio::time::timeout(DELETE_WAIT, entry.finished())
+                .await
+                .is_err()
+            {
+                return Err(OrchestratorError::StoreUnavailable {
+                    reason: d.health.last_error().unwrap_or_else(|| {
+                        "the operation's end is not written to the store yet".to_owned()
+                    }),
+                });
+            }
+        }
         let stored = d.store.get(id).await?;
         match d.store.delete(id).await {
             Ok(()) | Err(crate::store::StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
+        let local = match self.ops.delete(id) {
+            Ok(info) => Some(info),
+            Err(OrchestratorError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
         local
             .or(stored.map(|s| s.info))
             .ok_or_else(|| OrchestratorError::NotFound(id.clone()))
