@@ -9,8 +9,8 @@
 use std::time::{Duration, SystemTime};
 
 use orchestrator::store::{
-    Fence, Finish, Flush, InstanceId, MetricBatch, NewOperation, OrphanScope, PostgresStore,
-    ProgressUpdate, Prune, StoreError,
+    Checkpoint, Fence, Finish, Flush, InstanceId, MetricBatch, NewOperation, OrphanScope,
+    PostgresStore, ProgressUpdate, Prune, StoreError, StoredOperation,
 };
 use orchestrator::{
     OperationFilter, OperationId, OperationMetadata, OperationProgress, OperationStatus,
@@ -1120,6 +1120,571 @@ mod suite {
             .expect("the listener is running");
         assert_eq!(next.operation_id, marker);
     }
+
+    /// A running operation whose owner saved checkpoint `step` at `at`.
+    async fn checkpointed(store: &Store, fence: Fence, step: u64, at: SystemTime) -> OperationId {
+        let op = running(store, fence, at).await;
+        store
+            .save_checkpoint(&op, fence, &saved(step, at))
+            .await
+            .unwrap();
+        op
+    }
+
+    fn saved(step: u64, at: SystemTime) -> Checkpoint {
+        Checkpoint::new(
+            serde_json::json!({"epoch": step, "weights": [0.5, -1.25], "note": "\u{1f4be}"}),
+            step,
+            at + Duration::from_nanos(42),
+        )
+    }
+
+    /// The owner saves checkpoints while RUNNING; `get` (and a record returned by
+    /// `request_cancel`) reads the last one back exactly, each save replacing the one
+    /// before; the rest of the record is untouched.
+    pub(super) async fn checkpoint_saved_by_the_owner_reads_back<F, Fut>(make: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = TestDb>,
+    {
+        let db = make().await;
+        let store = &db.store;
+        let me = register(store, t(0)).await;
+        let fence = Fence::first(me);
+        let op = running(store, fence, t(0)).await;
+        assert_eq!(store.get(&op).await.unwrap().unwrap().checkpoint, None);
+        let before = store.get(&op).await.unwrap().unwrap();
+
+        store
+            .save_checkpoint(&op, fence, &saved(3, t(1)))
+            .await
+            .unwrap();
+        let stored = store.get(&op).await.unwrap().unwrap();
+        assert_eq!(stored.checkpoint, Some(saved(3, t(1))));
+        assert_eq!(stored.info, before.info);
+        assert_eq!(stored.fence, fence);
+
+        // A later save replaces it, a retried one rewrites the same.
+        let last = Checkpoint::new(serde_json::json!([1, {"k": null}]), 7, t(2));
+        store.save_checkpoint(&op, fence, &last).await.unwrap();
+        store.save_checkpoint(&op, fence, &last).await.unwrap();
+        let stored = store.get(&op).await.unwrap().unwrap();
+        assert_eq!(stored.checkpoint.as_ref(), Some(&last));
+        // Another replica's view, and a cancel request's returned record, carry it.
+        let replica = db.reopen().await;
+        assert_eq!(replica.get(&op).await.unwrap().unwrap(), stored);
+        let requested = replica.request_cancel(&op, "stop", t(3)).await.unwrap();
+        assert_eq!(requested.checkpoint.as_ref(), Some(&last));
+        // Listing still works (it returns the records only).
+        assert_eq!(
+            store
+                .list(&OperationFilter::new())
+                .await
+                .unwrap()
+                .operations[0]
+                .operation_id,
+            op
+        );
+        // The end keeps it.
+        store
+            .finish(&op, fence, &Finish::cancelled(t(4)))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get(&op).await.unwrap().unwrap().checkpoint.as_ref(),
+            Some(&last)
+        );
+    }
+
+    /// A checkpoint of another instance or attempt is `Fenced`; before the start it is
+    /// `NotRunning`, after the end (the owner's, or the orphan sweep's)
+    /// `AlreadyFinished`; unknown ids `NotFound`. Nothing changes.
+    pub(super) async fn checkpoint_refused_to_stale_writers_and_outside_running<F, Fut>(make: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = TestDb>,
+    {
+        let db = make().await;
+        let store = &db.store;
+        let owner = register(store, t(0)).await;
+        let other = register(store, t(0)).await;
+        let current = Fence::new(owner, 2);
+        let op = pending(store, &OperationType::DUMMY, current, t(0)).await;
+        // PENDING: not yet (the owner's fence, so it is the status that refuses).
+        let err = store
+            .save_checkpoint(&op, current, &saved(1, t(1)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::NotRunning { ref id, status: OperationStatus::Pending } if *id == op),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("PENDING"), "{err}");
+
+        store.start(&op, current, t(1)).await.unwrap();
+        store
+            .save_checkpoint(&op, current, &saved(1, t(1)))
+            .await
+            .unwrap();
+        let before = store.get(&op).await.unwrap().unwrap();
+        for writer in [
+            Fence::new(other, 2),
+            Fence::new(owner, 1),
+            Fence::new(owner, 3),
+        ] {
+            match store.save_checkpoint(&op, writer, &saved(9, t(2))).await {
+                Err(StoreError::Fenced {
+                    id,
+                    current: c,
+                    writer: w,
+                }) => assert_eq!((id, c, w), (op.clone(), current, writer)),
+                other => panic!("save by {writer:?}: expected Fenced, got {other:?}"),
+            }
+        }
+        assert_eq!(store.get(&op).await.unwrap().unwrap(), before);
+
+        store
+            .finish(&op, current, &Finish::completed(t(3), serde_json::json!(1)))
+            .await
+            .unwrap();
+        let done = store.get(&op).await.unwrap().unwrap();
+        assert!(matches!(
+            store.save_checkpoint(&op, current, &saved(9, t(4))).await,
+            Err(StoreError::AlreadyFinished {
+                status: OperationStatus::Completed,
+                ..
+            })
+        ));
+        assert_eq!(store.get(&op).await.unwrap().unwrap(), done);
+
+        // The dead owner's checkpoint after the sweep: the sweep's FAILED stands.
+        let dead = register(store, t(0)).await;
+        let orphan = checkpointed(store, Fence::first(dead), 1, t(0)).await;
+        store.flush(&Flush::new(owner, LEASE, t(9))).await.unwrap();
+        store
+            .fail_orphans(OrphanScope::ExpiredLeases, t(15))
+            .await
+            .unwrap();
+        let swept = store.get(&orphan).await.unwrap().unwrap();
+        assert!(matches!(
+            store
+                .save_checkpoint(&orphan, Fence::first(dead), &saved(2, t(16)))
+                .await,
+            Err(StoreError::AlreadyFinished {
+                status: OperationStatus::Failed,
+                ..
+            })
+        ));
+        assert_eq!(store.get(&orphan).await.unwrap().unwrap(), swept);
+
+        let unknown = id(&OperationType::DUMMY);
+        assert!(matches!(
+            store.save_checkpoint(&unknown, current, &saved(1, t(5))).await,
+            Err(StoreError::NotFound(ref x)) if *x == unknown
+        ));
+    }
+
+    /// What every successful resume leaves: `resumed` is `before` at the next attempt,
+    /// owned by `by`, PENDING, its end cleared, the rest kept; `get` reads the same.
+    async fn assert_resumed(
+        store: &Store,
+        before: &StoredOperation,
+        resumed: &StoredOperation,
+        by: InstanceId,
+    ) {
+        assert_eq!(resumed.fence, Fence::new(by, before.fence.attempt + 1));
+        assert_eq!(resumed.cancel_requested_at, None);
+        assert_eq!(resumed.checkpoint, before.checkpoint);
+        assert!(resumed.checkpoint.is_some());
+        let (info, was) = (&resumed.info, &before.info);
+        assert_eq!(info.status, OperationStatus::Pending);
+        assert_eq!(info.started_at, None);
+        assert_eq!(info.completed_at, None);
+        assert_eq!(info.error_message, None);
+        assert_eq!(info.result_summary, None);
+        assert_eq!(info.cancel_reason, None);
+        assert_eq!(info.operation_id, was.operation_id);
+        assert_eq!(info.operation_type, was.operation_type);
+        assert_eq!(info.description, was.description);
+        assert_eq!(info.metadata, was.metadata);
+        assert_eq!(info.created_at, was.created_at);
+        assert_eq!(info.parent_id, was.parent_id);
+        assert_eq!(info.progress, was.progress);
+        assert_eq!(
+            store.get(&info.operation_id).await.unwrap().as_ref(),
+            Some(resumed)
+        );
+    }
+
+    /// The old attempt's writes are all refused after a resume; the new fence runs
+    /// the new attempt to its end.
+    async fn assert_new_attempt_runs(store: &Store, op: &OperationId, old: Fence, new: Fence) {
+        assert!(matches!(
+            store.start(op, old, t(40)).await,
+            Err(StoreError::Fenced { .. })
+        ));
+        assert!(matches!(
+            store.finish(op, old, &Finish::failed(t(40), "late")).await,
+            Err(StoreError::Fenced { .. })
+        ));
+        assert!(matches!(
+            store.save_checkpoint(op, old, &saved(99, t(40))).await,
+            Err(StoreError::Fenced { .. })
+        ));
+        store.start(op, new, t(41)).await.unwrap();
+        let reply = store
+            .flush(
+                &Flush::new(old.owner, LEASE, t(41)).with_progress(ProgressUpdate::new(
+                    op.clone(),
+                    old.attempt,
+                    progress(99.0, "stale"),
+                )),
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.rejected, std::slice::from_ref(op));
+        assert!(matches!(
+            store.save_checkpoint(op, old, &saved(99, t(41))).await,
+            Err(StoreError::Fenced { .. })
+        ));
+        store
+            .save_checkpoint(op, new, &saved(20, t(42)))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.finish(op, old, &Finish::failed(t(42), "late")).await,
+            Err(StoreError::Fenced { .. })
+        ));
+        store
+            .finish(
+                op,
+                new,
+                &Finish::completed(t(43), serde_json::json!({"resumed": true})),
+            )
+            .await
+            .unwrap();
+        let stored = store.get(op).await.unwrap().unwrap();
+        assert_eq!(stored.info.status, OperationStatus::Completed);
+        assert_eq!(stored.info.started_at, Some(t(41)));
+        assert_eq!(stored.fence, new);
+        assert_eq!(stored.checkpoint, Some(saved(20, t(42))));
+    }
+
+    /// An operation interrupted by the orphan sweep (FAILED), with a checkpoint, is
+    /// resumed by a live replica: PENDING at attempt 2, owned by it; the new fence
+    /// starts and finishes it, the old one is refused.
+    pub(super) async fn resume_of_an_interrupted_operation<F, Fut>(make: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = TestDb>,
+    {
+        let db = make().await;
+        let store = &db.store;
+        let dead = register(store, t(0)).await;
+        let old = Fence::first(dead);
+        let kind = OperationType::TRAINING;
+        let op = id(&kind);
+        let metadata = OperationMetadata::new()
+            .with_parameter("epochs", 10)
+            .with_label("team", "ml");
+        store
+            .create(
+                &NewOperation::new(op.clone(), kind.clone(), old)
+                    .with_description("train")
+                    .with_created_at(t(0) + Duration::from_nanos(5))
+                    .with_metadata(metadata),
+            )
+            .await
+            .unwrap();
+        store.start(&op, old, t(1)).await.unwrap();
+        store
+            .save_checkpoint(&op, old, &saved(4, t(2)))
+            .await
+            .unwrap();
+        store
+            .flush(
+                &Flush::new(dead, LEASE, t(3)).with_progress(ProgressUpdate::new(
+                    op.clone(),
+                    1,
+                    progress(40.0, "Epoch 4/10"),
+                )),
+            )
+            .await
+            .unwrap();
+        let live = register(store, t(12)).await;
+        assert_eq!(
+            store
+                .fail_orphans(OrphanScope::ExpiredLeases, t(14))
+                .await
+                .unwrap(),
+            std::slice::from_ref(&op)
+        );
+        let before = store.get(&op).await.unwrap().unwrap();
+        assert_eq!(before.info.status, OperationStatus::Failed);
+
+        let replica = db.reopen().await;
+        let resumed = replica.resume(&op, live, 1, t(15)).await.unwrap();
+        assert_resumed(store, &before, &resumed, live).await;
+        assert_eq!(resumed.fence.attempt, 2);
+        // The resumer's lease is live: the next sweep spares the new attempt.
+        assert!(
+            store
+                .fail_orphans(OrphanScope::ExpiredLeases, t(16))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_new_attempt_runs(store, &op, old, resumed.fence).await;
+    }
+
+    /// A CANCELLED operation with a checkpoint is resumed too; its cancel request is
+    /// cleared, so the new owner's flush does not return it.
+    pub(super) async fn resume_of_a_cancelled_operation<F, Fut>(make: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = TestDb>,
+    {
+        let db = make().await;
+        let store = &db.store;
+        let a = register(store, t(0)).await;
+        let b = register(store, t(0)).await;
+        let old = Fence::first(a);
+        let op = checkpointed(store, old, 2, t(1)).await;
+        store.request_cancel(&op, "user asked", t(2)).await.unwrap();
+        store
+            .finish(&op, old, &Finish::cancelled(t(3)))
+            .await
+            .unwrap();
+        let before = store.get(&op).await.unwrap().unwrap();
+        assert_eq!(before.info.cancel_reason.as_deref(), Some("user asked"));
+
+        let resumed = store.resume(&op, b, 1, t(4)).await.unwrap();
+        assert_resumed(store, &before, &resumed, b).await;
+        let reply = store.flush(&Flush::new(b, LEASE, t(5))).await.unwrap();
+        assert!(reply.cancels.is_empty(), "{:?}", reply.cancels);
+        assert_new_attempt_runs(store, &op, old, resumed.fence).await;
+    }
+
+    /// COMPLETED, RUNNING and PENDING are `NotResumable`; FAILED or CANCELLED without
+    /// a checkpoint `NoCheckpoint`; another attempt than the stored one
+    /// `AttemptMoved` (also for a retried resume that was applied); unknown ids
+    /// `NotFound`. Nothing changes.
+    pub(super) async fn resume_refusals<F, Fut>(make: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = TestDb>,
+    {
+        let db = make().await;
+        let store = &db.store;
+        let me = register(store, t(0)).await;
+        let other = register(store, t(0)).await;
+        let fence = Fence::first(me);
+
+        let done = checkpointed(store, fence, 1, t(0)).await;
+        store
+            .finish(&done, fence, &Finish::completed(t(1), serde_json::json!(1)))
+            .await
+            .unwrap();
+        let run = checkpointed(store, fence, 1, t(0)).await;
+        let queued = pending(store, &OperationType::DUMMY, fence, t(0)).await;
+        for (op, want) in [
+            (&done, OperationStatus::Completed),
+            (&run, OperationStatus::Running),
+            (&queued, OperationStatus::Pending),
+        ] {
+            let before = store.get(op).await.unwrap().unwrap();
+            let err = store.resume(op, other, 1, t(2)).await.unwrap_err();
+            assert!(
+                matches!(err, StoreError::NotResumable { ref id, status } if id == op && status == want),
+                "{want}: {err:?}"
+            );
+            assert!(err.to_string().contains(want.as_str()), "{err}");
+            assert_eq!(store.get(op).await.unwrap().unwrap(), before);
+        }
+
+        let failed = running(store, fence, t(0)).await;
+        store
+            .finish(&failed, fence, &Finish::failed(t(1), "boom"))
+            .await
+            .unwrap();
+        let cancelled = pending(store, &OperationType::DUMMY, fence, t(0)).await;
+        store
+            .finish(&cancelled, fence, &Finish::cancelled(t(1)))
+            .await
+            .unwrap();
+        for op in [&failed, &cancelled] {
+            let before = store.get(op).await.unwrap().unwrap();
+            let err = store.resume(op, other, 1, t(2)).await.unwrap_err();
+            assert!(
+                matches!(err, StoreError::NoCheckpoint(ref id) if id == op),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("no checkpoint"), "{err}");
+            assert_eq!(store.get(op).await.unwrap().unwrap(), before);
+        }
+
+        // The wrong attempt, before and after a resume.
+        let resumable = checkpointed(store, fence, 1, t(0)).await;
+        store
+            .finish(&resumable, fence, &Finish::failed(t(1), "boom"))
+            .await
+            .unwrap();
+        let before = store.get(&resumable).await.unwrap().unwrap();
+        for expected in [0, 2] {
+            match store.resume(&resumable, other, expected, t(2)).await {
+                Err(StoreError::AttemptMoved {
+                    id,
+                    expected: e,
+                    current,
+                }) => assert_eq!((id, e, current), (resumable.clone(), expected, fence)),
+                other => panic!("expected AttemptMoved, got {other:?}"),
+            }
+        }
+        assert_eq!(store.get(&resumable).await.unwrap().unwrap(), before);
+        let resumed = store.resume(&resumable, other, 1, t(3)).await.unwrap();
+        let err = store.resume(&resumable, other, 1, t(4)).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::AttemptMoved { expected: 1, current, .. } if current == Fence::new(other, 2)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&other.to_string()), "{err}");
+        // The new attempt is PENDING: resuming it (at its attempt) is NotResumable.
+        assert!(matches!(
+            store.resume(&resumable, me, 2, t(5)).await,
+            Err(StoreError::NotResumable {
+                status: OperationStatus::Pending,
+                ..
+            })
+        ));
+        assert_eq!(store.get(&resumable).await.unwrap().unwrap(), resumed);
+
+        let unknown = id(&OperationType::DUMMY);
+        assert!(matches!(
+            store.resume(&unknown, other, 1, t(6)).await,
+            Err(StoreError::NotFound(ref x)) if *x == unknown
+        ));
+    }
+
+    /// Replicas resuming the same attempt at once: exactly one wins, the others are
+    /// told the attempt moved, and the record is the winner's.
+    pub(super) async fn concurrent_resumes_exactly_one_wins<F, Fut>(make: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = TestDb>,
+    {
+        let db = make().await;
+        let store = &db.store;
+        let dead = register(store, t(0)).await;
+        let mut ops = Vec::new();
+        for i in 0..5 {
+            ops.push(checkpointed(store, Fence::first(dead), i, t(i)).await);
+        }
+        store
+            .fail_orphans(OrphanScope::AllBut(InstanceId::generate()), t(20))
+            .await
+            .unwrap();
+        let mut replicas = vec![store.clone()];
+        for _ in 0..3 {
+            replicas.push(db.reopen().await);
+        }
+        for op in &ops {
+            let tries = replicas.iter().map(|replica| {
+                let (replica, op) = (replica.clone(), op.clone());
+                tokio::spawn(async move {
+                    let me = register(&replica, t(21)).await;
+                    (me, replica.resume(&op, me, 1, t(22)).await)
+                })
+            });
+            let results = futures::future::join_all(tries).await;
+            let mut winners = Vec::new();
+            for result in results {
+                match result.unwrap() {
+                    (me, Ok(resumed)) => winners.push((me, resumed)),
+                    (
+                        _,
+                        Err(StoreError::AttemptMoved {
+                            expected: 1,
+                            current,
+                            ..
+                        }),
+                    ) => {
+                        assert_eq!(current.attempt, 2);
+                    }
+                    (_, Err(other)) => panic!("expected AttemptMoved, got {other:?}"),
+                }
+            }
+            assert_eq!(winners.len(), 1, "{winners:?}");
+            let (winner, resumed) = winners.pop().unwrap();
+            assert_eq!(resumed.fence, Fence::new(winner, 2));
+            assert_eq!(store.get(op).await.unwrap().unwrap(), resumed);
+        }
+    }
+
+    /// The metrics of the first attempt stay after a resume, the new attempt's flush
+    /// appends after them (the cursor continues), and the old attempt's metrics are
+    /// no longer written.
+    pub(super) async fn resume_keeps_metrics_and_the_cursor_continues<F, Fut>(make: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = TestDb>,
+    {
+        let db = make().await;
+        let store = &db.store;
+        let a = register(store, t(0)).await;
+        let old = Fence::first(a);
+        let op = checkpointed(store, old, 1, t(0)).await;
+        let first: Vec<_> = (0..3).map(|i| serde_json::json!({"loss": i})).collect();
+        store
+            .flush(&Flush::new(a, LEASE, t(1)).with_metrics(MetricBatch::new(
+                op.clone(),
+                1,
+                0,
+                first.clone(),
+            )))
+            .await
+            .unwrap();
+        store
+            .finish(&op, old, &Finish::failed(t(2), "crashed"))
+            .await
+            .unwrap();
+        let b = register(store, t(3)).await;
+        let resumed = store.resume(&op, b, 1, t(3)).await.unwrap();
+        let page = store.metrics(&op, 0).await.unwrap().unwrap();
+        assert_eq!(page.metrics, first);
+        assert_eq!(page.cursor, 3);
+
+        store.start(&op, resumed.fence, t(4)).await.unwrap();
+        let second: Vec<_> = (3..5).map(|i| serde_json::json!({"loss": i})).collect();
+        store
+            .flush(
+                &Flush::new(b, LEASE, t(5))
+                    .with_metrics(MetricBatch::new(op.clone(), 2, page.cursor, second.clone()))
+                    // The old attempt's late batch is not written.
+                    .with_metrics(MetricBatch::new(
+                        op.clone(),
+                        1,
+                        3,
+                        vec![serde_json::json!("stale")],
+                    )),
+            )
+            .await
+            .unwrap();
+        store
+            .flush(&Flush::new(a, LEASE, t(5)).with_metrics(MetricBatch::new(
+                op.clone(),
+                1,
+                3,
+                vec![serde_json::json!("stale")],
+            )))
+            .await
+            .unwrap();
+        let page = store.metrics(&op, 0).await.unwrap().unwrap();
+        let all: Vec<_> = first.iter().chain(&second).cloned().collect();
+        assert_eq!(page.metrics, all);
+        assert_eq!((page.cursor, page.dropped), (5, 0));
+        let tail = store.metrics(&op, 3).await.unwrap().unwrap();
+        assert_eq!(tail.metrics, second);
+    }
 }
 
 macro_rules! conformance {
@@ -1140,6 +1705,13 @@ macro_rules! conformance {
                 delete_only_terminal,
                 reopen_is_idempotent_and_shares_data,
                 pushed_cancels_reach_their_owner_only,
+                checkpoint_saved_by_the_owner_reads_back,
+                checkpoint_refused_to_stale_writers_and_outside_running,
+                resume_of_an_interrupted_operation,
+                resume_of_a_cancelled_operation,
+                resume_refusals,
+                concurrent_resumes_exactly_one_wins,
+                resume_keeps_metrics_and_the_cursor_continues,
             );
         }
     };

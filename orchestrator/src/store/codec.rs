@@ -5,7 +5,25 @@ use std::time::{Duration, SystemTime};
 
 use crate::OperationInfo;
 
-use super::{Fence, StoreError, StoredOperation};
+use super::{Checkpoint, Fence, StoreError, StoredOperation};
+
+/// The columns of a record's [`OperationInfo`] and fence, in [`RawRow`]'s order.
+macro_rules! info_columns {
+    () => {
+        "id, operation_type, description, status, created_at, started_at, \
+         completed_at, progress, metadata, error_message, result_summary, parent_id, \
+         cancel_reason, cancel_requested_at, owner, attempt, host_url, host_operation_id"
+    };
+}
+
+/// What `list` reads: [`info_columns`], no checkpoint.
+pub(crate) const INFO_COLUMNS: &str = info_columns!();
+
+/// A whole [`StoredOperation`]: [`INFO_COLUMNS`], then the checkpoint's three columns.
+pub(crate) const COLUMNS: &str = concat!(
+    info_columns!(),
+    ", checkpoint, checkpoint_step, checkpoint_at"
+);
 
 /// `t` as nanoseconds since the Unix epoch (negative before it), saturating.
 pub(crate) fn to_nanos(t: SystemTime) -> i64 {
@@ -24,6 +42,10 @@ pub(crate) fn from_nanos(n: i64) -> SystemTime {
         SystemTime::UNIX_EPOCH - d
     }
 }
+
+/// The statuses a [`resume`](super::OperationStore::resume) starts from, as SQL: those
+/// [`check_resume`](super::rules::check_resume) accepts.
+pub(crate) const RESUMABLE: &str = "('FAILED', 'CANCELLED')";
 
 /// A row as stored, before its columns are parsed.
 pub(crate) struct RawRow {
@@ -45,6 +67,11 @@ pub(crate) struct RawRow {
     pub(crate) attempt: i64,
     pub(crate) host_url: Option<String>,
     pub(crate) host_operation_id: Option<String>,
+    /// The checkpoint's state (JSON), step and time: all set or all `NULL` (and all
+    /// `None` when only [`INFO_COLUMNS`] were read).
+    pub(crate) checkpoint: Option<String>,
+    pub(crate) checkpoint_step: Option<i64>,
+    pub(crate) checkpoint_at: Option<i64>,
 }
 
 impl RawRow {
@@ -86,10 +113,20 @@ impl RawRow {
         };
         let owner = self.owner.parse().map_err(|e| bad(Box::new(e)))?;
         let attempt = u32::try_from(self.attempt).map_err(|e| bad(Box::new(e)))?;
+        let checkpoint = match (self.checkpoint, self.checkpoint_step, self.checkpoint_at) {
+            (None, None, None) => None,
+            (Some(state), Some(step), Some(at)) => Some(Checkpoint::new(
+                serde_json::from_str(&state).map_err(|e| bad(Box::new(e)))?,
+                u64::try_from(step).map_err(|e| bad(Box::new(e)))?,
+                from_nanos(at),
+            )),
+            _ => return Err(bad("checkpoint columns are partly NULL".into())),
+        };
         Ok(StoredOperation {
             info,
             fence: Fence::new(owner, attempt),
             cancel_requested_at: self.cancel_requested_at.map(from_nanos),
+            checkpoint,
         })
     }
 }

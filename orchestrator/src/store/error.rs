@@ -70,6 +70,51 @@ pub enum StoreError {
         /// Its terminal status.
         status: OperationStatus,
     },
+    /// [`save_checkpoint`](super::OperationStore::save_checkpoint) of an operation that
+    /// has not started (`PENDING`): a checkpoint is saved only while it runs (a
+    /// terminal one is [`AlreadyFinished`](Self::AlreadyFinished)). Nothing was written.
+    #[error("operation {id} is {status}, not RUNNING: a checkpoint is saved only while it runs")]
+    NotRunning {
+        /// The operation.
+        id: OperationId,
+        /// Its status.
+        status: OperationStatus,
+    },
+    /// [`resume`](super::OperationStore::resume) of an operation that is not `FAILED` or
+    /// `CANCELLED` (it completed, or it is still `PENDING` or `RUNNING`). Nothing was
+    /// written.
+    #[error("operation {id} is {status}: only a FAILED or CANCELLED operation can be resumed")]
+    NotResumable {
+        /// The operation.
+        id: OperationId,
+        /// Its status.
+        status: OperationStatus,
+    },
+    /// [`resume`](super::OperationStore::resume) of an operation that never saved a
+    /// checkpoint: there is nothing to resume from. Nothing was written.
+    #[error("operation {0} has no checkpoint to resume from")]
+    NoCheckpoint(OperationId),
+    /// [`resume`](super::OperationStore::resume) expected another attempt than the
+    /// stored one: another replica resumed it first (or the caller read a stale
+    /// record). Nothing was written.
+    #[error(
+        "resume of operation {id} refused: expected attempt {expected}, but it is at \
+         attempt {} (instance {}); it was resumed meanwhile, or the record read was stale",
+        current.attempt, current.owner
+    )]
+    AttemptMoved {
+        /// The operation.
+        id: OperationId,
+        /// The attempt the caller expected.
+        expected: u32,
+        /// Its current owner and attempt.
+        current: Fence,
+    },
+    /// The store does not implement this call (a store written before it was added to
+    /// [`OperationStore`](super::OperationStore), which gets the default method).
+    /// Nothing was written.
+    #[error("this operation store does not support {0}")]
+    Unsupported(&'static str),
     /// [`delete`](super::OperationStore::delete) of a `PENDING` or `RUNNING` operation.
     #[error("operation {id} is still active ({status}); it cannot be deleted")]
     StillActive {

@@ -10,10 +10,12 @@ use parking_lot::Mutex;
 
 use crate::{MetricsPage, OperationFilter, OperationId, OperationList, OperationStatus};
 
-use super::rules::{check_fence, check_transition, interrupted_message};
+use super::rules::{
+    check_fence, check_resume, check_save_checkpoint, check_transition, interrupted_message,
+};
 use super::{
-    CancelRequest, DEFAULT_MAX_METRICS, Fence, Finish, Flush, FlushReply, InstanceId, NewOperation,
-    OperationStore, OrphanScope, Prune, StoreError, StoredOperation,
+    CancelRequest, Checkpoint, DEFAULT_MAX_METRICS, Fence, Finish, Flush, FlushReply, InstanceId,
+    NewOperation, OperationStore, OrphanScope, Prune, StoreError, StoredOperation,
 };
 
 /// An [`OperationStore`] in memory: nothing outlives the process. The default store,
@@ -180,6 +182,48 @@ impl OperationStore for MemoryStore {
             info.cancel_reason.clone_from(&finish.cancel_reason);
         }
         Ok(())
+    }
+
+    async fn save_checkpoint(
+        &self,
+        id: &OperationId,
+        fence: Fence,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock();
+        let row = Self::row(&mut state, id)?;
+        check_save_checkpoint(id, row.op.info.status, row.op.fence, fence)?;
+        row.op.checkpoint = Some(checkpoint.clone());
+        Ok(())
+    }
+
+    async fn resume(
+        &self,
+        id: &OperationId,
+        by: InstanceId,
+        expected_attempt: u32,
+        _now: SystemTime,
+    ) -> Result<StoredOperation, StoreError> {
+        let mut state = self.state.lock();
+        let row = Self::row(&mut state, id)?;
+        let op = &mut row.op;
+        let attempt = check_resume(
+            id,
+            op.info.status,
+            op.fence,
+            op.checkpoint.is_some(),
+            expected_attempt,
+        )?;
+        op.fence = Fence::new(by, attempt);
+        op.cancel_requested_at = None;
+        let info = &mut op.info;
+        info.status = OperationStatus::Pending;
+        info.started_at = None;
+        info.completed_at = None;
+        info.error_message = None;
+        info.result_summary = None;
+        info.cancel_reason = None;
+        Ok(op.clone())
     }
 
     async fn flush(&self, flush: &Flush) -> Result<FlushReply, StoreError> {

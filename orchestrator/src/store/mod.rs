@@ -18,20 +18,39 @@
 //!   (10 s by default, [`DEFAULT_LEASE`]). Its [`flush`](OperationStore::flush) renews
 //!   the lease; an instance whose lease expired is dead.
 //! - **Fencing.** Every operation has an owner instance and an attempt, its
-//!   [`Fence`]. [`start`](OperationStore::start), [`finish`](OperationStore::finish)
-//!   and the progress of a flush carry the writer's fence and are refused with
-//!   [`StoreError::Fenced`] unless it equals the stored one; nothing changes then.
+//!   [`Fence`]. [`start`](OperationStore::start), [`finish`](OperationStore::finish),
+//!   [`save_checkpoint`](OperationStore::save_checkpoint) and the progress of a flush
+//!   carry the writer's fence and are refused with [`StoreError::Fenced`] unless it
+//!   equals the stored one; nothing changes then.
 //! - **One writer per operation.** Only the owner writes lifecycle transitions. Other
 //!   replicas only *request* a cancel ([`request_cancel`](OperationStore::request_cancel)):
 //!   the operation stays `RUNNING` (or `PENDING`) with `cancel_reason` and
 //!   `cancel_requested_at` set, the owner's next flush returns the request, and the
-//!   owner records `CANCELLED` through `finish`. The one exception is the orphan sweep.
+//!   owner records `CANCELLED` through `finish`. The exceptions are the orphan sweep
+//!   and a resume, which both move the operation away from its owner.
 //! - **Orphans.** [`fail_orphans`](OperationStore::fail_orphans), run by any live
 //!   replica, turns the `PENDING`/`RUNNING` operations of dead instances `FAILED` with
 //!   an `error_message` starting `interrupted: `, in one idempotent update; nothing is
 //!   rerun. The dead owner's later writes are fenced out by the state machine
 //!   ([`StoreError::AlreadyFinished`]) and its flush lists them as
 //!   [`rejected`](FlushReply::rejected).
+//! - **Checkpoints.** While `RUNNING`, the owner may
+//!   [`save_checkpoint`](OperationStore::save_checkpoint) a [`Checkpoint`] (JSON
+//!   state, a step, when): fenced like `start`, refused while `PENDING`
+//!   ([`StoreError::NotRunning`]) and once it ended ([`StoreError::AlreadyFinished`]);
+//!   each save replaces the last one. [`get`](OperationStore::get) reads it back in
+//!   [`StoredOperation::checkpoint`].
+//! - **Resume.** Any replica may [`resume`](OperationStore::resume) a `FAILED`
+//!   (interrupted, or an error) or `CANCELLED` operation that has a checkpoint: in one
+//!   guarded write it becomes `PENDING` again, owned by the resumer at the next
+//!   attempt, with its end (times, error, result, cancel request) cleared and its
+//!   checkpoint, metrics (the cursor continues) and identity kept. The resumer names
+//!   the attempt it saw; if the stored one moved on ([`StoreError::AttemptMoved`]) it
+//!   lost to another resume, so of two at once exactly one wins. The new fence then
+//!   drives `start`/`finish` as for a new operation, and every write of the old attempt
+//!   is refused with [`StoreError::Fenced`]. A `COMPLETED`, `PENDING` or `RUNNING`
+//!   operation is [`NotResumable`](StoreError::NotResumable), one without a checkpoint
+//!   [`NoCheckpoint`](StoreError::NoCheckpoint).
 //! - **Cancel of a `PENDING` operation** is a request too (the owner holds it in its
 //!   queue, and the local registry already ends a cancelled `PENDING` operation at
 //!   once): the store keeps it `PENDING` with the reason until the owner records the end.
@@ -148,7 +167,7 @@ pub use notifications::CancelNotifications;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
-pub use record::{Fence, Finish, NewOperation, StoredOperation};
+pub use record::{Checkpoint, Fence, Finish, NewOperation, StoredOperation};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
@@ -173,8 +192,10 @@ pub const DEFAULT_MAX_METRICS: usize = 10_000;
 /// Dropping a returned future does not undo or tear a write: it is either applied
 /// whole or not at all, and the caller cannot tell which. Every write is safe to
 /// retry: a retried `create`/`start`/`finish` is refused if the first try was applied
-/// (`AlreadyExists`, `IllegalTransition`, `AlreadyFinished`), a retried flush rewrites
-/// the same values.
+/// (`AlreadyExists`, `IllegalTransition`, `AlreadyFinished`), a retried flush or
+/// `save_checkpoint` rewrites the same values, a retried `resume` is refused with
+/// `AttemptMoved` naming the new owner (the caller's own instance if the first try
+/// was applied).
 #[async_trait]
 pub trait OperationStore: Send + Sync + fmt::Debug + 'static {
     /// Stores a new `PENDING` operation owned by `op.fence`.
@@ -210,6 +231,69 @@ pub trait OperationStore: Send + Sync + fmt::Debug + 'static {
         fence: Fence,
         finish: &Finish,
     ) -> Result<(), StoreError>;
+
+    /// Saves `checkpoint` as the operation's resumable state, by the owner while it is
+    /// `RUNNING`, replacing the previous one (of this attempt or an earlier one). The
+    /// caller writes it through: it is not batched into a flush.
+    ///
+    /// The default implementation (for stores written before checkpoints) refuses with
+    /// [`StoreError::Unsupported`]; every backend of this crate implements it, and a
+    /// wrapper around one should forward it.
+    ///
+    /// # Errors
+    ///
+    /// Checked in this order: [`StoreError::NotFound`]; [`StoreError::Fenced`] unless
+    /// `fence` is the stored owner and attempt; [`StoreError::NotRunning`] while it is
+    /// `PENDING`; [`StoreError::AlreadyFinished`] once it ended (also when the orphan
+    /// sweep ended it). Nothing is written then.
+    async fn save_checkpoint(
+        &self,
+        id: &OperationId,
+        fence: Fence,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), StoreError> {
+        let _ = (id, fence, checkpoint);
+        Err(StoreError::Unsupported("checkpoints"))
+    }
+
+    /// Starts a new attempt of a `FAILED` or `CANCELLED` operation that has a
+    /// checkpoint, owned by `by`, if and only if its stored attempt is still
+    /// `expected_attempt`: atomically it becomes `PENDING` with the fence
+    /// `(by, expected_attempt + 1)`, without `started_at`, `completed_at`,
+    /// `error_message`, `result_summary`, `cancel_reason` and `cancel_requested_at`.
+    /// It keeps its id, description, metadata, parent, `created_at`, last progress,
+    /// checkpoint and metrics (the new attempt's metrics continue from the stored
+    /// cursor). Returns the new record; `by` then [`start`](Self::start)s it with the
+    /// new fence, and every write of an older fence is refused with
+    /// [`StoreError::Fenced`].
+    ///
+    /// Any replica may resume (the one exception, with the orphan sweep, to "only the
+    /// owner writes"); of two resuming the same attempt at once exactly one wins.
+    /// `now` is the caller's clock; the record keeps no time of the resume (the new
+    /// attempt's `started_at` is set by its `start`). `by` should be registered
+    /// ([`register_instance`](Self::register_instance)): a new attempt of an instance
+    /// without a live lease is an orphan for the next sweep.
+    ///
+    /// The default implementation refuses with [`StoreError::Unsupported`], as
+    /// [`save_checkpoint`](Self::save_checkpoint).
+    ///
+    /// # Errors
+    ///
+    /// Checked in this order: [`StoreError::NotFound`]; [`StoreError::AttemptMoved`]
+    /// unless the stored attempt is `expected_attempt` (the loser of two concurrent
+    /// resumes, or a retry of one that was applied); [`StoreError::NotResumable`]
+    /// unless it is `FAILED` or `CANCELLED` (also at attempt `u32::MAX`);
+    /// [`StoreError::NoCheckpoint`] when it never saved one. Nothing is written then.
+    async fn resume(
+        &self,
+        id: &OperationId,
+        by: InstanceId,
+        expected_attempt: u32,
+        now: SystemTime,
+    ) -> Result<StoredOperation, StoreError> {
+        let _ = (id, by, expected_attempt, now);
+        Err(StoreError::Unsupported("resume"))
+    }
 
     /// Writes an instance's batched progress and metrics in one transaction, renews
     /// (or first registers) its lease until `flush.now + flush.lease`, and returns the
@@ -278,7 +362,9 @@ pub trait OperationStore: Send + Sync + fmt::Debug + 'static {
 
     /// One page of operations, as [`Operations::list`](crate::Operations::list):
     /// filtered, newest first, with `total_count` (matches) and `active_count` (the
-    /// whole store).
+    /// whole store). Only the records ([`OperationInfo`](crate::OperationInfo)): no
+    /// owner, no checkpoint (they are not even read, to keep a page cheap); use
+    /// [`get`](Self::get) for those.
     ///
     /// # Errors
     ///

@@ -192,6 +192,7 @@ impl NewOperation {
             },
             fence: self.fence,
             cancel_requested_at: None,
+            checkpoint: None,
         }
     }
 }
@@ -210,6 +211,51 @@ pub struct StoredOperation {
     /// When a cancel was requested ([`OperationInfo::cancel_reason`] says why); it
     /// stays set, and the operation active, until the owner records the end.
     pub cancel_requested_at: Option<SystemTime>,
+    /// The last checkpoint saved by any attempt
+    /// ([`save_checkpoint`](super::OperationStore::save_checkpoint)), `None` when none
+    /// was; a [`resume`](super::OperationStore::resume) keeps it for the new attempt.
+    /// Read by [`get`](super::OperationStore::get) and the calls that return a record;
+    /// [`list`](super::OperationStore::list) returns only the [`OperationInfo`] and
+    /// does not read checkpoints.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// An operation's resumable state, as
+/// [`save_checkpoint`](super::OperationStore::save_checkpoint) stores it: the state
+/// the operation's function needs to continue, which step it reached, and when it
+/// was saved. Each save replaces the previous checkpoint.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::SystemTime;
+/// use orchestrator::store::Checkpoint;
+///
+/// let saved = Checkpoint::new(serde_json::json!({"epoch": 4, "best_loss": 0.25}), 4, SystemTime::now());
+/// assert_eq!(saved.step, 4);
+/// assert_eq!(saved.state["epoch"], 4);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Checkpoint {
+    /// The operation's state, as JSON.
+    pub state: serde_json::Value,
+    /// The step it reached (the operation's own count; stored up to `i64::MAX` by the
+    /// SQL backends).
+    pub step: u64,
+    /// When it was saved (the caller's clock).
+    pub saved_at: SystemTime,
+}
+
+impl Checkpoint {
+    /// `state` at `step`, saved at `saved_at`.
+    pub const fn new(state: serde_json::Value, step: u64, saved_at: SystemTime) -> Self {
+        Self {
+            state,
+            step,
+            saved_at,
+        }
+    }
 }
 
 /// A terminal transition for [`finish`](super::OperationStore::finish).

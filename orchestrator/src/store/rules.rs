@@ -1,5 +1,6 @@
-//! The rules every backend applies the same way: fencing, the state machine, the
-//! orphan message, and the time encoding of the SQL backends.
+//! The rules every backend applies the same way: fencing, the state machine, what a
+//! checkpoint and a resume require, the orphan message, and the time encoding of the
+//! SQL backends.
 
 use crate::{OperationId, OperationStatus};
 
@@ -42,6 +43,63 @@ pub(crate) fn check_transition(
             to,
         })
     }
+}
+
+/// What [`save_checkpoint`](super::OperationStore::save_checkpoint) by `writer`
+/// requires of an operation in `status` owned by `current`, checked in this order: the
+/// writer's fence, then `RUNNING`.
+pub(crate) fn check_save_checkpoint(
+    id: &OperationId,
+    status: OperationStatus,
+    current: Fence,
+    writer: Fence,
+) -> Result<(), StoreError> {
+    check_fence(id, current, writer)?;
+    match status {
+        OperationStatus::Running => Ok(()),
+        status if status.is_terminal() => Err(StoreError::AlreadyFinished {
+            id: id.clone(),
+            status,
+        }),
+        status => Err(StoreError::NotRunning {
+            id: id.clone(),
+            status,
+        }),
+    }
+}
+
+/// What [`resume`](super::OperationStore::resume) expecting `expected` requires of an
+/// operation in `status` owned by `current`, checked in this order: the attempt, a
+/// status of `FAILED` or `CANCELLED` (and an attempt that has a next one), a checkpoint. Returns
+/// the new attempt.
+pub(crate) fn check_resume(
+    id: &OperationId,
+    status: OperationStatus,
+    current: Fence,
+    has_checkpoint: bool,
+    expected: u32,
+) -> Result<u32, StoreError> {
+    if current.attempt != expected {
+        return Err(StoreError::AttemptMoved {
+            id: id.clone(),
+            expected,
+            current,
+        });
+    }
+    let next = expected.checked_add(1);
+    let (true, Some(next)) = (
+        matches!(status, OperationStatus::Failed | OperationStatus::Cancelled),
+        next,
+    ) else {
+        return Err(StoreError::NotResumable {
+            id: id.clone(),
+            status,
+        });
+    };
+    if !has_checkpoint {
+        return Err(StoreError::NoCheckpoint(id.clone()));
+    }
+    Ok(next)
 }
 
 /// The `error_message` of an operation the orphan sweep ended:

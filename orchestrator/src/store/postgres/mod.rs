@@ -6,9 +6,9 @@
 //! independent stores (one per test, one per environment). A flush is one
 //! transaction: the lease upsert, one `UPDATE … FROM unnest(…)` for all progress, three
 //! set-based statements for all metrics, and the read of pending cancels. `create`,
-//! `start` and `finish` are one statement each, without a transaction (one round trip:
-//! statements are prepared once per connection); a refused `start` or `finish` then
-//! reads the row to say why.
+//! `start`, `finish`, `save_checkpoint` and `resume` are one statement each, without a
+//! transaction (one round trip: statements are prepared once per connection); a refused
+//! one then reads the row to say why.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -20,21 +20,21 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::{MetricsPage, OperationFilter, OperationId, OperationList, OperationStatus};
 
-use super::codec::{RawRow, from_nanos, to_nanos};
-use super::rules::{INTERRUPTED_AFTER, INTERRUPTED_BEFORE, check_fence, check_transition};
+use super::codec::{COLUMNS, INFO_COLUMNS, RESUMABLE, RawRow, from_nanos, to_nanos};
+use super::rules::{
+    INTERRUPTED_AFTER, INTERRUPTED_BEFORE, check_fence, check_resume, check_save_checkpoint,
+    check_transition,
+};
 use super::{
-    CancelNotifications, CancelRequest, DEFAULT_MAX_METRICS, Fence, Finish, Flush, FlushReply,
-    InstanceId, NewOperation, OperationStore, OrphanScope, Prune, StoreError, StoredOperation,
+    CancelNotifications, CancelRequest, Checkpoint, DEFAULT_MAX_METRICS, Fence, Finish, Flush,
+    FlushReply, InstanceId, NewOperation, OperationStore, OrphanScope, Prune, StoreError,
+    StoredOperation,
 };
 
 mod listen;
 mod schema;
 
 use schema::{MIGRATIONS, SCHEMA_VERSION};
-
-const COLUMNS: &str = "id, operation_type, description, status, created_at, started_at, \
-    completed_at, progress, metadata, error_message, result_summary, parent_id, \
-    cancel_reason, cancel_requested_at, owner, attempt, host_url, host_operation_id";
 
 const ACTIVE: &str = "('PENDING', 'RUNNING')";
 const TERMINAL: &str = "('COMPLETED', 'FAILED', 'CANCELLED')";
@@ -167,6 +167,19 @@ fn read_row(row: &Row) -> Result<RawRow, tokio_postgres::Error> {
         attempt: row.try_get(15)?,
         host_url: row.try_get(16)?,
         host_operation_id: row.try_get(17)?,
+        checkpoint: None,
+        checkpoint_step: None,
+        checkpoint_at: None,
+    })
+}
+
+/// A row of [`COLUMNS`]: [`read_row`] and the checkpoint.
+fn read_stored(row: &Row) -> Result<RawRow, tokio_postgres::Error> {
+    Ok(RawRow {
+        checkpoint: row.try_get(18)?,
+        checkpoint_step: row.try_get(19)?,
+        checkpoint_at: row.try_get(20)?,
+        ..read_row(row)?
     })
 }
 
@@ -369,6 +382,11 @@ async fn state<C: GenericClient>(
     let row = query_opt(client, sql, &[&id.as_str()])
         .await?
         .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    parse_state(id, &row)
+}
+
+/// `status, owner, attempt` in columns 0 to 2 of `row`.
+fn parse_state(id: &OperationId, row: &Row) -> Result<(OperationStatus, Fence), StoreError> {
     let status: String = row.try_get(0).map_err(db)?;
     let owner: String = row.try_get(1).map_err(db)?;
     let attempt: i64 = row.try_get(2).map_err(db)?;
@@ -380,6 +398,28 @@ async fn state<C: GenericClient>(
         ),
     ))
 }
+
+/// What `resume` checks of `id`: its status, fence and whether it has a checkpoint, as
+/// `sql` reads them (`status, owner, attempt, checkpoint IS NOT NULL` of row `$1`).
+async fn resume_state<C: GenericClient>(
+    client: &C,
+    id: &OperationId,
+    sql: &str,
+) -> Result<(OperationStatus, Fence, bool), StoreError> {
+    let row = query_opt(client, sql, &[&id.as_str()])
+        .await?
+        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    let (status, fence) = parse_state(id, &row)?;
+    Ok((status, fence, row.try_get(3).map_err(db)?))
+}
+
+/// [`resume_state`] as committed now, to say why the guarded `resume` matched no row.
+const READ_RESUME_STATE: &str =
+    "SELECT status, owner, attempt, checkpoint IS NOT NULL FROM operations WHERE id = $1";
+
+/// [`resume_state`] locked for the write that follows.
+const LOCK_RESUME_STATE: &str = "SELECT status, owner, attempt, checkpoint IS NOT NULL \
+    FROM operations WHERE id = $1 FOR UPDATE";
 
 /// What `start` requires of an operation in `state`, checked in this order: the
 /// writer's fence, then a status that may become `RUNNING`.
@@ -456,6 +496,23 @@ const FINISH: &str = "UPDATE operations SET status = $2, completed_at = $3, \
     result_summary = $6, cancel_reason = COALESCE($7, cancel_reason) \
     WHERE id = $1 AND owner = $8 AND attempt = $9 AND status = ANY($10)";
 
+/// `save_checkpoint`: the write and its guard, for one statement without a transaction.
+const SAVE_CHECKPOINT: &str = "UPDATE operations \
+    SET checkpoint = $2, checkpoint_step = $3, checkpoint_at = $4 \
+    WHERE id = $1 AND owner = $5 AND attempt = $6 AND status = 'RUNNING'";
+
+/// `resume`: the new attempt (`$2` owner, `$3` attempt) and its guard (`$4` the expected
+/// attempt), returning the new record; one statement without a transaction.
+fn resume_sql() -> String {
+    format!(
+        "UPDATE operations SET status = 'PENDING', owner = $2, attempt = $3, \
+         started_at = NULL, completed_at = NULL, error_message = NULL, \
+         result_summary = NULL, cancel_reason = NULL, cancel_requested_at = NULL \
+         WHERE id = $1 AND attempt = $4 AND status IN {RESUMABLE} \
+         AND checkpoint IS NOT NULL RETURNING {COLUMNS}"
+    )
+}
+
 async fn load<C: GenericClient>(
     client: &C,
     id: &OperationId,
@@ -466,7 +523,7 @@ async fn load<C: GenericClient>(
         &[&id.as_str()],
     )
     .await?;
-    row.map(|row| read_row(&row).map_err(db)?.parse())
+    row.map(|row| read_stored(&row).map_err(db)?.parse())
         .transpose()
 }
 
@@ -581,6 +638,74 @@ impl OperationStore for PostgresStore {
         may_finish(id, lock_state(&tx, id).await?, fence, finish.status)?;
         execute(&tx, FINISH, &params).await?;
         tx.commit().await.map_err(db)
+    }
+
+    async fn save_checkpoint(
+        &self,
+        id: &OperationId,
+        fence: Fence,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), StoreError> {
+        let state = json(&checkpoint.state)?;
+        let owner = fence.owner.to_string();
+        let attempt = i64::from(fence.attempt);
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &id.as_str(),
+            &state,
+            &int(checkpoint.step),
+            &to_nanos(checkpoint.saved_at),
+            &owner,
+            &attempt,
+        ];
+        let may_save = |(status, current)| check_save_checkpoint(id, status, current, fence);
+        let mut client = self.client().await?;
+        // One round trip when the save is allowed, as `start`.
+        if execute(&client, SAVE_CHECKPOINT, &params).await? == 1 {
+            return Ok(());
+        }
+        // No row matched: the refusal, from the row as it is now.
+        may_save(read_state(&client, id).await?)?;
+        // It started between the two statements: decide under its lock.
+        let tx = client.transaction().await.map_err(db)?;
+        may_save(lock_state(&tx, id).await?)?;
+        execute(&tx, SAVE_CHECKPOINT, &params).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn resume(
+        &self,
+        id: &OperationId,
+        by: InstanceId,
+        expected_attempt: u32,
+        _now: SystemTime,
+    ) -> Result<StoredOperation, StoreError> {
+        let owner = by.to_string();
+        let expected = i64::from(expected_attempt);
+        let next = expected + 1;
+        let params: [&(dyn ToSql + Sync); 4] = [&id.as_str(), &owner, &next, &expected];
+        let sql = resume_sql();
+        let may_resume = |(status, current, has_checkpoint)| {
+            check_resume(id, status, current, has_checkpoint, expected_attempt)
+        };
+        let mut client = self.client().await?;
+        // One round trip when the resume is allowed: the guard matches only a row that
+        // `check_resume` accepts (never at attempt `u32::MAX`, which is only refused).
+        // Of two replicas resuming at once, the second's update waits for the first's
+        // and then no longer matches (the attempt moved).
+        if expected_attempt < u32::MAX {
+            if let Some(row) = query_opt(&client, &sql, &params).await? {
+                return read_stored(&row).map_err(db)?.parse();
+            }
+        }
+        // No row matched: the refusal, from the row as it is now.
+        may_resume(resume_state(&client, id, READ_RESUME_STATE).await?)?;
+        // It ended between the two statements and is resumable now: decide under its
+        // lock.
+        let tx = client.transaction().await.map_err(db)?;
+        may_resume(resume_state(&tx, id, LOCK_RESUME_STATE).await?)?;
+        let row = query_one(&tx, &sql, &params).await?;
+        tx.commit().await.map_err(db)?;
+        read_stored(&row).map_err(db)?.parse()
     }
 
     async fn flush(&self, flush: &Flush) -> Result<FlushReply, StoreError> {
@@ -882,7 +1007,7 @@ impl OperationStore for PostgresStore {
         let rows = query(
             &tx,
             &format!(
-                "SELECT {COLUMNS} FROM operations o {filter_sql} \
+                "SELECT {INFO_COLUMNS} FROM operations o {filter_sql} \
                  ORDER BY created_at DESC, seq DESC LIMIT ${} OFFSET ${}",
                 page_args.len() - 1,
                 page_args.len()

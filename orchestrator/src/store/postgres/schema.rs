@@ -29,7 +29,10 @@ CREATE TABLE operations (
     attempt             BIGINT NOT NULL,
     metrics_next        BIGINT NOT NULL DEFAULT 0,
     host_url            TEXT,
-    host_operation_id   TEXT
+    host_operation_id   TEXT,
+    checkpoint          TEXT,
+    checkpoint_step     BIGINT,
+    checkpoint_at       BIGINT
 );
 CREATE INDEX operations_newest ON operations (created_at DESC, seq DESC);
 CREATE INDEX operations_active_owner ON operations (owner)

@@ -18,16 +18,15 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 
 use crate::{MetricsPage, OperationFilter, OperationId, OperationList, OperationStatus};
 
-use super::codec::{RawRow, from_nanos, to_nanos};
-use super::rules::{INTERRUPTED_AFTER, INTERRUPTED_BEFORE, check_fence, check_transition};
-use super::{
-    CancelRequest, DEFAULT_MAX_METRICS, Fence, Finish, Flush, FlushReply, NewOperation,
-    OperationStore, OrphanScope, Prune, StoreError, StoredOperation,
+use super::codec::{COLUMNS, INFO_COLUMNS, RESUMABLE, RawRow, from_nanos, to_nanos};
+use super::rules::{
+    INTERRUPTED_AFTER, INTERRUPTED_BEFORE, check_fence, check_resume, check_save_checkpoint,
+    check_transition,
 };
-
-const COLUMNS: &str = "id, operation_type, description, status, created_at, started_at, \
-    completed_at, progress, metadata, error_message, result_summary, parent_id, \
-    cancel_reason, cancel_requested_at, owner, attempt, host_url, host_operation_id";
+use super::{
+    CancelRequest, Checkpoint, DEFAULT_MAX_METRICS, Fence, Finish, Flush, FlushReply, InstanceId,
+    NewOperation, OperationStore, OrphanScope, Prune, StoreError, StoredOperation,
+};
 
 const ACTIVE: &str = "('PENDING', 'RUNNING')";
 const TERMINAL: &str = "('COMPLETED', 'FAILED', 'CANCELLED')";
@@ -203,6 +202,19 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         attempt: row.get(15)?,
         host_url: row.get(16)?,
         host_operation_id: row.get(17)?,
+        checkpoint: None,
+        checkpoint_step: None,
+        checkpoint_at: None,
+    })
+}
+
+/// A row of [`COLUMNS`]: [`read_row`] and the checkpoint.
+fn read_stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        checkpoint: row.get(18)?,
+        checkpoint_step: row.get(19)?,
+        checkpoint_at: row.get(20)?,
+        ..read_row(row)?
     })
 }
 
@@ -210,7 +222,7 @@ fn load(conn: &Connection, id: &OperationId) -> Result<Option<StoredOperation>, 
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM operations WHERE id = ?1"),
         [id.as_str()],
-        read_row,
+        read_stored,
     )
     .optional()
     .map_err(db)?
@@ -367,6 +379,77 @@ impl OperationStore for SqliteStore {
             )
             .map_err(db)?;
             tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        id: &OperationId,
+        fence: Fence,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), StoreError> {
+        let id = id.clone();
+        let state = json(&checkpoint.state)?;
+        let step = int(checkpoint.step);
+        let saved_at = to_nanos(checkpoint.saved_at);
+        self.call(move |conn| {
+            let tx = immediate(conn)?;
+            let (status, current) = load_state(&tx, &id)?;
+            check_save_checkpoint(&id, status, current, fence)?;
+            tx.execute(
+                "UPDATE operations SET checkpoint = ?2, checkpoint_step = ?3, checkpoint_at = ?4 \
+                 WHERE id = ?1 AND owner = ?5 AND attempt = ?6 AND status = 'RUNNING'",
+                params![
+                    id.as_str(),
+                    state,
+                    step,
+                    saved_at,
+                    fence.owner.to_string(),
+                    fence.attempt
+                ],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn resume(
+        &self,
+        id: &OperationId,
+        by: InstanceId,
+        expected_attempt: u32,
+        _now: SystemTime,
+    ) -> Result<StoredOperation, StoreError> {
+        let id = id.clone();
+        self.call(move |conn| {
+            let tx = immediate(conn)?;
+            let (status, current) = load_state(&tx, &id)?;
+            let has_checkpoint: bool = tx
+                .query_row(
+                    "SELECT checkpoint IS NOT NULL FROM operations WHERE id = ?1",
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            let attempt = check_resume(&id, status, current, has_checkpoint, expected_attempt)?;
+            let stored = tx
+                .query_row(
+                    &format!(
+                        "UPDATE operations SET status = 'PENDING', owner = ?2, attempt = ?3, \
+                         started_at = NULL, completed_at = NULL, error_message = NULL, \
+                         result_summary = NULL, cancel_reason = NULL, cancel_requested_at = NULL \
+                         WHERE id = ?1 AND attempt = ?4 AND status IN {RESUMABLE} \
+                         AND checkpoint IS NOT NULL RETURNING {COLUMNS}"
+                    ),
+                    params![id.as_str(), by.to_string(), attempt, expected_attempt],
+                    read_stored,
+                )
+                .map_err(db)?
+                .parse()?;
+            tx.commit().map_err(db)?;
+            Ok(stored)
         })
         .await
     }
@@ -636,7 +719,7 @@ impl OperationStore for SqliteStore {
             let operations = {
                 let mut page = tx
                     .prepare(&format!(
-                        "SELECT {COLUMNS} FROM operations o {filter_sql} \
+                        "SELECT {INFO_COLUMNS} FROM operations o {filter_sql} \
                          ORDER BY created_at DESC, seq DESC LIMIT ?{} OFFSET ?{}",
                         page_args.len() - 1,
                         page_args.len()

@@ -36,7 +36,10 @@ CREATE TABLE operations (
     attempt             INTEGER NOT NULL,
     metrics_next        INTEGER NOT NULL DEFAULT 0,
     host_url            TEXT,
-    host_operation_id   TEXT
+    host_operation_id   TEXT,
+    checkpoint          TEXT,
+    checkpoint_step     INTEGER,
+    checkpoint_at       INTEGER
 );
 CREATE INDEX operations_newest ON operations (created_at DESC, seq DESC);
 CREATE INDEX operations_active_owner ON operations (owner)
