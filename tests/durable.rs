@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use orchestrator::store::{
-    CancelNotifications, Fence, Finish, Flush, FlushReply, InstanceId, NewOperation,
+    CancelNotifications, Checkpoint, Fence, Finish, Flush, FlushReply, InstanceId, NewOperation,
     OperationStore, OrphanScope, Prune, StoreError, StoreState, StoredOperation,
 };
 use orchestrator::{
@@ -511,6 +511,25 @@ impl OperationStore for Flaky {
         let delay = self.finish_delay_ms.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
         self.inner.finish(id, fence, finish).await
+    }
+    async fn save_checkpoint(
+        &self,
+        id: &OperationId,
+        fence: Fence,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.save_checkpoint(id, fence, checkpoint).await
+    }
+    async fn resume(
+        &self,
+        id: &OperationId,
+        by: InstanceId,
+        expected_attempt: u32,
+        now: SystemTime,
+    ) -> Result<StoredOperation, StoreError> {
+        self.check()?;
+        self.inner.resume(id, by, expected_attempt, now).await
     }
     async fn flush(&self, flush: &Flush) -> Result<FlushReply, StoreError> {
         self.check()?;

@@ -110,11 +110,6 @@ pub enum StoreError {
         /// Its current owner and attempt.
         current: Fence,
     },
-    /// The store does not implement this call (a store written before it was added to
-    /// [`OperationStore`](super::OperationStore), which gets the default method).
-    /// Nothing was written.
-    #[error("this operation store does not support {0}")]
-    Unsupported(&'static str),
     /// [`delete`](super::OperationStore::delete) of a `PENDING` or `RUNNING` operation.
     #[error("operation {id} is still active ({status}); it cannot be deleted")]
     StillActive {

@@ -236,10 +236,6 @@ pub trait OperationStore: Send + Sync + fmt::Debug + 'static {
     /// `RUNNING`, replacing the previous one (of this attempt or an earlier one). The
     /// caller writes it through: it is not batched into a flush.
     ///
-    /// The default implementation (for stores written before checkpoints) refuses with
-    /// [`StoreError::Unsupported`]; every backend of this crate implements it, and a
-    /// wrapper around one should forward it.
-    ///
     /// # Errors
     ///
     /// Checked in this order: [`StoreError::NotFound`]; [`StoreError::Fenced`] unless
@@ -251,10 +247,7 @@ pub trait OperationStore: Send + Sync + fmt::Debug + 'static {
         id: &OperationId,
         fence: Fence,
         checkpoint: &Checkpoint,
-    ) -> Result<(), StoreError> {
-        let _ = (id, fence, checkpoint);
-        Err(StoreError::Unsupported("checkpoints"))
-    }
+    ) -> Result<(), StoreError>;
 
     /// Starts a new attempt of a `FAILED` or `CANCELLED` operation that has a
     /// checkpoint, owned by `by`, if and only if its stored attempt is still
@@ -274,9 +267,6 @@ pub trait OperationStore: Send + Sync + fmt::Debug + 'static {
     /// ([`register_instance`](Self::register_instance)): a new attempt of an instance
     /// without a live lease is an orphan for the next sweep.
     ///
-    /// The default implementation refuses with [`StoreError::Unsupported`], as
-    /// [`save_checkpoint`](Self::save_checkpoint).
-    ///
     /// # Errors
     ///
     /// Checked in this order: [`StoreError::NotFound`]; [`StoreError::AttemptMoved`]
@@ -290,10 +280,7 @@ pub trait OperationStore: Send + Sync + fmt::Debug + 'static {
         by: InstanceId,
         expected_attempt: u32,
         now: SystemTime,
-    ) -> Result<StoredOperation, StoreError> {
-        let _ = (id, by, expected_attempt, now);
-        Err(StoreError::Unsupported("resume"))
-    }
+    ) -> Result<StoredOperation, StoreError>;
 
     /// Writes an instance's batched progress and metrics in one transaction, renews
     /// (or first registers) its lease until `flush.now + flush.lease`, and returns the
