@@ -8,6 +8,11 @@
 //!      (`push_task` awaited each time) or in one `push_all`; completion is counted
 //!      from the worker's `Event::Success` and, for SQLite and Postgres, then confirmed
 //!      in the storage (`WaitForCompletion::check_status` until all 1,000 are `Done`);
+//!    - apalis's SQL workers are its event-driven ones, as its READMEs set them up
+//!      (SQLite update hook / Postgres LISTEN-NOTIFY, a 500 ms poll behind), with its
+//!      default fetch batch of 10 (`PEER_BENCH_APALIS_BATCH=N` to change it); SQLite
+//!      twice: the pool `connect_with_callback` makes (sqlx's `synchronous=FULL`) and
+//!      one with `synchronous=NORMAL`, the durability of our `SqliteStore`;
 //!    - bare tokio: `tokio::spawn` ×1,000 no-op tasks, then join each.
 //! 2. Cancel → observed latency: ours `ops.cancel(id)` until the running operation sees
 //!    its token (`ctx.cancelled()` returns); apalis (`task-context` feature)
@@ -15,7 +20,8 @@
 //!    cancels by no longer polling it: the handler cannot observe the request itself).
 //!
 //! Postgres rows need `ORCHESTRATOR_TEST_POSTGRES_URL`; without it they are skipped.
-//! Run: `cd benches/peers && cargo bench`.
+//! Run: `cd benches/peers && cargo bench` (`cargo bench -- sqlite postgres` for some
+//! sections only: memory, sqlite, postgres, cancel).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -259,14 +265,14 @@ fn print_lifecycle(rows: &[Row], pg_skipped: bool) {
     let tokio = rows
         .iter()
         .find(|r| r.system == "bare tokio")
-        .map_or(f64::NAN, Row::jobs_per_sec);
+        .map_or(f64::NAN, |r| r.median.as_secs_f64());
     println!();
     println!(
         "## Lifecycle: {JOBS} no-op jobs submitted, then all observed complete \
          (median of {SAMPLES} batches; {SLOW_SAMPLES} for apalis on SQL)"
     );
     println!();
-    println!("| system | backend | submit | median batch | min–max | jobs/s | vs bare tokio |");
+    println!("| system | backend | submit | median batch | min–max | jobs/s | time ÷ bare tokio |");
     println!("|---|---|---|---:|---:|---:|---:|");
     for r in rows {
         println!(
@@ -278,7 +284,7 @@ fn print_lifecycle(rows: &[Row], pg_skipped: bool) {
             ms(r.min),
             ms(r.max),
             r.jobs_per_sec(),
-            ratio(r.jobs_per_sec(), tokio)
+            ratio(r.median.as_secs_f64(), tokio)
         );
     }
     println!();
@@ -496,6 +502,16 @@ async fn noop(_job: u32) -> Result<(), BoxDynError> {
     Ok(())
 }
 
+/// Tasks an apalis SQL worker fetches at once: apalis's default (10), or
+/// `PEER_BENCH_APALIS_BATCH`.
+fn apalis_batch_size() -> usize {
+    std::env::var("PEER_BENCH_APALIS_BATCH")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(10)
+}
+
 /// A unique worker name (apalis's SQL storages register workers by name).
 fn worker_name(what: &str) -> String {
     format!("peer-bench-{what}-{}-{}", std::process::id(), nanos())
@@ -684,7 +700,9 @@ impl ApalisSqlite {
     /// pool with `synchronous=NORMAL` on every connection, what `SqliteStore` uses.
     async fn start(file: &TempFile, same_durability: bool) -> Self {
         let url = format!("sqlite://{}?mode=rwc", file.0.display());
-        let config = apalis_sqlite::Config::default().queue(QUEUE);
+        let config = apalis_sqlite::Config::default()
+            .queue(QUEUE)
+            .batch_size(apalis_batch_size());
         // The event-driven storage, as apalis-sqlite's README sets it up: SQLite's
         // update hook wakes the worker on inserts, with a 500 ms poll behind it.
         let (pool, strategy) = if same_durability {
@@ -756,7 +774,9 @@ impl ApalisPostgres {
         PostgresStorage::setup(&pool)
             .await
             .expect("apalis postgres setup");
-        let config = apalis_postgres::Config::default().queue(QUEUE);
+        let config = apalis_postgres::Config::default()
+            .queue(QUEUE)
+            .batch_size(apalis_batch_size());
         let pusher = PostgresStorage::<u32>::new(&pool).with_config(config.clone());
         // The event-driven storage, as apalis-postgres's README sets it up: LISTEN/NOTIFY
         // wakes the worker on inserts, with a poll behind it (500 ms here).
