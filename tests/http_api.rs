@@ -591,6 +591,14 @@ async fn malformed_and_oversized_bodies_are_4xx_with_codes() {
             422,
             code::INVALID_REQUEST,
         ),
+        // Whitespace alone is not JSON, and not an empty body (found by schemathesis).
+        (
+            cancel.as_str(),
+            json,
+            Bytes::from_static(b"\t"),
+            422,
+            code::INVALID_REQUEST,
+        ),
         (
             cancel.as_str(),
             None,

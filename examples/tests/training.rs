@@ -271,6 +271,12 @@ fn the_start_endpoint_refuses_bad_bodies_with_422_and_is_documented() {
     for (body, mentions) in [
         (r#"{"epochs": 0}"#, "epochs must be at least 1"),
         (r#"{"epochs": 5, "learning_rate": -1}"#, "learning_rate"),
+        // Just above the documented maximum of 100 (found by schemathesis: parsed
+        // to the nearest f64, it is above 100).
+        (
+            r#"{"epochs": 1, "learning_rate": 100.00000000000001}"#,
+            "learning_rate must be",
+        ),
         (
             r#"{"epochs": 5, "batches_per_epoch": 0}"#,
             "batches_per_epoch",

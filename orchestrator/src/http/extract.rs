@@ -95,11 +95,12 @@ where
                     format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}"),
                 )
             })??;
-        let body: &[u8] = match bytes.trim_ascii() {
-            b"" => b"{}",
+        // No body at all is `{}`; whitespace alone is not JSON (and not "no body").
+        let body: &[u8] = match (bytes.as_slice(), bytes.trim_ascii()) {
+            (b"", _) => b"{}",
             // serde fills a struct from an array by position, so `[]` would be a
             // request with every default: request bodies are objects.
-            object @ [b'{', ..] => object,
+            (_, object @ [b'{', ..]) => object,
             _ => {
                 return Err(ApiError::invalid_request(
                     "invalid JSON body: expected a JSON object",
