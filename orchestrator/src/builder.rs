@@ -307,14 +307,12 @@ impl OperationsBuilder {
             write_lanes: self.write_concurrency,
         };
         let (durable, writes) = crate::durable::Durable::new(store, me, config);
-        let stop = crate::CancellationToken::new();
+        // Cancelled when the registry is dropped: the store thread's loops end.
+        let stop = tokio_util::sync::CancellationToken::new();
         let ops = Operations::from_builder(
             &self,
             self.semaphores(),
-            Some((
-                durable.clone(),
-                crate::durable::flusher::StopOnDrop(stop.clone()),
-            )),
+            Some((durable.clone(), stop.clone().drop_guard())),
         );
         crate::durable::start_thread(
             ops.downgrade(),

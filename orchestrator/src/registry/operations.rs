@@ -28,7 +28,6 @@ use tokio::sync::Semaphore;
 
 use crate::builder::OperationsBuilder;
 use crate::driver::{Driver, Slot};
-use crate::durable::flusher::StopOnDrop;
 use crate::durable::{Durable, Step};
 use crate::entry::Remote;
 use crate::entry::{Ending, Entry, NewEntry};
@@ -111,7 +110,7 @@ pub(crate) struct Shared {
     pub(crate) ledger: Arc<Ledger>,
     limits: HashMap<OperationType, Arc<Semaphore>>,
     /// Stops the store thread when the registry is dropped.
-    _store_stop: Option<StopOnDrop>,
+    _store_stop: Option<tokio_util::sync::DropGuard>,
 }
 
 impl Default for Operations {
@@ -151,7 +150,7 @@ impl Operations {
     pub(crate) fn from_builder(
         b: &OperationsBuilder,
         limits: HashMap<OperationType, Arc<Semaphore>>,
-        durable: Option<(Arc<Durable>, StopOnDrop)>,
+        durable: Option<(Arc<Durable>, tokio_util::sync::DropGuard)>,
     ) -> Self {
         let (durable, store_stop) = durable.unzip();
         Self {
@@ -192,12 +191,9 @@ impl Operations {
         remote: Option<Box<Remote>>,
     ) -> Result<Arc<Entry>> {
         let ledger = &self.shared.ledger;
-        if let Some(durable) = &ledger.durable {
-            if durable.health.is_degraded() {
-                return Err(OrchestratorError::StoreUnavailable {
-                    reason: durable.health.last_error().unwrap_or_default(),
-                });
-            }
+        // While the store fails (it has a last error), new operations are refused.
+        if let Some(reason) = ledger.durable.as_ref().and_then(|d| d.health.last_error()) {
+            return Err(OrchestratorError::StoreUnavailable { reason });
         }
         if ledger.over_retained() {
             self.evict_excess();

@@ -11,19 +11,11 @@ use tokio::sync::Notify;
 use crate::entry::Entry;
 use crate::operations::Shared;
 use crate::store::{CancelRequest, Flush, MetricBatch, OrphanScope, ProgressUpdate, Prune};
-use crate::{CancellationToken, OperationId, Operations};
+use tokio_util::sync::CancellationToken;
+
+use crate::{OperationId, Operations};
 
 use super::{Durable, Step};
-
-/// Cancels the store thread's loops when the registry is dropped.
-#[derive(Debug)]
-pub(crate) struct StopOnDrop(pub(crate) CancellationToken);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
 
 /// Asks the flusher for an immediate flush and tells when one completed.
 #[derive(Debug, Default)]

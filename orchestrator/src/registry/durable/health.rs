@@ -69,35 +69,29 @@ struct Failing {
 #[derive(Debug, Default)]
 pub(crate) struct Health(Mutex<Failing>);
 
+/// Marks `slot` failing with `error`, keeping the time it first failed.
+fn fail(slot: &mut Option<(SystemTime, String)>, error: &dyn std::fmt::Display) {
+    let since = slot.as_ref().map_or_else(SystemTime::now, |s| s.0);
+    *slot = Some((since, error.to_string()));
+}
+
 impl Health {
     pub(crate) fn writer_failed(&self, error: &dyn std::fmt::Display) {
-        let mut f = self.0.lock();
-        let since = f.writer.as_ref().map_or_else(SystemTime::now, |w| w.0);
-        f.writer = Some((since, error.to_string()));
+        fail(&mut self.0.lock().writer, error);
     }
 
     pub(crate) fn writer_ok(&self) {
-        let mut f = self.0.lock();
-        if f.writer.is_some() {
-            f.writer = None;
-        }
+        self.0.lock().writer = None;
     }
 
     pub(crate) fn flush_failed(&self, error: &dyn std::fmt::Display) {
-        let mut f = self.0.lock();
-        let since = f.flusher.as_ref().map_or_else(SystemTime::now, |w| w.0);
-        f.flusher = Some((since, error.to_string()));
+        fail(&mut self.0.lock().flusher, error);
     }
 
     pub(crate) fn flush_ok(&self, at: SystemTime) {
         let mut f = self.0.lock();
         f.flusher = None;
         f.last_flush_at = Some(at);
-    }
-
-    pub(crate) fn is_degraded(&self) -> bool {
-        let f = self.0.lock();
-        f.writer.is_some() || f.flusher.is_some()
     }
 
     /// The last error while degraded.
@@ -111,12 +105,11 @@ impl Health {
 
     pub(crate) fn report(&self, instance_id: String, backlog: usize) -> StoreHealth {
         let f = self.0.lock();
-        let failing = match (&f.writer, &f.flusher) {
-            (Some(w), Some(l)) => Some(if w.0 <= l.0 { w } else { l }),
-            (Some(w), None) => Some(w),
-            (None, Some(l)) => Some(l),
-            (None, None) => None,
-        };
+        // The one failing longest.
+        let failing = [&f.writer, &f.flusher]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(since, _)| *since);
         StoreHealth {
             state: if failing.is_some() {
                 StoreState::Degraded

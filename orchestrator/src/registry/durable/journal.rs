@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::store::{Finish, NewOperation, OperationStore, StoreError};
+use crate::store::{Finish, NewOperation, StoreError};
 use crate::{OperationInfo, OperationStatus};
 
 use super::{Durable, Step, Write};
@@ -30,7 +30,7 @@ pub(crate) async fn run(durable: std::sync::Weak<Durable>, mut rx: mpsc::Unbound
         };
         let mut backoff = FIRST_BACKOFF;
         loop {
-            match apply(&*d.store, &d, &write).await {
+            match apply(&d, &write).await {
                 Ok(()) => break,
                 Err(e) if is_transient(&e) => {
                     tracing::warn!(operation_id = %write.entry.id, step = ?write.step, error = %e, retry_in = ?backoff, "operation store write failed; retrying");
@@ -54,11 +54,12 @@ pub(crate) async fn run(durable: std::sync::Weak<Durable>, mut rx: mpsc::Unbound
 
 /// A failure worth retrying: the store could not be reached or failed, as opposed to
 /// a refusal of the write itself.
-pub(crate) const fn is_transient(e: &StoreError) -> bool {
+const fn is_transient(e: &StoreError) -> bool {
     matches!(e, StoreError::Database(_) | StoreError::Connect { .. })
 }
 
-async fn apply(store: &dyn OperationStore, d: &Durable, write: &Write) -> Result<(), StoreError> {
+async fn apply(d: &Durable, write: &Write) -> Result<(), StoreError> {
+    let store = &*d.store;
     let entry = &write.entry;
     let fence = d.fence();
     match write.step {
@@ -75,44 +76,42 @@ async fn apply(store: &dyn OperationStore, d: &Durable, write: &Write) -> Result
             }
         }
         Step::Start => {
-            let started_at = entry.info().started_at.unwrap_or(entry.created_at);
+            let started_at = entry.started_at().unwrap_or(entry.created_at);
             store.start(&entry.id, fence, started_at).await
         }
         Step::Finish => {
-            let finish = finish_of(&entry.info());
+            let finish = finish_of(entry.info());
             store.finish(&entry.id, fence, &finish).await
         }
     }
 }
 
-/// The store's terminal transition for a finished record.
-fn finish_of(info: &OperationInfo) -> Finish {
+/// The store's terminal transition for a finished record: its status, time, final
+/// progress and cancel reason, with the summary (also the partial one kept by a
+/// failed or cancelled operation) and the error.
+fn finish_of(mut info: OperationInfo) -> Finish {
     let at = info.completed_at.unwrap_or(info.created_at);
     let mut finish = match info.status {
         OperationStatus::Completed => Finish::completed(
             at,
             info.result_summary
-                .clone()
+                .take()
                 .unwrap_or(serde_json::Value::Null),
         ),
         OperationStatus::Failed => {
-            Finish::failed(at, info.error_message.clone().unwrap_or_default())
+            Finish::failed(at, info.error_message.take().unwrap_or_default())
         }
         _ => Finish::cancelled(at),
-    };
-    finish = finish.with_progress(info.progress.clone());
-    if info.status != OperationStatus::Completed {
-        if let Some(summary) = &info.result_summary {
-            finish = finish.with_result(summary.clone());
-        }
-        if info.status == OperationStatus::Cancelled {
-            if let Some(error) = &info.error_message {
-                finish = finish.with_error(error.clone());
-            }
-        }
     }
-    if let Some(reason) = &info.cancel_reason {
-        finish = finish.with_cancel_reason(reason.clone());
+    .with_progress(info.progress);
+    if let Some(summary) = info.result_summary {
+        finish = finish.with_result(summary);
+    }
+    if let Some(error) = info.error_message {
+        finish = finish.with_error(error);
+    }
+    if let Some(reason) = info.cancel_reason {
+        finish = finish.with_cancel_reason(reason);
     }
     finish
 }

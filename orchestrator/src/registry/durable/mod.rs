@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc};
 
 use crate::entry::Entry;
+use crate::operations::shard_of;
 use crate::store::{Fence, InstanceId, OperationStore};
 
 pub(crate) mod ack;
@@ -119,7 +120,8 @@ impl Durable {
             self.tails.lock().push(entry.clone());
         }
         self.queued.fetch_add(1, Ordering::AcqRel);
-        let lane = &self.writes[lane_of(entry.id.as_str(), self.writes.len())];
+        // By the registry's shard of the id (uniform), so one operation, one lane.
+        let lane = &self.writes[shard_of(entry.id.as_str()) % self.writes.len()];
         if lane.send(Write { step, entry }).is_err() {
             // The writer is gone (the store thread could not start): nothing will
             // apply it, so do not let waiters hang on it.
@@ -153,15 +155,6 @@ impl Durable {
     }
 }
 
-/// The lane of operation `id` among `lanes`: by its last hex digit, which is uniform
-/// (the id's suffix is a bijection of a counter).
-fn lane_of(id: &str, lanes: usize) -> usize {
-    id.as_bytes()
-        .last()
-        .and_then(|&b| char::from(b).to_digit(16))
-        .map_or(0, |d| d as usize % lanes)
-}
-
 /// Starts the store thread of a registry: the writer, the flusher, the sweeper and the
 /// cancel listener, on a current-thread runtime of its own. It ends once the registry
 /// is dropped (`stop` is cancelled) and every queued write was applied.
@@ -171,7 +164,7 @@ pub(crate) fn start_thread(
     writes: Vec<mpsc::UnboundedReceiver<Write>>,
     retention: Duration,
     max_retained: usize,
-    stop: crate::CancellationToken,
+    stop: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

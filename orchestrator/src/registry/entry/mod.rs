@@ -420,11 +420,6 @@ impl Entry {
         Ok(())
     }
 
-    /// The longest cancel reason accepted, in bytes.
-    pub(crate) fn max_cancel_reason(&self) -> usize {
-        self.limits().max_cancel_reason
-    }
-
     /// Whether any metric record was appended.
     pub(crate) fn has_metrics(&self) -> bool {
         self.metrics.lock().is_some()
@@ -472,8 +467,12 @@ impl Entry {
         if let Some(remote) = self.remote() {
             return remote.progress();
         }
-        let started_at = self.state.lock().started_at;
-        self.progress.snapshot(started_at)
+        self.progress.snapshot(self.started_at())
+    }
+
+    /// When it started running.
+    pub(crate) fn started_at(&self) -> Option<SystemTime> {
+        self.state.lock().started_at
     }
 
     /// After a progress change: tells the observer and the watches.
