@@ -19,14 +19,21 @@ impl Operations {
     /// when `reason` is longer than the registry accepts (1 KiB by default).
     pub fn cancel(&self, id: &OperationId, reason: &str) -> Result<OperationStatus> {
         let entry = self.entry(id)?;
-        let limit = entry.max_cancel_reason();
+        self.check_cancel_reason(reason)?;
+        entry.cancel(&Arc::from(reason))
+    }
+
+    /// [`OrchestratorError::CancelReasonTooLong`] when `reason` is longer than the
+    /// registry accepts.
+    pub(crate) fn check_cancel_reason(&self, reason: &str) -> Result<()> {
+        let limit = self.shared.ledger.limits.max_cancel_reason;
         if reason.len() > limit {
             return Err(OrchestratorError::CancelReasonTooLong {
                 len: reason.len(),
                 limit,
             });
         }
-        entry.cancel(&Arc::from(reason))
+        Ok(())
     }
 
     /// `reason`, cut at a character boundary to the registry's cancel-reason limit.

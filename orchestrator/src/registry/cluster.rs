@@ -67,8 +67,10 @@ impl Cluster<'_> {
         self.ops.durable()
     }
 
-    fn is_local(&self, id: &OperationId) -> bool {
-        self.ops.entry(id).is_ok()
+    /// The store, when operation `id` is not this process's (`None` when it is, or
+    /// when there is no store: then the local registry answers).
+    fn elsewhere(&self, id: &OperationId) -> Option<&Arc<Durable>> {
+        self.store().filter(|_| self.ops.entry(id).is_err())
     }
 
     /// The operation's record, wherever it runs.
@@ -78,12 +80,8 @@ impl Cluster<'_> {
     /// [`OrchestratorError::NotFound`]; [`OrchestratorError::StoreUnavailable`] when
     /// it is not local and the store cannot be read.
     pub async fn get(&self, id: &OperationId) -> Result<OperationInfo> {
-        match self.ops.get(id) {
-            Err(OrchestratorError::NotFound(_)) if self.store().is_some() => {}
-            local => return local,
-        }
-        let Some(d) = self.store() else {
-            return Err(OrchestratorError::NotFound(id.clone()));
+        let Some(d) = self.elsewhere(id) else {
+            return self.ops.get(id);
         };
         match d.store.get(id).await? {
             Some(stored) => Ok(stored.info),
@@ -116,11 +114,8 @@ impl Cluster<'_> {
     ///
     /// As [`get`](Self::get).
     pub async fn metrics(&self, id: &OperationId, cursor: u64) -> Result<MetricsPage> {
-        if self.is_local(id) || self.store().is_none() {
+        let Some(d) = self.elsewhere(id) else {
             return self.ops.metrics(id, cursor);
-        }
-        let Some(d) = self.store() else {
-            return Err(OrchestratorError::NotFound(id.clone()));
         };
         d.store
             .metrics(id, cursor)
@@ -135,20 +130,10 @@ impl Cluster<'_> {
     ///
     /// As [`Operations::cancel`], and [`OrchestratorError::StoreUnavailable`].
     pub async fn cancel(&self, id: &OperationId, reason: &str) -> Result<OperationStatus> {
-        match self.ops.cancel(id, reason) {
-            Err(OrchestratorError::NotFound(_)) if self.store().is_some() => {}
-            local => return local,
-        }
-        let Some(d) = self.store() else {
-            return Err(OrchestratorError::NotFound(id.clone()));
+        let Some(d) = self.elsewhere(id) else {
+            return self.ops.cancel(id, reason);
         };
-        let limit = self.ops.shared().ledger.limits.max_cancel_reason;
-        if reason.len() > limit {
-            return Err(OrchestratorError::CancelReasonTooLong {
-                len: reason.len(),
-                limit,
-            });
-        }
+        self.ops.check_cancel_reason(reason)?;
         let stored = d
             .store
             .request_cancel(id, reason, SystemTime::now())
@@ -167,7 +152,7 @@ impl Cluster<'_> {
     ///
     /// Cancel safe.
     pub async fn wait(&self, id: &OperationId) -> Result<OperationInfo> {
-        if self.is_local(id) || self.store().is_none() {
+        if self.elsewhere(id).is_none() {
             return self.ops.wait(id).await;
         }
         loop {
