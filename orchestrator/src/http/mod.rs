@@ -231,7 +231,7 @@ impl Api {
     /// ```
     pub fn split(self) -> (Router, utoipa::openapi::OpenApi) {
         let doc = Arc::new(OnceLock::new());
-        let durable_ops = self.ops.durable().is_some().then(|| self.ops.clone());
+        let ops = self.ops.clone();
         let state = ApiState {
             ops: self.ops,
             streams: StreamLimit(Arc::new(Semaphore::new(self.max_streams))),
@@ -245,13 +245,10 @@ impl Api {
         let _ = doc.set(document.clone());
         // A route layer runs only for a matched route and method, so a POST to a
         // GET-only path stays a 405, not a 415.
-        let mut router = router
+        let router = router
             .route_layer(axum::middleware::from_fn(require_json))
             .method_not_allowed_fallback(method_not_allowed);
-        if let Some(ops) = durable_ops {
-            router = acknowledge_creates(router, &ops);
-        }
-        (router, document)
+        (acknowledge_creates(router, &ops), document)
     }
 
     /// The router alone (see [`split`](Self::split)).
@@ -311,10 +308,6 @@ impl StreamLimit {
 /// to be written to the store before it gives up (and cancels them).
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// With a store: a request that started operations is answered only once their
-/// records are in the store, so an id handed out survives a crash of this process.
-/// If the store does not take them in time, they are cancelled and the answer is
-/// 503 `STORE_UNAVAILABLE`.
 /// Makes every route of `router` answer only once the operations it started are in
 /// `ops`'s store (a durable registry, see
 /// [`OperationsBuilder::open`](crate::OperationsBuilder::open)), so that an id a
@@ -351,6 +344,9 @@ where
     ))
 }
 
+/// The layer of [`acknowledge_creates`]: runs the request collecting the operations it
+/// registers, then waits for their creates to be stored (or cancels them and answers
+/// 503 after `ACK_TIMEOUT`).
 async fn acknowledge(State(ops): State<Operations>, req: Request, next: Next) -> Response {
     let (response, created) = crate::durable::ack::scope(next.run(req)).await;
     if created.is_empty() {
