@@ -592,18 +592,7 @@ async fn http_start_is_answered_once_the_create_is_stored() {
     let slow = Arc::new(Flaky::new(db.reopen().await));
     slow.create_delay_ms.store(300, Ordering::SeqCst);
     let server = support::serve(replica(slow.clone()).await).await;
-    let started = server
-        .client
-        .post_json(
-            "/api/v1/dummy/start",
-            &serde_json::json!({"iterations": 100, "interval_ms": 10}),
-        )
-        .await;
-    let id: OperationId = started.data()["operation_id"]
-        .as_str()
-        .expect("an id")
-        .parse()
-        .expect("a valid id");
+    let id = server.client.start_dummy(100, 10).await;
     assert!(
         db.store.get(&id).await.unwrap().is_some(),
         "the start was answered before the create was stored"
@@ -656,13 +645,7 @@ async fn http_while_the_store_is_down() {
         (reply.data()["status"] == "OK").then_some(())
     })
     .await;
-    let started = c
-        .post_json(
-            "/api/v1/dummy/start",
-            &serde_json::json!({"iterations": 1, "interval_ms": 1}),
-        )
-        .await;
-    assert!(started.data()["operation_id"].is_string());
+    c.start_dummy(1, 1).await;
 }
 
 /// Another replica's operation over HTTP: its record, metrics and event stream
@@ -729,18 +712,7 @@ async fn http_delete_right_after_the_end_removes_the_record_everywhere() {
     slow.finish_delay_ms.store(300, Ordering::SeqCst);
     let ops = replica(slow.clone()).await;
     let server = support::serve(ops.clone()).await;
-    let started = server
-        .client
-        .post_json(
-            "/api/v1/dummy/start",
-            &serde_json::json!({"iterations": 1, "interval_ms": 1}),
-        )
-        .await;
-    let id: OperationId = started.data()["operation_id"]
-        .as_str()
-        .expect("an id")
-        .parse()
-        .expect("a valid id");
+    let id = server.client.start_dummy(1, 1).await;
     eventually("the end in memory", || async {
         ops.get(&id).ok()?.status.is_terminal().then_some(())
     })
@@ -750,7 +722,7 @@ async fn http_delete_right_after_the_end_removes_the_record_everywhere() {
         .delete(&format!("/api/v1/operations/{id}"))
         .await;
     assert_eq!(deleted.data()["deleted"], true, "{deleted:?}");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The DELETE waited for the queued end: nothing is left to write it back.
     assert!(
         db.store.get(&id).await.unwrap().is_none(),
         "the record came back"

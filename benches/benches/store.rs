@@ -265,7 +265,7 @@ fn on_own_thread<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static)
 }
 
 /// Mean time of `create`, `start` and `finish` called one after the other on `store`
-/// (what the registry's lifecycle writer does for each operation).
+/// (what one writer lane of the registry does for each operation).
 async fn call_times(store: &dyn OperationStore) -> [Duration; 3] {
     let me = InstanceId::generate();
     store
