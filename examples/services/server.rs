@@ -141,12 +141,8 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The registry to serve: `--max-active` operations at once, `--grace-secs` of
-    /// drain on shutdown, kept in memory only.
-    pub fn operations(&self) -> Operations {
-        self.builder().build()
-    }
-
+    /// `--max-active` operations at once, `--grace-secs` of drain on shutdown, and
+    /// the store's flush interval and lease.
     fn builder(&self) -> OperationsBuilder {
         Operations::builder()
             .with_max_active(self.max_active)
