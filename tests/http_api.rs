@@ -887,11 +887,13 @@ async fn openapi_document_and_router_agree() {
             "GET /openapi.json",
             "GET /operations",
             "GET /operations/{id}",
+            "GET /operations/{id}/children",
             "GET /operations/{id}/events",
             "GET /operations/{id}/metrics",
             "GET /operations/{id}/wait",
             "POST /dummy/start",
             "POST /operations/{id}/cancel",
+            "POST /operations/{id}/resume",
             "POST /training/start",
         ]
     );

@@ -123,6 +123,21 @@ mod suite {
         assert_eq!(info.error_message, None);
         assert_eq!(info.result_summary, None);
         assert_eq!(info.parent_id.as_ref(), Some(&parent));
+        // The list finds it by its parent, and nothing under another one.
+        let children = store
+            .list(&OperationFilter::new().with_parent(parent.clone()))
+            .await
+            .unwrap();
+        assert_eq!(children.total_count, 1);
+        assert_eq!(children.operations[0].operation_id, op);
+        let stranger = OperationId::generate(&kind);
+        let none = store
+            .list(&OperationFilter::new().with_parent(stranger))
+            .await
+            .unwrap();
+        assert_eq!((none.total_count, none.operations.len()), (0, 0));
+        assert_eq!(info.attempt, 1);
+        assert_eq!((info.checkpoint_at, info.checkpoint_step), (None, None));
         assert_eq!(info.cancel_reason, None);
         assert_eq!(info.abandoned, None);
         assert_eq!(
@@ -1161,7 +1176,12 @@ mod suite {
             .unwrap();
         let stored = store.get(&op).await.unwrap().unwrap();
         assert_eq!(stored.checkpoint, Some(saved(3, t(1))));
-        assert_eq!(stored.info, before.info);
+        // The record shows when and at which step; nothing else changes.
+        let mut shown = before.info.clone();
+        shown.checkpoint_at = Some(saved(3, t(1)).saved_at);
+        shown.checkpoint_step = Some(3);
+        assert_eq!(stored.info, shown);
+        assert_eq!(before.info.attempt, 1);
         assert_eq!(stored.fence, fence);
 
         // A later save replaces it, a retried one rewrites the same.
@@ -1175,7 +1195,10 @@ mod suite {
         assert_eq!(replica.get(&op).await.unwrap().unwrap(), stored);
         let requested = replica.request_cancel(&op, "stop", t(3)).await.unwrap();
         assert_eq!(requested.checkpoint.as_ref(), Some(&last));
-        // Listing still works (it returns the records only).
+        // Listing shows the checkpoint's step and time (not its state).
+        let listed = store.list(&OperationFilter::new()).await.unwrap();
+        assert_eq!(listed.operations[0].checkpoint_step, Some(7));
+        assert_eq!(listed.operations[0].checkpoint_at, Some(t(2)));
         assert_eq!(
             store
                 .list(&OperationFilter::new())
@@ -1297,6 +1320,9 @@ mod suite {
         assert_eq!(resumed.checkpoint, before.checkpoint);
         assert!(resumed.checkpoint.is_some());
         let (info, was) = (&resumed.info, &before.info);
+        assert_eq!(info.attempt, was.attempt + 1);
+        assert_eq!(info.checkpoint_step, was.checkpoint_step);
+        assert_eq!(info.checkpoint_at, was.checkpoint_at);
         assert_eq!(info.status, OperationStatus::Pending);
         assert_eq!(info.started_at, None);
         assert_eq!(info.completed_at, None);

@@ -81,6 +81,8 @@ impl OperationsBuilder {
     pub const DEFAULT_MAX_ABANDONED: usize = 64;
     /// The default [largest metric record](Self::with_max_metric_bytes): 64 KiB.
     pub const DEFAULT_MAX_METRIC_BYTES: usize = 64 * 1024;
+    /// The default [largest checkpoint](Self::with_max_checkpoint_bytes): 1 MiB.
+    pub const DEFAULT_MAX_CHECKPOINT_BYTES: usize = 1024 * 1024;
     /// The default [longest cancel reason](Self::with_max_cancel_reason): 1 KiB.
     pub const DEFAULT_MAX_CANCEL_REASON: usize = 1024;
     /// The default [flush interval](Self::with_flush_interval) of a registry with a
@@ -163,6 +165,15 @@ impl OperationsBuilder {
     /// Metric records whose JSON is larger than `bytes` are refused (default 64 KiB).
     pub const fn with_max_metric_bytes(mut self, bytes: usize) -> Self {
         self.limits.max_metric_bytes = bytes;
+        self
+    }
+
+    /// Checkpoints whose JSON is larger than `bytes` are refused by
+    /// [`OperationContext::save_checkpoint`](crate::OperationContext::save_checkpoint)
+    /// (default 1 MiB): a checkpoint is written through at every save, so keep large
+    /// state (model weights) in files and checkpoint their paths.
+    pub const fn with_max_checkpoint_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_checkpoint_bytes = bytes;
         self
     }
 

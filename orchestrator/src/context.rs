@@ -1,16 +1,21 @@
 //! What a managed operation receives: progress, cancellation, metrics, blocking work.
 
 use std::ops::Range;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::entry::{self, Entry};
 use crate::progress_cell::{Reporter, Update};
+use crate::progress_share::ProgressShares;
+use crate::store::Checkpoint;
 use crate::{
-    CancellationToken, Cancelled, OperationId, OperationProgress, OperationType, OrchestratorError,
+    CancellationToken, Cancelled, OperationError, OperationFn, OperationFuture, OperationHandle,
+    OperationId, OperationProgress, OperationSpec, OperationType, OperationValue,
+    OrchestratorError,
 };
 
 /// The handle a managed operation uses to report progress and observe cancellation.
@@ -58,6 +63,8 @@ struct Scope {
     hi: f64,
     total: AtomicU64,
     name: Option<Arc<str>>,
+    /// The phase's weighted children (allocated by the first).
+    children: OnceLock<Arc<ProgressShares>>,
 }
 
 static NEXT_PHASE: AtomicUsize = AtomicUsize::new(1);
@@ -257,6 +264,7 @@ impl OperationContext {
                 hi: self.map(end),
                 total: AtomicU64::new(0),
                 name: None,
+                children: OnceLock::new(),
             })),
         }
     }
@@ -294,6 +302,7 @@ impl OperationContext {
                 hi: scope.hi,
                 total: AtomicU64::new(scope.total.load(Ordering::Relaxed)),
                 name: Some(name.into()),
+                children: OnceLock::new(),
             })),
         }
     }
@@ -382,6 +391,198 @@ impl OperationContext {
             Err(e) => {
                 tracing::warn!(operation_id = %self.entry.id, error = %e, "partial result is not serialisable");
             }
+        }
+    }
+
+    /// Saves `state` as the operation's checkpoint: what a later attempt continues
+    /// from when the operation is [resumed](crate::Operations::resume) after it failed
+    /// (an error, or `interrupted` by a crash) or was cancelled. Each save replaces
+    /// the last one; the record shows when it was saved
+    /// ([`checkpoint_at`](crate::OperationInfo::checkpoint_at)) and at which step (the
+    /// progress's `steps_completed` then: report the step, then save it).
+    ///
+    /// With a store ([`OperationsBuilder::open`](crate::OperationsBuilder::open)) the
+    /// checkpoint is written through: when this returns `Ok`, it is in the database
+    /// (one write, cheap enough for every epoch; store failures are retried for up to
+    /// one lease). Without one it is kept in memory, for a resume in this process.
+    ///
+    /// Not to be confused with [`checkpoint`](Self::checkpoint), the cancellation check.
+    ///
+    /// # Errors
+    ///
+    /// [`OrchestratorError::Serialize`] if `state` does not serialise;
+    /// [`OrchestratorError::CheckpointTooLarge`] over the registry's limit (1 MiB by
+    /// default); [`OrchestratorError::NotRunning`] unless the operation runs;
+    /// [`OrchestratorError::StoreUnavailable`] if the store failed for a whole lease or
+    /// no longer lets this process write the operation. Nothing is saved then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), orchestrator::OrchestratorError> {
+    /// use orchestrator::OperationContext;
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Trained { epoch: u32, best_loss: f64 }
+    ///
+    /// let ctx = OperationContext::detached().with_total_steps(10);
+    /// ctx.progress(3, "epoch 3/10");
+    /// ctx.save_checkpoint(&Trained { epoch: 3, best_loss: 0.4 }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn save_checkpoint<S: Serialize + ?Sized>(
+        &self,
+        state: &S,
+    ) -> Result<(), OrchestratorError> {
+        let value = serde_json::to_value(state)?;
+        let mut size = ByteCount(0);
+        serde_json::to_writer(&mut size, &value)?;
+        let limit = self.entry.limits().max_checkpoint_bytes;
+        if size.0 > limit {
+            return Err(OrchestratorError::CheckpointTooLarge {
+                size: size.0,
+                limit,
+            });
+        }
+        let status = self.entry.status();
+        if status != crate::OperationStatus::Running {
+            return Err(OrchestratorError::NotRunning {
+                id: self.entry.id.clone(),
+                status,
+            });
+        }
+        let step = self.entry.progress_snapshot().steps_completed;
+        let checkpoint = Checkpoint::new(value, step, std::time::SystemTime::now());
+        if let Some(durable) = self.entry.durable() {
+            durable.save_checkpoint(&self.entry, &checkpoint).await?;
+        }
+        self.entry.set_checkpoint(checkpoint)
+    }
+
+    /// The state saved by the last [`save_checkpoint`](Self::save_checkpoint) of an
+    /// earlier attempt, when this attempt is a [resume](crate::Operations::resume):
+    /// `Ok(None)` on a first attempt. Read it first, and skip the work it covers.
+    ///
+    /// # Errors
+    ///
+    /// [`OrchestratorError::InvalidCheckpoint`] when the saved state does not read as
+    /// an `S` (the state type changed between attempts).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::{OperationContext, OrchestratorError};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Trained { epoch: u32 }
+    ///
+    /// fn first_epoch(ctx: &OperationContext) -> Result<u32, OrchestratorError> {
+    ///     Ok(ctx.resume_state::<Trained>()?.map_or(1, |s| s.epoch + 1))
+    /// }
+    ///
+    /// assert_eq!(first_epoch(&OperationContext::detached())?, 1);
+    /// # Ok::<(), OrchestratorError>(())
+    /// ```
+    pub fn resume_state<S: DeserializeOwned>(&self) -> Result<Option<S>, OrchestratorError> {
+        self.entry
+            .resumed_from()
+            .map(|checkpoint| S::deserialize(&checkpoint.state))
+            .transpose()
+            .map_err(OrchestratorError::InvalidCheckpoint)
+    }
+
+    /// Which run of the operation this is: 1, and one more for each resume.
+    pub fn attempt(&self) -> u32 {
+        self.entry.attempt
+    }
+
+    /// Registers and spawns a child operation: its `parent_id` is this operation, its
+    /// token a child of this one's (cancelling this operation cancels it, with the
+    /// same reason; cancelling the child leaves this one running), and it is listed,
+    /// observed and cancelled like any other ([`GET /operations/{id}/children`] lists
+    /// them). Await the handle to handle its outcome: a child that fails or panics
+    /// ends `FAILED` and this operation decides what follows.
+    ///
+    /// With [`OperationSpec::with_progress_weight`], the child's progress moves this
+    /// reporter's: it shows the weighted mean of its weighted children, so spawn from
+    /// a [`phase`](Self::phase) to give the children a slice of the range. On a
+    /// [`detached`](Self::detached) context the child runs in a registry of its own.
+    ///
+    /// [`GET /operations/{id}/children`]: crate::http
+    ///
+    /// # Errors
+    ///
+    /// [`OrchestratorError::AlreadyFinished`] once this operation ended, and the
+    /// errors of [`Operations::spawn`](crate::Operations::spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), orchestrator::OrchestratorError> {
+    /// use orchestrator::{OperationFilter, OperationSpec, Operations, Outcome};
+    ///
+    /// let ops = Operations::new();
+    /// let parent = ops.spawn(OperationSpec::new("load_all"), |ctx| async move {
+    ///     let mut rows = 0;
+    ///     for file in ["a.csv", "b.csv"] {
+    ///         let spec = OperationSpec::new("load").with_parameter("file", file).with_progress_weight(1.0);
+    ///         let child = ctx
+    ///             .spawn_child(spec, |child| async move {
+    ///                 child.set_percentage(100.0);
+    ///                 Ok::<_, String>(10)
+    ///             })
+    ///             .map_err(|e| e.to_string())?;
+    ///         match child.outcome().await {
+    ///             Outcome::Completed(n) => rows += n,
+    ///             _ => return Err(format!("{file} did not load")),
+    ///         }
+    ///     }
+    ///     Ok::<_, String>(rows)
+    /// })?;
+    /// let info = ops.wait(parent.id()).await?;
+    /// assert_eq!(info.result_summary, Some(20.into()));
+    /// assert_eq!(info.progress.percentage, 100.0);
+    /// let children = ops.list(&OperationFilter::new().with_parent(parent.id().clone()));
+    /// assert_eq!(children.total_count, 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_child<F, Fut, T, E>(
+        &self,
+        spec: OperationSpec,
+        f: F,
+    ) -> Result<OperationHandle<T, E>, OrchestratorError>
+    where
+        F: OperationFn<Fut>,
+        Fut: OperationFuture<T, E>,
+        T: OperationValue,
+        E: OperationError,
+    {
+        let status = self.entry.status();
+        if status.is_terminal() {
+            return Err(OrchestratorError::AlreadyFinished {
+                id: self.entry.id.clone(),
+                status,
+            });
+        }
+        let ops = self.entry.registry().unwrap_or_default();
+        let observer = spec.progress_weight.map(|weight| {
+            let shares = self.child_shares().clone();
+            let slot = shares.join(weight);
+            let reporter = self.clone();
+            Box::new(move |p: &OperationProgress| {
+                reporter.set_percentage(shares.report(slot, p.percentage));
+            }) as entry::ProgressObserver
+        });
+        let spec = spec.with_parent(self.entry.id.clone());
+        ops.spawn_under(&self.entry.token, observer, spec, f)
+    }
+
+    fn child_shares(&self) -> &Arc<ProgressShares> {
+        match &self.scope {
+            Some(scope) => scope.children.get_or_init(Arc::default),
+            None => self.entry.child_shares(),
         }
     }
 

@@ -132,6 +132,65 @@ pub enum OrchestratorError {
         /// `error.message` of the host's envelope.
         message: String,
     },
+    /// A checkpoint was saved while the operation was not `RUNNING` (an operation
+    /// driven by hand that was not started, or one that already ended).
+    #[error("operation {id} is {status}: a checkpoint is saved while it runs")]
+    NotRunning {
+        /// The operation.
+        id: OperationId,
+        /// Its status.
+        status: OperationStatus,
+    },
+    /// A checkpoint's JSON is larger than the registry accepts (1 MiB by default, see
+    /// [`OperationsBuilder::with_max_checkpoint_bytes`](crate::OperationsBuilder::with_max_checkpoint_bytes)):
+    /// keep large state (model weights) in files and checkpoint their paths.
+    #[error("the checkpoint has {size} bytes of JSON; at most {limit} are accepted")]
+    CheckpointTooLarge {
+        /// Its size in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The checkpoint a resumed attempt continues from does not read as the state type
+    /// asked for ([`OperationContext::resume_state`](crate::OperationContext::resume_state)).
+    #[error("the checkpoint to resume from does not read as the state type: {0}")]
+    InvalidCheckpoint(#[source] serde_json::Error),
+    /// [`Operations::resume`](crate::Operations::resume) of an operation that is not
+    /// `FAILED` or `CANCELLED`: it completed, or it is still `PENDING` or `RUNNING`.
+    #[error("operation {id} is {status}: only a FAILED or CANCELLED operation can be resumed")]
+    NotResumable {
+        /// The operation.
+        id: OperationId,
+        /// Its status.
+        status: OperationStatus,
+    },
+    /// [`Operations::resume`](crate::Operations::resume) of an operation that never saved
+    /// a checkpoint: there is nothing to resume from (start it anew instead).
+    #[error(
+        "operation {0} never saved a checkpoint, so there is nothing to resume from;          start it anew instead"
+    )]
+    NoCheckpoint(OperationId),
+    /// [`Operations::resume`](crate::Operations::resume) of an operation whose kind no
+    /// function is registered to resume in this process (see
+    /// [`Operations::resumable`](crate::Operations::resumable)), or of a proxy (resume
+    /// it on its host service).
+    #[error("operation {id} cannot be resumed here: {reason}")]
+    NoResumer {
+        /// The operation.
+        id: OperationId,
+        /// Why, e.g. `no function is registered to resume TRAINING operations`.
+        reason: String,
+    },
+    /// [`Operations::resume`](crate::Operations::resume) lost to another resume of the
+    /// same attempt (here or on another replica): the operation already runs its next
+    /// attempt, which the caller can follow instead.
+    #[error("operation {id} was already resumed: it runs attempt {attempt}")]
+    AlreadyResumed {
+        /// The operation.
+        id: OperationId,
+        /// The attempt it runs now.
+        attempt: u32,
+    },
     /// The registry's store (see [`OperationsBuilder::open`](crate::OperationsBuilder::open))
     /// cannot be reached or failed: a new operation is refused while it is degraded
     /// (running ones go on, their writes retried), and a read of another replica's
@@ -155,6 +214,13 @@ impl From<crate::store::StoreError> for OrchestratorError {
             StoreError::IllegalTransition { id, from, to } => {
                 Self::IllegalTransition { id, from, to }
             }
+            StoreError::NotRunning { id, status } => Self::NotRunning { id, status },
+            StoreError::NotResumable { id, status } => Self::NotResumable { id, status },
+            StoreError::NoCheckpoint(id) => Self::NoCheckpoint(id),
+            StoreError::AttemptMoved { id, current, .. } => Self::AlreadyResumed {
+                id,
+                attempt: current.attempt,
+            },
             other => Self::StoreUnavailable {
                 reason: other.to_string(),
             },

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{OperationInfo, OperationMetadata, OperationStatus, OperationType};
+use crate::{OperationId, OperationInfo, OperationMetadata, OperationStatus, OperationType};
 
 /// Which operations [`Operations::list`](crate::Operations::list) returns: newest first,
 /// filtered by status, type and labels, then paged with `offset` and `limit`.
@@ -34,6 +34,9 @@ pub struct OperationFilter {
     /// Only operations carrying every one of these labels with exactly these values
     /// (see [`OperationMetadata::labels`]).
     pub labels: BTreeMap<String, String>,
+    /// Only the children of this operation (see
+    /// [`OperationContext::spawn_child`](crate::OperationContext::spawn_child)).
+    pub parent_id: Option<OperationId>,
     /// At most this many (default 100).
     pub limit: usize,
     /// Skip this many of the matches first.
@@ -47,6 +50,7 @@ impl Default for OperationFilter {
             operation_type: None,
             active_only: false,
             labels: BTreeMap::new(),
+            parent_id: None,
             limit: Self::DEFAULT_LIMIT,
             offset: 0,
         }
@@ -107,6 +111,27 @@ impl OperationFilter {
         self
     }
 
+    /// Only the children of operation `parent`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::{OperationFilter, OperationSpec, Operations};
+    ///
+    /// let ops = Operations::new();
+    /// let parent = ops.create(OperationSpec::new("load_all"))?;
+    /// let child = ops.create(OperationSpec::new("load").with_parent(parent.clone()))?;
+    /// let children = ops.list(&OperationFilter::new().with_parent(parent));
+    /// assert_eq!(children.operations[0].operation_id, child);
+    /// assert_eq!(children.total_count, 1);
+    /// # Ok::<(), orchestrator::OrchestratorError>(())
+    /// ```
+    #[must_use]
+    pub fn with_parent(mut self, parent: OperationId) -> Self {
+        self.parent_id = Some(parent);
+        self
+    }
+
     /// Page size.
     #[must_use]
     pub const fn with_limit(mut self, limit: usize) -> Self {
@@ -127,8 +152,10 @@ impl OperationFilter {
         status: OperationStatus,
         kind: &OperationType,
         metadata: Option<&OperationMetadata>,
+        parent: Option<&OperationId>,
     ) -> bool {
         self.status.is_none_or(|s| s == status)
+            && self.parent_id.as_ref().is_none_or(|p| Some(p) == parent)
             && (!self.active_only || status.is_active())
             && self.operation_type.as_ref().is_none_or(|k| k == kind)
             && self.matches_labels(metadata)

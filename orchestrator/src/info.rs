@@ -191,6 +191,24 @@ pub struct OperationInfo {
     /// For a proxy: the operation's id on the host service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_operation_id: Option<OperationId>,
+    /// Which run of the operation this is: 1 for the first, one more for each
+    /// [resume](crate::Operations::resume) from its checkpoint.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// When the operation last saved a checkpoint
+    /// ([`OperationContext::save_checkpoint`](crate::OperationContext::save_checkpoint)),
+    /// in this attempt or an earlier one; `None` if it never did.
+    #[serde(with = "crate::timefmt::option", default)]
+    #[cfg_attr(feature = "http", schema(value_type = Option<String>, format = DateTime))]
+    pub checkpoint_at: Option<SystemTime>,
+    /// The step the last checkpoint was saved at (its progress's `steps_completed`
+    /// then); set with [`checkpoint_at`](Self::checkpoint_at).
+    #[serde(default)]
+    pub checkpoint_step: Option<u64>,
+}
+
+const fn first_attempt() -> u32 {
+    1
 }
 
 /// Blocking work that outlived its operation's cancellation (see

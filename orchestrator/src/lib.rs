@@ -102,6 +102,7 @@ mod observed;
 mod outcome;
 mod own_runtime;
 mod progress_cell;
+mod progress_share;
 mod registry;
 use registry::{driver, durable, entry, ledger, operations};
 #[cfg(feature = "terminal")]

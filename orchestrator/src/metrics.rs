@@ -42,6 +42,18 @@ impl MetricsLog {
         }
     }
 
+    /// A log that continues after `records`, the last of them at cursor `cursor`,
+    /// already in the store (a resumed attempt's, read back from it).
+    pub(crate) fn seeded(capacity: usize, records: Vec<serde_json::Value>, cursor: u64) -> Self {
+        let mut log = Self::new(capacity);
+        let kept = records.len().min(log.capacity);
+        let skip = records.len() - kept;
+        log.records.extend(records.into_iter().skip(skip));
+        log.appended = cursor.max(log.records.len() as u64);
+        log.flushed = log.appended;
+        log
+    }
+
     /// The records not yet flushed to a store: the cursor index of the first, the
     /// records, and the cursor after them; `None` when every record was flushed.
     pub(crate) fn unflushed(&self) -> Option<(u64, Vec<serde_json::Value>, u64)> {

@@ -29,6 +29,7 @@ pub struct OperationSpec {
     pub(crate) deadline: Option<Duration>,
     pub(crate) grace_period: Option<Duration>,
     pub(crate) parent_id: Option<OperationId>,
+    pub(crate) progress_weight: Option<f64>,
 }
 
 impl OperationSpec {
@@ -43,6 +44,7 @@ impl OperationSpec {
             deadline: None,
             grace_period: None,
             parent_id: None,
+            progress_weight: None,
         }
     }
 
@@ -147,6 +149,33 @@ impl OperationSpec {
     pub fn with_parent(mut self, parent: OperationId) -> Self {
         self.parent_id = Some(parent);
         self
+    }
+
+    /// As a child ([`OperationContext::spawn_child`](crate::OperationContext::spawn_child)),
+    /// its progress counts towards its parent's with this weight: the reporter that
+    /// spawned it shows the weighted mean of the percentages of its weighted children
+    /// (a child weighing 3 moves it three times as much as one weighing 1). Without a
+    /// weight (the default) a child does not move its parent's progress. A weight that
+    /// is not a positive finite number counts as none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use orchestrator::OperationSpec;
+    ///
+    /// let big_file = OperationSpec::new("data_load").with_progress_weight(3.0);
+    /// assert_eq!(big_file.progress_weight(), Some(3.0));
+    /// assert_eq!(OperationSpec::new("x").with_progress_weight(-1.0).progress_weight(), None);
+    /// ```
+    #[must_use]
+    pub fn with_progress_weight(mut self, weight: f64) -> Self {
+        self.progress_weight = (weight.is_finite() && weight > 0.0).then_some(weight);
+        self
+    }
+
+    /// The progress weight as a child, if one was set.
+    pub const fn progress_weight(&self) -> Option<f64> {
+        self.progress_weight
     }
 
     /// The kind of operation.

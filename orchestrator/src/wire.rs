@@ -102,6 +102,13 @@ pub enum ErrorCode {
     HostUnavailable,
     /// 503: the operation store (a durable registry's database) is unavailable.
     StoreUnavailable,
+    /// 409: the operation cannot be resumed (completed, still active, or no fn here
+    /// resumes its kind).
+    OperationNotResumable,
+    /// 409: the operation never saved a checkpoint to resume from.
+    NoCheckpoint,
+    /// 409: another resume of the same attempt won.
+    AlreadyResumed,
     /// Any other code: a service's own (`ROWS_TOO_MANY`), or the client's stand-in
     /// `HTTP_<status>` for an answer without an error envelope.
     Other(String),
@@ -152,6 +159,9 @@ known_codes! {
     HeadersTooLarge => "HEADERS_TOO_LARGE",
     HostUnavailable => "HOST_UNAVAILABLE",
     StoreUnavailable => "STORE_UNAVAILABLE",
+    OperationNotResumable => "OPERATION_NOT_RESUMABLE",
+    NoCheckpoint => "NO_CHECKPOINT",
+    AlreadyResumed => "ALREADY_RESUMED",
 }
 
 impl From<String> for ErrorCode {

@@ -52,6 +52,9 @@ pub(crate) struct ListQuery {
     offset: Option<u64>,
     /// Only `PENDING` and `RUNNING` operations (default `false`).
     active_only: Option<bool>,
+    /// Only the children of this operation (an operation id).
+    #[param(value_type = Option<String>)]
+    parent_id: Option<String>,
 }
 
 /// `value` if it is at most [`MAX_QUERY_INTEGER`], else 400 `INVALID_QUERY`.
@@ -107,6 +110,12 @@ impl ListQuery {
         if self.active_only.unwrap_or(false) {
             filter = filter.active_only();
         }
+        if let Some(parent) = self.parent_id.filter(|p| !p.is_empty()) {
+            let parent = parent
+                .parse()
+                .map_err(|e: crate::InvalidOperationId| ApiError::invalid_query(e.to_string()))?;
+            filter = filter.with_parent(parent);
+        }
         Ok(filter)
     }
 }
@@ -127,6 +136,30 @@ pub(crate) async fn list_operations(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<OperationListResponse, ApiError> {
     Ok(ops.cluster().list(&query.into_filter()?).await?.into())
+}
+
+/// Lists the children of an operation (those it started with `spawn_child`), newest
+/// first, filtered and paged as the list is.
+#[utoipa::path(
+    get,
+    path = "/operations/{id}/children",
+    tag = "operations",
+    params(("id" = OperationId, Path, description = "The parent operation's id"), ListQuery),
+    responses(
+        (status = 200, description = "A page of the operation's children", body = OperationListResponse),
+        (status = 400, description = "`INVALID_OPERATION_ID`, or `INVALID_QUERY`", body = ErrorResponse),
+        (status = 404, description = "`OPERATION_NOT_FOUND`: no such parent", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn operation_children(
+    State(ops): State<Operations>,
+    OpId(id): OpId,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<OperationListResponse, ApiError> {
+    let cluster = ops.cluster();
+    cluster.get(&id).await?;
+    let filter = query.into_filter()?.with_parent(id);
+    Ok(cluster.list(&filter).await?.into())
 }
 
 /// Reads one operation.
@@ -198,6 +231,33 @@ pub(crate) async fn cancel_operation(
     let reason = req.reason.as_deref().unwrap_or("cancelled via API");
     ops.cluster().cancel(&id, reason).await?;
     Ok(ops.cluster().get(&id).await?.into())
+}
+
+/// Resumes a `FAILED` or `CANCELLED` operation from its last checkpoint.
+///
+/// Starts its next attempt (same id, `attempt` + 1) with the fn this server registered
+/// for its kind, which continues from the state the operation last saved; follow it
+/// as any operation (`/wait`, `/events`). With a store, any replica can resume any
+/// operation; of two resumes at once, one wins (the other gets `ALREADY_RESUMED`).
+#[utoipa::path(
+    post,
+    path = "/operations/{id}/resume",
+    tag = "operations",
+    params(("id" = OperationId, Path, description = "The operation id")),
+    responses(
+        (status = 200, description = "The new attempt's record (`PENDING` or `RUNNING`, `attempt` one more)", body = ApiResponse<OperationInfo>),
+        (status = 400, description = "`INVALID_OPERATION_ID`", body = ErrorResponse),
+        (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
+        (status = 409, description = "`OPERATION_NOT_RESUMABLE`: it completed, is still active, or this server resumes no operation of its kind; `NO_CHECKPOINT`: it never saved a checkpoint; `ALREADY_RESUMED`: another resume won", body = ErrorResponse),
+        (status = 415, description = "`INVALID_REQUEST`: the content type is not JSON (send `{}` or an empty body with `content-type: application/json`)", body = ErrorResponse),
+        (status = 429, description = "`TOO_MANY_OPERATIONS`", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn resume_operation(
+    State(ops): State<Operations>,
+    OpId(id): OpId,
+) -> ApiResult<OperationInfo> {
+    Ok(ops.resume(&id).await?.into())
 }
 
 pub use crate::wire::DeletedOperation;

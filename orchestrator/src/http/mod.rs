@@ -7,10 +7,12 @@
 //!
 //! | method & path (relative to the mount point)  | success                                               | errors                  |
 //! | -------------------------------------------- | ----------------------------------------------------- | ----------------------- |
-//! | `GET /operations?status=&operation_type=&limit=&offset=&active_only=` | 200 `data: [OperationInfo]`, `total_count`, `active_count` | 400 `INVALID_QUERY` |
+//! | `GET /operations?status=&operation_type=&label=&parent_id=&limit=&offset=&active_only=` | 200 `data: [OperationInfo]`, `total_count`, `active_count` | 400 `INVALID_QUERY` |
+//! | `GET /operations/{id}/children?…`            | 200 as the list: the operation's children (`spawn_child`) | 400, 404 |
 //! | `GET /operations/{id}`                       | 200 `OperationInfo`                                   | 400, 404                |
 //! | `DELETE /operations/{id}`                    | 200 `{deleted, operation}`: cancels an active one, removes a finished one | 400, 404 |
 //! | `POST /operations/{id}/cancel` body `{"reason"?}` | 200 `OperationInfo` after the request            | 400, 404, 409 `OPERATION_FINISHED`, 413, 415, 422 |
+//! | `POST /operations/{id}/resume`               | 200 `OperationInfo` of the new attempt (`attempt` + 1) | 400, 404, 409 `OPERATION_NOT_RESUMABLE` / `NO_CHECKPOINT` / `ALREADY_RESUMED`, 429 |
 //! | `GET /operations/{id}/metrics?cursor=N`      | 200 `{metrics, cursor, dropped}`                      | 400, 404                |
 //! | `GET /operations/{id}/wait?timeout_ms=`      | 200 `OperationInfo` when terminal or at the timeout (default 30 s, at most 60 s) | 400, 404 |
 //! | `GET /operations/{id}/events`                | `text/event-stream`: `progress` events, then `done`   | 400, 404                |
@@ -410,6 +412,8 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(handlers::list_operations))
         .routes(routes!(handlers::get_operation, handlers::delete_operation))
         .routes(routes!(handlers::cancel_operation))
+        .routes(routes!(handlers::resume_operation))
+        .routes(routes!(handlers::operation_children))
         .routes(routes!(handlers::operation_metrics))
         .routes(routes!(handlers::wait_operation))
         .routes(routes!(handlers::operation_events))

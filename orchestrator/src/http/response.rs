@@ -54,6 +54,13 @@ pub mod code {
     /// 401: the route needs a bearer token and the request had none, or a wrong one
     /// (see [`BearerAuthLayer`](crate::http::BearerAuthLayer)).
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
+    /// 409: the operation cannot be resumed: it completed, it is still active, or no
+    /// fn is registered here to resume its kind.
+    pub const OPERATION_NOT_RESUMABLE: &str = "OPERATION_NOT_RESUMABLE";
+    /// 409: the operation never saved a checkpoint, so there is nothing to resume from.
+    pub const NO_CHECKPOINT: &str = "NO_CHECKPOINT";
+    /// 409: another resume of the same attempt won; the operation runs its next attempt.
+    pub const ALREADY_RESUMED: &str = "ALREADY_RESUMED";
     /// 503 with `Retry-After`: as many event streams and long-polls are open as the
     /// API allows (see [`Api::with_max_streams`](crate::http::Api::with_max_streams)).
     pub const TOO_MANY_STREAMS: &str = "TOO_MANY_STREAMS";
@@ -113,6 +120,9 @@ impl IntoResponse for OperationListResponse {
 /// | [`OrchestratorError::AlreadyFinished`]    | 409    | `OPERATION_FINISHED`   |
 /// | [`OrchestratorError::StillActive`]        | 409    | `OPERATION_ACTIVE`     |
 /// | [`OrchestratorError::IllegalTransition`]  | 409    | `ILLEGAL_TRANSITION`   |
+/// | [`OrchestratorError::NotResumable`], [`OrchestratorError::NoResumer`] | 409 | `OPERATION_NOT_RESUMABLE` |
+/// | [`OrchestratorError::NoCheckpoint`]       | 409    | `NO_CHECKPOINT`        |
+/// | [`OrchestratorError::AlreadyResumed`]     | 409    | `ALREADY_RESUMED`      |
 /// | [`OrchestratorError::TooManyOperations`]  | 429    | `TOO_MANY_OPERATIONS`  |
 /// | [`OrchestratorError::AbandonedWorkLimit`] | 503    | `ABANDONED_WORK_LIMIT` |
 /// | [`OrchestratorError::HostUnavailable`]    | 503    | `HOST_UNAVAILABLE`     |
@@ -264,8 +274,15 @@ impl From<OrchestratorError> for ApiError {
                 (StatusCode::CONFLICT, code::OPERATION_FINISHED)
             }
             OrchestratorError::StillActive { .. } => (StatusCode::CONFLICT, code::OPERATION_ACTIVE),
-            OrchestratorError::IllegalTransition { .. } => {
+            OrchestratorError::IllegalTransition { .. } | OrchestratorError::NotRunning { .. } => {
                 (StatusCode::CONFLICT, code::ILLEGAL_TRANSITION)
+            }
+            OrchestratorError::NotResumable { .. } | OrchestratorError::NoResumer { .. } => {
+                (StatusCode::CONFLICT, code::OPERATION_NOT_RESUMABLE)
+            }
+            OrchestratorError::NoCheckpoint(_) => (StatusCode::CONFLICT, code::NO_CHECKPOINT),
+            OrchestratorError::AlreadyResumed { .. } => {
+                (StatusCode::CONFLICT, code::ALREADY_RESUMED)
             }
             // Retry-After: a guess, not a promise; operations end when they end.
             OrchestratorError::TooManyOperations { .. } => {
@@ -309,12 +326,14 @@ impl From<OrchestratorError> for ApiError {
                 return Self::new(status, code.clone(), message.clone());
             }
             OrchestratorError::CancelReasonTooLong { .. }
-            | OrchestratorError::MetricTooLarge { .. } => {
+            | OrchestratorError::MetricTooLarge { .. }
+            | OrchestratorError::CheckpointTooLarge { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, code::INVALID_REQUEST)
             }
             OrchestratorError::NoRuntime
             | OrchestratorError::Runtime(_)
-            | OrchestratorError::Serialize(_) => {
+            | OrchestratorError::Serialize(_)
+            | OrchestratorError::InvalidCheckpoint(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR)
             }
         };

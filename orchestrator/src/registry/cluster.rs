@@ -69,8 +69,27 @@ impl Cluster<'_> {
 
     /// The store, when operation `id` is not this process's (`None` when it is, or
     /// when there is no store: then the local registry answers).
-    fn elsewhere(&self, id: &OperationId) -> Option<&Arc<Durable>> {
-        self.store().filter(|_| self.ops.entry(id).is_err())
+    ///
+    /// A finished operation of this process may have been resumed by another replica
+    /// since: its local record is then an older attempt, which is dropped here (one
+    /// store read, for finished operations only), and the store answers.
+    async fn elsewhere(&self, id: &OperationId) -> Result<Option<&Arc<Durable>>> {
+        let Some(d) = self.store() else {
+            return Ok(None);
+        };
+        let Ok(entry) = self.ops.entry(id) else {
+            return Ok(Some(d));
+        };
+        if !entry.status().is_terminal() {
+            return Ok(None);
+        }
+        match d.store.get(id).await? {
+            Some(stored) if stored.fence.attempt > entry.attempt => {
+                self.ops.forget_superseded(&entry);
+                Ok(Some(d))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The operation's record, wherever it runs.
@@ -80,7 +99,7 @@ impl Cluster<'_> {
     /// [`OrchestratorError::NotFound`]; [`OrchestratorError::StoreUnavailable`] when
     /// it is not local and the store cannot be read.
     pub async fn get(&self, id: &OperationId) -> Result<OperationInfo> {
-        let Some(d) = self.elsewhere(id) else {
+        let Some(d) = self.elsewhere(id).await? else {
             return self.ops.get(id);
         };
         match d.store.get(id).await? {
@@ -101,8 +120,10 @@ impl Cluster<'_> {
         };
         let mut list = d.store.list(filter).await?;
         for info in &mut list.operations {
-            if let Ok(local) = self.ops.get(&info.operation_id) {
-                *info = local;
+            // Unless another replica resumed it since this process ran it.
+            match self.ops.get(&info.operation_id) {
+                Ok(local) if local.attempt >= info.attempt => *info = local,
+                _ => {}
             }
         }
         Ok(list)
@@ -114,7 +135,7 @@ impl Cluster<'_> {
     ///
     /// As [`get`](Self::get).
     pub async fn metrics(&self, id: &OperationId, cursor: u64) -> Result<MetricsPage> {
-        let Some(d) = self.elsewhere(id) else {
+        let Some(d) = self.elsewhere(id).await? else {
             return self.ops.metrics(id, cursor);
         };
         d.store
@@ -130,7 +151,7 @@ impl Cluster<'_> {
     ///
     /// As [`Operations::cancel`], and [`OrchestratorError::StoreUnavailable`].
     pub async fn cancel(&self, id: &OperationId, reason: &str) -> Result<OperationStatus> {
-        let Some(d) = self.elsewhere(id) else {
+        let Some(d) = self.elsewhere(id).await? else {
             return self.ops.cancel(id, reason);
         };
         self.ops.check_cancel_reason(reason)?;
@@ -152,8 +173,12 @@ impl Cluster<'_> {
     ///
     /// Cancel safe.
     pub async fn wait(&self, id: &OperationId) -> Result<OperationInfo> {
-        if self.elsewhere(id).is_none() {
-            return self.ops.wait(id).await;
+        if self.elsewhere(id).await?.is_none() {
+            let info = self.ops.wait(id).await?;
+            // It may have ended here after another replica resumed it: look again.
+            if self.elsewhere(id).await?.is_none() {
+                return Ok(info);
+            }
         }
         loop {
             let info = self.get(id).await?;

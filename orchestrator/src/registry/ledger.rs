@@ -7,13 +7,14 @@
 //!    held (eviction pops the ids first, then removes them from the shards).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
 use crate::durable::Durable;
-use crate::{OperationId, OperationsBuilder};
+use crate::operations::Shared;
+use crate::{OperationId, Operations, OperationsBuilder};
 
 /// The registry-wide counts and limits an [`Entry`](crate::entry::Entry) updates when
 /// it ends.
@@ -31,6 +32,8 @@ pub(crate) struct Ledger {
     pub(crate) limits: Limits,
     /// The registry's store, if it has one: entries queue their lifecycle writes here.
     pub(crate) durable: Option<Arc<Durable>>,
+    /// The registry itself, for an operation that starts children.
+    registry: Weak<Shared>,
 }
 
 /// The resource limits of a registry (see [`OperationsBuilder`](crate::OperationsBuilder)).
@@ -41,6 +44,7 @@ pub(crate) struct Limits {
     pub(crate) max_abandoned: usize,
     pub(crate) max_metrics: usize,
     pub(crate) max_metric_bytes: usize,
+    pub(crate) max_checkpoint_bytes: usize,
     pub(crate) max_cancel_reason: usize,
 }
 
@@ -52,6 +56,7 @@ impl Default for Limits {
             max_abandoned: OperationsBuilder::DEFAULT_MAX_ABANDONED,
             max_metrics: OperationsBuilder::DEFAULT_MAX_METRICS_PER_OPERATION,
             max_metric_bytes: OperationsBuilder::DEFAULT_MAX_METRIC_BYTES,
+            max_checkpoint_bytes: OperationsBuilder::DEFAULT_MAX_CHECKPOINT_BYTES,
             max_cancel_reason: OperationsBuilder::DEFAULT_MAX_CANCEL_REASON,
         }
     }
@@ -64,7 +69,16 @@ pub(crate) enum Refusal {
 }
 
 impl Ledger {
-    pub(crate) fn new(limits: Limits, durable: Option<Arc<Durable>>) -> Self {
+    /// The registry, while it exists.
+    pub(crate) fn registry(&self) -> Option<Operations> {
+        self.registry.upgrade().map(Operations::from_shared)
+    }
+
+    pub(crate) fn new(
+        limits: Limits,
+        durable: Option<Arc<Durable>>,
+        registry: Weak<Shared>,
+    ) -> Self {
         Self {
             active: AtomicUsize::new(0),
             abandoned: AtomicUsize::new(0),
@@ -72,6 +86,7 @@ impl Ledger {
             finished: Mutex::new(VecDeque::new()),
             limits,
             durable,
+            registry,
         }
     }
 
@@ -93,6 +108,11 @@ impl Ledger {
             });
         }
         Ok(())
+    }
+
+    /// Takes back an admission that registered nothing.
+    pub(crate) fn unadmit(&self) {
+        self.active.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// An operation reached its terminal state (exactly once per operation).

@@ -9,6 +9,7 @@ pub(crate) mod durable;
 pub(crate) mod entry;
 pub(crate) mod ledger;
 pub(crate) mod operations;
+pub(crate) mod resume;
 pub(crate) mod retention;
 pub(crate) mod shutdown;
 pub(crate) mod sweeper;

@@ -109,6 +109,8 @@ pub(crate) struct Shared {
     pub(crate) sweeper: crate::registry::sweeper::Stop,
     pub(crate) ledger: Arc<Ledger>,
     limits: HashMap<OperationType, Arc<Semaphore>>,
+    /// The fns that resume operations, by kind.
+    pub(crate) resumers: crate::registry::resume::Resumers,
     /// Stops the store thread when the registry is dropped.
     _store_stop: Option<tokio_util::sync::DropGuard>,
 }
@@ -154,7 +156,7 @@ impl Operations {
     ) -> Self {
         let (durable, store_stop) = durable.unzip();
         Self {
-            shared: Arc::new(Shared {
+            shared: Arc::new_cyclic(|registry| Shared {
                 shards: std::array::from_fn(|_| RwLock::new(HashMap::default())),
                 seq: AtomicU64::new(0),
                 root: RwLock::new(CancellationToken::new()),
@@ -164,8 +166,9 @@ impl Operations {
                 sweep_interval: b.sweep_interval,
                 sweeper_started: AtomicBool::new(false),
                 sweeper: crate::registry::sweeper::Stop::default(),
-                ledger: Arc::new(Ledger::new(b.limits, durable)),
+                ledger: Arc::new(Ledger::new(b.limits, durable, registry.clone())),
                 limits,
+                resumers: crate::registry::resume::Resumers::default(),
                 _store_stop: store_stop,
             }),
         }
@@ -190,22 +193,23 @@ impl Operations {
         spec: OperationSpec,
         remote: Option<Box<Remote>>,
     ) -> Result<Arc<Entry>> {
+        self.register_with(spec, remote, None)
+    }
+
+    /// [`register_entry`](Self::register_entry), as a child of `parent` (its token a
+    /// child of the parent's, its progress told to `observer`) when given.
+    pub(crate) fn register_with(
+        &self,
+        spec: OperationSpec,
+        remote: Option<Box<Remote>>,
+        parent: Option<(&CancellationToken, Option<crate::entry::ProgressObserver>)>,
+    ) -> Result<Arc<Entry>> {
         let ledger = &self.shared.ledger;
         // While the store fails (it has a last error), new operations are refused.
         if let Some(reason) = ledger.durable.as_ref().and_then(|d| d.health.last_error()) {
             return Err(OrchestratorError::StoreUnavailable { reason });
         }
-        if ledger.over_retained() {
-            self.evict_excess();
-        }
-        ledger.admit().map_err(|refusal| match refusal {
-            Refusal::Active { active, limit } => {
-                OrchestratorError::TooManyOperations { active, limit }
-            }
-            Refusal::Abandoned { abandoned, limit } => {
-                OrchestratorError::AbandonedWorkLimit { abandoned, limit }
-            }
-        })?;
+        self.admit()?;
         let OperationSpec {
             operation_type,
             description,
@@ -214,6 +218,7 @@ impl Operations {
             parent_id,
             ..
         } = spec;
+        let (parent_token, observer) = parent.unzip();
         let now = SystemTime::now();
         let id = OperationId::generate_at(&operation_type, now);
         // Held until the entry is in the map (rule 3).
@@ -223,14 +228,18 @@ impl Operations {
             created_at: now,
             kind: operation_type,
             description,
-            seq: self.shared.seq.fetch_add(1, Ordering::Relaxed),
+            seq: self.next_seq(),
             metadata,
             parent_id,
             total_steps,
-            token: root.child_token(),
+            token: parent_token.unwrap_or(&root).child_token(),
             ledger: Some(ledger.clone()),
-            observer: None,
+            observer: observer.flatten(),
             remote,
+            attempt: 1,
+            resumed_from: None,
+            in_store: false,
+            metrics: None,
         }));
         self.shared.shards[shard_of(entry.id.as_str())]
             .write()
@@ -241,6 +250,28 @@ impl Operations {
             crate::durable::ack::created(&entry);
         }
         Ok(entry)
+    }
+
+    /// Counts one more active operation, unless a limit refuses it (evicting the
+    /// oldest finished ones first when too many are kept).
+    pub(crate) fn admit(&self) -> Result<()> {
+        let ledger = &self.shared.ledger;
+        if ledger.over_retained() {
+            self.evict_excess();
+        }
+        ledger.admit().map_err(|refusal| match refusal {
+            Refusal::Active { active, limit } => {
+                OrchestratorError::TooManyOperations { active, limit }
+            }
+            Refusal::Abandoned { abandoned, limit } => {
+                OrchestratorError::AbandonedWorkLimit { abandoned, limit }
+            }
+        })
+    }
+
+    /// The next sequence number (list order).
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.shared.seq.fetch_add(1, Ordering::Relaxed)
     }
 
     pub(crate) fn entry(&self, id: &OperationId) -> Result<Arc<Entry>> {
@@ -343,6 +374,30 @@ impl Operations {
         Ok(OperationHandle::new(entry, self.clone(), join))
     }
 
+    /// [`spawn`](Self::spawn) of a child: its token a child of `parent`, its progress
+    /// told to `observer`.
+    pub(crate) fn spawn_under<F, Fut, T, E>(
+        &self,
+        parent: &CancellationToken,
+        observer: Option<crate::entry::ProgressObserver>,
+        spec: OperationSpec,
+        f: F,
+    ) -> Result<OperationHandle<T, E>>
+    where
+        F: OperationFn<Fut>,
+        Fut: OperationFuture<T, E>,
+        T: OperationValue,
+        E: OperationError,
+    {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| OrchestratorError::NoRuntime)?;
+        self.ensure_sweeper();
+        let driver = self.driver_with(spec, Some((parent, observer)))?;
+        let entry = driver.entry.clone();
+        let join = runtime.spawn(driver.run(f));
+        Ok(OperationHandle::new(entry, self.clone(), join))
+    }
+
     /// Registers a managed operation and runs it inline, in the calling task: it is
     /// listed, observable and cancellable like a spawned one, and its typed outcome is
     /// returned. When a limit refuses it, the outcome is
@@ -376,15 +431,29 @@ impl Operations {
         }
     }
 
-    fn driver(&self, spec: OperationSpec) -> Result<Driver> {
-        let grace = spec.grace_period.unwrap_or(self.shared.grace_period);
-        let deadline = spec.deadline;
-        let slot = match self.shared.limits.get(&spec.operation_type) {
+    /// A place under the concurrency limit of `kind`, queued now.
+    pub(crate) fn slot(&self, kind: &OperationType) -> Slot {
+        match self.shared.limits.get(kind) {
             Some(sem) => Slot::queue(sem.clone()),
             None => Slot::Unlimited,
-        };
+        }
+    }
+
+    fn driver(&self, spec: OperationSpec) -> Result<Driver> {
+        self.driver_with(spec, None)
+    }
+
+    /// The driver of a new operation, a child of `parent` when given.
+    pub(crate) fn driver_with(
+        &self,
+        spec: OperationSpec,
+        parent: Option<(&CancellationToken, Option<crate::entry::ProgressObserver>)>,
+    ) -> Result<Driver> {
+        let grace = spec.grace_period.unwrap_or(self.shared.grace_period);
+        let deadline = spec.deadline;
+        let slot = self.slot(&spec.operation_type);
         Ok(Driver {
-            entry: self.register(spec)?,
+            entry: self.register_with(spec, None, parent)?,
             grace,
             deadline,
             slot,
@@ -431,7 +500,12 @@ impl Operations {
             for entry in shard.values() {
                 let status = entry.status();
                 active_count += usize::from(status.is_active());
-                if !filter.matches(status, &entry.kind, entry.metadata()) {
+                if !filter.matches(
+                    status,
+                    &entry.kind,
+                    entry.metadata(),
+                    entry.parent_id.as_ref(),
+                ) {
                     continue;
                 }
                 total_count += 1;
@@ -511,7 +585,7 @@ impl Operations {
     /// Starts the background sweeper with the first managed operation. It runs on a
     /// thread of its own, not on a runtime: a runtime that goes away (the temporary one
     /// of [`run_sync`](Self::run_sync), a test's) must not take the sweeper with it.
-    fn ensure_sweeper(&self) {
+    pub(crate) fn ensure_sweeper(&self) {
         let Some(interval) = self.shared.sweep_interval else {
             return;
         };

@@ -10,8 +10,12 @@ impl Operations {
     pub(super) fn evict_excess(&self) {
         self.shared.ledger.evict_excess(|id| {
             let mut shard = self.shared.shards[shard_of(id.as_str())].write();
-            // Ids are never reused, so a present entry is the one that finished.
-            shard.remove(id.as_str()).is_some()
+            // An id comes back only for a resumed attempt: while that runs, the
+            // finished attempt it replaced is gone already.
+            match shard.get(id.as_str()) {
+                Some(entry) if entry.status().is_terminal() => shard.remove(id.as_str()).is_some(),
+                _ => false,
+            }
         });
     }
 

@@ -12,18 +12,16 @@ macro_rules! info_columns {
     () => {
         "id, operation_type, description, status, created_at, started_at, \
          completed_at, progress, metadata, error_message, result_summary, parent_id, \
-         cancel_reason, cancel_requested_at, owner, attempt, host_url, host_operation_id"
+         cancel_reason, cancel_requested_at, owner, attempt, host_url, host_operation_id, \
+         checkpoint_step, checkpoint_at"
     };
 }
 
-/// What `list` reads: [`info_columns`], no checkpoint.
+/// What `list` reads: [`info_columns`] (the checkpoint's step and time, not its state).
 pub(crate) const INFO_COLUMNS: &str = info_columns!();
 
-/// A whole [`StoredOperation`]: [`INFO_COLUMNS`], then the checkpoint's three columns.
-pub(crate) const COLUMNS: &str = concat!(
-    info_columns!(),
-    ", checkpoint, checkpoint_step, checkpoint_at"
-);
+/// A whole [`StoredOperation`]: [`INFO_COLUMNS`], then the checkpoint's state.
+pub(crate) const COLUMNS: &str = concat!(info_columns!(), ", checkpoint");
 
 /// `t` as nanoseconds since the Unix epoch (negative before it), saturating.
 pub(crate) fn to_nanos(t: SystemTime) -> i64 {
@@ -67,11 +65,12 @@ pub(crate) struct RawRow {
     pub(crate) attempt: i64,
     pub(crate) host_url: Option<String>,
     pub(crate) host_operation_id: Option<String>,
-    /// The checkpoint's state (JSON), step and time: all set or all `NULL` (and all
-    /// `None` when only [`INFO_COLUMNS`] were read).
-    pub(crate) checkpoint: Option<String>,
+    /// The checkpoint's step and time: both set or both `NULL`.
     pub(crate) checkpoint_step: Option<i64>,
     pub(crate) checkpoint_at: Option<i64>,
+    /// The checkpoint's state (JSON): set with them, `None` when only
+    /// [`INFO_COLUMNS`] were read.
+    pub(crate) checkpoint: Option<String>,
 }
 
 impl RawRow {
@@ -80,6 +79,16 @@ impl RawRow {
         let bad = |cause: Box<dyn std::error::Error + Send + Sync>| StoreError::InvalidRecord {
             id: id.clone(),
             cause,
+        };
+        let owner = self.owner.parse().map_err(|e| bad(Box::new(e)))?;
+        let attempt = u32::try_from(self.attempt).map_err(|e| bad(Box::new(e)))?;
+        let (checkpoint_step, checkpoint_at) = match (self.checkpoint_step, self.checkpoint_at) {
+            (None, None) => (None, None),
+            (Some(step), Some(at)) => (
+                Some(u64::try_from(step).map_err(|e| bad(Box::new(e)))?),
+                Some(from_nanos(at)),
+            ),
+            _ => return Err(bad("checkpoint columns are partly NULL".into())),
         };
         let info = OperationInfo {
             operation_id: id.parse().map_err(|e| bad(Box::new(e)))?,
@@ -110,17 +119,18 @@ impl RawRow {
                 .map(|h| h.parse())
                 .transpose()
                 .map_err(|e| bad(Box::new(e)))?,
+            attempt,
+            checkpoint_at,
+            checkpoint_step,
         };
-        let owner = self.owner.parse().map_err(|e| bad(Box::new(e)))?;
-        let attempt = u32::try_from(self.attempt).map_err(|e| bad(Box::new(e)))?;
-        let checkpoint = match (self.checkpoint, self.checkpoint_step, self.checkpoint_at) {
-            (None, None, None) => None,
+        let checkpoint = match (self.checkpoint, checkpoint_step, checkpoint_at) {
+            (None, _, _) => None,
             (Some(state), Some(step), Some(at)) => Some(Checkpoint::new(
                 serde_json::from_str(&state).map_err(|e| bad(Box::new(e)))?,
-                u64::try_from(step).map_err(|e| bad(Box::new(e)))?,
-                from_nanos(at),
+                step,
+                at,
             )),
-            _ => return Err(bad("checkpoint columns are partly NULL".into())),
+            (Some(_), _, _) => return Err(bad("checkpoint columns are partly NULL".into())),
         };
         Ok(StoredOperation {
             info,

@@ -194,6 +194,8 @@ impl OperationStore for MemoryStore {
         let row = Self::row(&mut state, id)?;
         check_save_checkpoint(id, row.op.info.status, row.op.fence, fence)?;
         row.op.checkpoint = Some(checkpoint.clone());
+        row.op.info.checkpoint_at = Some(checkpoint.saved_at);
+        row.op.info.checkpoint_step = Some(checkpoint.step);
         Ok(())
     }
 
@@ -217,6 +219,7 @@ impl OperationStore for MemoryStore {
         op.fence = Fence::new(by, attempt);
         op.cancel_requested_at = None;
         let info = &mut op.info;
+        info.attempt = attempt;
         info.status = OperationStatus::Pending;
         info.started_at = None;
         info.completed_at = None;
@@ -333,7 +336,12 @@ impl OperationStore for MemoryStore {
             .values()
             .filter(|row| {
                 let info = &row.op.info;
-                filter.matches(info.status, &info.operation_type, Some(&info.metadata))
+                filter.matches(
+                    info.status,
+                    &info.operation_type,
+                    Some(&info.metadata),
+                    info.parent_id.as_ref(),
+                )
             })
             .collect();
         matched.sort_by_key(|row| Reverse((row.op.info.created_at, row.seq)));

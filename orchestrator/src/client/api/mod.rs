@@ -331,6 +331,38 @@ impl ApiClient {
         .await
     }
 
+    /// `POST /operations/{id}/resume`: starts the next attempt of a `FAILED` or
+    /// `CANCELLED` operation from its last checkpoint and returns its record (same
+    /// id, `attempt` one more); follow it as any operation.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Rejected`] with code `OPERATION_NOT_RESUMABLE`, `NO_CHECKPOINT` or
+    /// `ALREADY_RESUMED` (409), `OPERATION_NOT_FOUND` (404); otherwise as
+    /// [`start`](Self::start).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(id: orchestrator::OperationId) -> Result<(), orchestrator::client::ClientError> {
+    /// use orchestrator::client::ApiClient;
+    ///
+    /// let client = ApiClient::new("http://127.0.0.1:8000")?;
+    /// let resumed = client.resume(&id).await?;
+    /// println!("{id} runs attempt {}", resumed.attempt);
+    /// # Ok(()) }
+    /// ```
+    pub async fn resume(&self, id: &OperationId) -> Result<OperationInfo, ClientError> {
+        self.data(
+            Method::POST,
+            &format!("/operations/{id}/resume"),
+            &[],
+            Some(&serde_json::json!({})),
+            self.timeout,
+        )
+        .await
+    }
+
     /// `GET /operations/{id}/metrics?cursor=N`: the metric records after `cursor`
     /// (0 for every retained one) and the cursor to pass next time.
     ///

@@ -83,7 +83,6 @@ pub(crate) async fn flush_loop(
 
 async fn flush_once(ops: &Operations, d: &Durable, flushed: &mut Flushed) {
     let now = SystemTime::now();
-    let fence = d.fence();
     let mut flush = Flush::new(d.instance, d.config.lease, now);
     let mut progress_sent: Vec<(OperationId, u64)> = Vec::new();
     let mut metrics_sent: Vec<(Arc<Entry>, u64)> = Vec::new();
@@ -99,7 +98,7 @@ async fn flush_once(ops: &Operations, d: &Durable, flushed: &mut Flushed) {
         if flushed.get(&entry.id) != Some(&version) {
             flush.progress.push(ProgressUpdate::new(
                 entry.id.clone(),
-                fence.attempt,
+                entry.attempt,
                 entry.progress_snapshot(),
             ));
             progress_sent.push((entry.id.clone(), version));
@@ -112,7 +111,7 @@ async fn flush_once(ops: &Operations, d: &Durable, flushed: &mut Flushed) {
         if let Some((first_index, records, upto)) = entry.unflushed_metrics() {
             flush.metrics.push(MetricBatch::new(
                 entry.id.clone(),
-                fence.attempt,
+                entry.attempt,
                 first_index,
                 records,
             ));

@@ -61,7 +61,7 @@ const fn is_transient(e: &StoreError) -> bool {
 async fn apply(d: &Durable, write: &Write) -> Result<(), StoreError> {
     let store = &*d.store;
     let entry = &write.entry;
-    let fence = d.fence();
+    let fence = d.fence(entry);
     match write.step {
         Step::Create => {
             let info = entry.info();

@@ -9,6 +9,7 @@
 //!   renews this instance's lease and brings back cancel requests; the orphan sweep
 //!   and pruning every lease; the push listener for cancels (PostgreSQL).
 //! - [`health`]: whether the store is keeping up, for the health route.
+//! - [`checkpoint`]: checkpoints, written through by the operation that saves them.
 //!
 //! All of it runs on one thread of its own with a current-thread Tokio runtime, so a
 //! runtime that goes away (`run_sync`'s, a test's) does not take it along; it ends
@@ -29,6 +30,7 @@ use crate::operations::shard_of;
 use crate::store::{Fence, InstanceId, OperationStore};
 
 pub(crate) mod ack;
+pub(crate) mod checkpoint;
 pub(crate) mod flusher;
 pub(crate) mod health;
 pub(crate) mod journal;
@@ -108,10 +110,10 @@ impl Durable {
         (durable, rx)
     }
 
-    /// The fence of this instance's operations (the first attempt: resume is not
-    /// wired yet).
-    pub(crate) const fn fence(&self) -> Fence {
-        Fence::first(self.instance)
+    /// The fence of this instance's run of `entry`: its attempt, owned by this
+    /// instance.
+    pub(crate) const fn fence(&self, entry: &Entry) -> Fence {
+        Fence::new(self.instance, entry.attempt)
     }
 
     /// Queues `step` of `entry` for the writer. Never blocks.

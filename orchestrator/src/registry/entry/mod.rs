@@ -39,6 +39,8 @@ use crate::info::{AbandonedWork, OperationInfo, OperationProgress};
 use crate::ledger::{Ledger, Limits};
 use crate::metrics::{MetricsLog, MetricsPage};
 use crate::progress_cell::ProgressCell;
+use crate::progress_share::ProgressShares;
+use crate::store::Checkpoint;
 use crate::{
     CancellationToken, OperationId, OperationMetadata, OperationStatus, OperationType,
     OrchestratorError, Result,
@@ -56,11 +58,18 @@ pub(crate) struct Entry {
     pub(crate) created_at: SystemTime,
     metadata: Option<Box<OperationMetadata>>,
     pub(crate) parent_id: Option<OperationId>,
+    /// Which run of the operation this entry is (1, or more once resumed).
+    pub(crate) attempt: u32,
+    /// The checkpoint this attempt resumed from (`None` for a first attempt): what
+    /// `OperationContext::resume_state` reads.
+    resumed_from: Option<Box<Checkpoint>>,
     /// The root reporter's step total (phases keep their own).
     pub(crate) total_steps: AtomicU64,
     pub(crate) token: CancellationToken,
     pub(crate) progress: ProgressCell,
     pub(crate) observer: Option<ProgressObserver>,
+    /// The weighted children of the operation's own reporter (allocated by the first).
+    child_shares: OnceLock<Arc<ProgressShares>>,
     status: AtomicU8,
     /// How far the operation's lifecycle is written to the registry's store, if it
     /// has one (rule 6): a [`Step`] as `u8`, 0 before the create is written.
@@ -88,6 +97,9 @@ struct State {
     /// not change when its token is cancelled later (by `cancel_all`, say).
     final_cancel_reason: Option<Arc<str>>,
     recorded: Option<Box<Recorded>>,
+    /// The last checkpoint saved (by this attempt or, until it saves one, the one
+    /// it resumed from).
+    checkpoint: Option<Box<Checkpoint>>,
     /// Set while the async part is gone but blocking work still runs.
     abandoned: Option<Box<Abandoned>>,
 }
@@ -145,6 +157,15 @@ pub(crate) struct NewEntry {
     pub(crate) ledger: Option<Arc<Ledger>>,
     pub(crate) observer: Option<ProgressObserver>,
     pub(crate) remote: Option<Box<Remote>>,
+    /// Which run this is: 1, or more for a resumed operation.
+    pub(crate) attempt: u32,
+    /// For a resumed attempt: the checkpoint it continues from.
+    pub(crate) resumed_from: Option<Checkpoint>,
+    /// The store already holds the operation (a resume re-registers one): its
+    /// create is not written again.
+    pub(crate) in_store: bool,
+    /// The metric records of earlier attempts, continued by this one.
+    pub(crate) metrics: Option<Box<MetricsLog>>,
 }
 
 mod blocking;
@@ -163,19 +184,25 @@ impl Entry {
             created_at: n.created_at,
             metadata: (!n.metadata.is_empty()).then(|| Box::new(n.metadata)),
             parent_id: n.parent_id,
+            attempt: n.attempt,
+            resumed_from: n.resumed_from.clone().map(Box::new),
             total_steps: AtomicU64::new(n.total_steps),
             token: n.token,
             progress: ProgressCell::with_total(n.total_steps),
             observer: n.observer,
+            child_shares: OnceLock::new(),
             status: AtomicU8::new(OperationStatus::Pending.to_u8()),
-            persisted: AtomicU8::new(0),
+            persisted: AtomicU8::new(if n.in_store { Step::Create as u8 } else { 0 }),
             blocking: AtomicU32::new(0),
             watchers: AtomicU32::new(0),
             changes: OnceLock::new(),
             ledger: n.ledger,
             remote: n.remote,
-            state: Mutex::new(State::default()),
-            metrics: Mutex::new(None),
+            state: Mutex::new(State {
+                checkpoint: n.resumed_from.map(Box::new),
+                ..State::default()
+            }),
+            metrics: Mutex::new(n.metrics),
             finished: Notify::new(),
         }
     }
@@ -184,7 +211,7 @@ impl Entry {
         OperationStatus::from_u8(self.status.load(Ordering::Acquire))
     }
 
-    fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         self.ledger
             .as_ref()
             .map_or_else(Limits::default, |l| l.limits)
@@ -217,6 +244,16 @@ impl Entry {
         }
         self.changed();
         Ok(())
+    }
+
+    /// The registry the operation belongs to, while it exists (`None` when detached).
+    pub(crate) fn registry(&self) -> Option<crate::Operations> {
+        self.ledger.as_ref().and_then(|l| l.registry())
+    }
+
+    /// The weighted children of the operation's own reporter.
+    pub(crate) fn child_shares(&self) -> &Arc<ProgressShares> {
+        self.child_shares.get_or_init(Arc::default)
     }
 
     /// The registry's link to its store, if it has one.
@@ -308,10 +345,19 @@ impl Entry {
             (to, was_abandoned)
         };
         let (status, was_abandoned) = status;
+        // What an observer saw last, to tell it the final progress if sealing changed
+        // it (a completed operation shows 100 %): a parent following its child.
+        let seen = self
+            .observer
+            .as_ref()
+            .map(|_| self.progress.snapshot(None).percentage);
         self.progress.seal(
             status == OperationStatus::Completed,
             self.total_steps.load(Ordering::Relaxed),
         );
+        if seen.is_some_and(|p| p != self.progress.snapshot(None).percentage) {
+            self.notify_observer();
+        }
         if let Some(ledger) = &self.ledger {
             ledger.finished(&self.id, was_abandoned);
             if let Some(durable) = &ledger.durable {
@@ -342,6 +388,51 @@ impl Entry {
         };
         drop(old);
         self.changed();
+    }
+
+    /// Keeps `checkpoint` as the operation's last one, while it runs.
+    pub(crate) fn set_checkpoint(&self, checkpoint: Checkpoint) -> Result<()> {
+        let old = {
+            let mut st = self.state.lock();
+            let status = self.status();
+            if status != OperationStatus::Running {
+                return Err(OrchestratorError::NotRunning {
+                    id: self.id.clone(),
+                    status,
+                });
+            }
+            st.checkpoint.replace(Box::new(checkpoint))
+        };
+        drop(old);
+        self.changed();
+        Ok(())
+    }
+
+    /// The last checkpoint saved, if any (a clone).
+    pub(crate) fn checkpoint(&self) -> Option<Checkpoint> {
+        self.state.lock().checkpoint.as_deref().cloned()
+    }
+
+    /// The checkpoint this attempt resumed from.
+    pub(crate) fn resumed_from(&self) -> Option<&Checkpoint> {
+        self.resumed_from.as_deref()
+    }
+
+    /// Takes the metric records away, for the next attempt of the operation.
+    pub(crate) fn take_metrics(&self) -> Option<Box<MetricsLog>> {
+        self.metrics.lock().take()
+    }
+
+    /// Continues the metric records of an earlier attempt (`None`: there were none).
+    pub(crate) fn adopt_metrics(&self, log: Option<Box<MetricsLog>>) {
+        if let Some(log) = log {
+            *self.metrics.lock() = Some(log);
+        }
+    }
+
+    /// The description as given (`None` when the type name stands in for it).
+    pub(crate) fn given_description(&self) -> Option<Cow<'static, str>> {
+        self.description.clone()
     }
 
     /// Requests cancellation. A `PENDING` operation ends `CANCELLED` at once; a `RUNNING`
@@ -492,6 +583,7 @@ impl Entry {
             result_summary,
             final_reason,
             abandoned,
+            checkpoint,
         ) = {
             let st = self.state.lock();
             (
@@ -506,6 +598,7 @@ impl Entry {
                     blocking_tasks: self.blocking_count(),
                     message: a.message.clone(),
                 }),
+                st.checkpoint.as_ref().map(|c| (c.saved_at, c.step)),
             )
         };
         OperationInfo {
@@ -532,6 +625,9 @@ impl Entry {
             abandoned,
             host_url: self.remote().map(|r| r.host_url.to_string()),
             host_operation_id: self.remote().map(|r| r.host_operation_id.clone()),
+            attempt: self.attempt,
+            checkpoint_at: checkpoint.map(|c| c.0),
+            checkpoint_step: checkpoint.map(|c| c.1),
         }
     }
 }
@@ -564,6 +660,10 @@ pub(crate) fn unregistered(
         ledger: None,
         observer,
         remote: None,
+        attempt: 1,
+        resumed_from: None,
+        in_store: false,
+        metrics: None,
     }))
 }
 #[cfg(test)]

@@ -167,18 +167,16 @@ fn read_row(row: &Row) -> Result<RawRow, tokio_postgres::Error> {
         attempt: row.try_get(15)?,
         host_url: row.try_get(16)?,
         host_operation_id: row.try_get(17)?,
+        checkpoint_step: row.try_get(18)?,
+        checkpoint_at: row.try_get(19)?,
         checkpoint: None,
-        checkpoint_step: None,
-        checkpoint_at: None,
     })
 }
 
 /// A row of [`COLUMNS`]: [`read_row`] and the checkpoint.
 fn read_stored(row: &Row) -> Result<RawRow, tokio_postgres::Error> {
     Ok(RawRow {
-        checkpoint: row.try_get(18)?,
-        checkpoint_step: row.try_get(19)?,
-        checkpoint_at: row.try_get(20)?,
+        checkpoint: row.try_get(20)?,
         ..read_row(row)?
     })
 }
@@ -957,6 +955,10 @@ impl OperationStore for PostgresStore {
         if let Some(kind) = &filter.operation_type {
             args.push(Box::new(kind.as_str().to_owned()));
             clauses.push(format!("operation_type = ${}", args.len()));
+        }
+        if let Some(parent) = &filter.parent_id {
+            args.push(Box::new(parent.as_str().to_owned()));
+            clauses.push(format!("parent_id = ${}", args.len()));
         }
         for (key, value) in &filter.labels {
             args.push(Box::new(key.clone()));

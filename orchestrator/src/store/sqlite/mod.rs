@@ -202,18 +202,16 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         attempt: row.get(15)?,
         host_url: row.get(16)?,
         host_operation_id: row.get(17)?,
+        checkpoint_step: row.get(18)?,
+        checkpoint_at: row.get(19)?,
         checkpoint: None,
-        checkpoint_step: None,
-        checkpoint_at: None,
     })
 }
 
 /// A row of [`COLUMNS`]: [`read_row`] and the checkpoint.
 fn read_stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok(RawRow {
-        checkpoint: row.get(18)?,
-        checkpoint_step: row.get(19)?,
-        checkpoint_at: row.get(20)?,
+        checkpoint: row.get(20)?,
         ..read_row(row)?
     })
 }
@@ -682,6 +680,10 @@ impl OperationStore for SqliteStore {
             if let Some(kind) = &filter.operation_type {
                 args.push(Value::Text(kind.as_str().to_owned()));
                 clauses.push(format!("operation_type = ?{}", args.len()));
+            }
+            if let Some(parent) = &filter.parent_id {
+                args.push(Value::Text(parent.as_str().to_owned()));
+                clauses.push(format!("parent_id = ?{}", args.len()));
             }
             for (key, value) in &filter.labels {
                 args.push(Value::Text(key.clone()));

@@ -46,6 +46,8 @@ CREATE INDEX operations_active_owner ON operations (owner)
     WHERE status IN ('PENDING', 'RUNNING');
 CREATE INDEX operations_finished ON operations (completed_at)
     WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
+CREATE INDEX operations_children ON operations (parent_id, created_at DESC)
+    WHERE parent_id IS NOT NULL;
 CREATE TABLE operation_labels (
     operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
     key          TEXT NOT NULL,
