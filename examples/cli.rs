@@ -11,6 +11,7 @@
 //! cargo run --example cli -- ops cancel op_dummy_20261122_160501_9f3a1c2e --reason "not needed"
 //! cargo run --example cli -- --json ops wait op_dummy_20261122_160501_9f3a1c2e
 //! cargo run --example cli -- ops metrics op_dummy_20261122_160501_9f3a1c2e --follow
+//! cargo run --example cli -- ops resume op_training_20261122_160501_9f3a1c2f
 //! cargo run --example cli -- ops delete op_dummy_20261122_160501_9f3a1c2e
 //! ```
 //!
@@ -20,6 +21,8 @@
 //! iterations`, `Cancelled after 3/50 epochs`, exit 130), a second one stops waiting. Exit codes: 0 completed, 1 failed or an
 //! error, 130 cancelled. `--json` prints the final record (or the list) as JSON on
 //! stdout, without the bar; `--detach` prints the new operation's id and returns.
+//! `ops resume` starts the next attempt of a failed (say, `interrupted` by a crash) or
+//! cancelled operation from its last checkpoint and follows it like a start.
 //! `ops metrics` prints the metric records as JSON lines (`--follow`: until the
 //! operation ends). The library writes nothing by itself: this CLI hands the executor
 //! stdout for results and stderr for notices, and prints errors with their causes.
@@ -169,6 +172,15 @@ enum Ops {
         /// Why (recorded as `cancel_reason`).
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Resume a failed or cancelled operation from its last checkpoint and follow the
+    /// new attempt with the progress bar (Ctrl+C cancels it, as for a start).
+    Resume {
+        /// The operation id.
+        id: OperationId,
+        /// Resume it, print the new attempt's number and return without following it.
+        #[arg(long)]
+        detach: bool,
     },
     /// Follow an operation with the progress bar until it ends.
     Wait {
@@ -371,6 +383,35 @@ async fn ops(client: ApiClient, output: Output, command: Ops) -> Result<ExitCode
                 println!("Cancellation requested for {id} (still {})", info.status);
             }
         }
+        Ops::Resume { id, detach } => {
+            let info = client.resume(&id).await?;
+            if detach {
+                if json {
+                    print_json(&info);
+                } else {
+                    println!("Resumed {id}: attempt {}", info.attempt);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!("Resumed {id}: attempt {}", info.attempt);
+            let ctrl_c = CancelTrigger::ctrl_c().map_err(|e| ClientError::Setup(e.into()))?;
+            let executor = executor(client, output)
+                .with_cancel_trigger(ctrl_c)
+                .with_cancel_reason("cancelled from the CLI (Ctrl+C)");
+            // Training words its end with the epochs of every attempt.
+            let run = if info.operation_type == OperationType::TRAINING {
+                let epochs = info
+                    .metadata
+                    .parameter("epochs")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(info.progress.steps_total);
+                let adapter = TrainingAdapter(TrainingRequest::new(epochs));
+                executor.follow(&id, &adapter).await?
+            } else {
+                executor.follow_plain(&id).await?
+            };
+            return Ok(report(&run, output));
+        }
         Ops::Wait { id } => {
             // No cancel trigger: Ctrl+C stops waiting, the operation goes on.
             let run = executor(client, output).follow_plain(&id).await?;
@@ -480,6 +521,21 @@ fn print_record(info: &OperationInfo) {
         ("created", time(Some(info.created_at))),
         ("started", time(info.started_at)),
         ("completed", time(info.completed_at)),
+        (
+            "attempt",
+            if info.attempt > 1 {
+                info.attempt.to_string()
+            } else {
+                String::new()
+            },
+        ),
+        (
+            "checkpoint",
+            match (info.checkpoint_step, info.checkpoint_at) {
+                (Some(step), at) => format!("step {step} at {}", time(at)),
+                _ => String::new(),
+            },
+        ),
         (
             "cancel reason",
             info.cancel_reason.clone().unwrap_or_default(),

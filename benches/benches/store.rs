@@ -635,6 +635,66 @@ fn flush(c: &mut criterion::Criterion) {
     }
 }
 
+/// What a training run checkpoints per epoch: the epoch and a small model.
+#[derive(serde::Serialize)]
+struct EpochState {
+    epoch: u64,
+    weights: [f64; 8],
+    bias: f64,
+}
+
+/// `ctx.save_checkpoint` of a running operation, per registry: in memory without a
+/// store, written through with each store.
+fn checkpoint(c: &mut criterion::Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("store_checkpoint");
+    let mut medians = Vec::new();
+    let backends = backends(&rt, "checkpoint");
+    let stores = std::iter::once(("no store", None))
+        .chain(backends.iter().map(|b| (b.name, Some(b.store.clone()))));
+    for (name, store) in stores {
+        let ops = registry(&rt, store);
+        let id = ops.create(OperationSpec::new("bench")).expect("create");
+        ops.start(&id).expect("start");
+        let ctx = ops.context(&id).expect("context");
+        let samples = Samples::default();
+        let mut epoch = 0;
+        g.bench_function(BenchmarkId::new("save", name), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    epoch += 1;
+                    let state = EpochState {
+                        epoch,
+                        weights: [0.5; 8],
+                        bias: 0.1,
+                    };
+                    rt.block_on(ctx.save_checkpoint(black_box(&state)))
+                        .expect("saved");
+                }
+                samples.record(iters, start.elapsed())
+            });
+        });
+        if !samples.is_empty() {
+            medians.push((name, samples.median()));
+        }
+        ops.complete(&id, ()).expect("complete");
+        rt.block_on(ops.wait(&id)).expect("wait");
+    }
+    g.finish();
+    if medians.is_empty() {
+        return; // filtered out
+    }
+    let line: Vec<String> = medians
+        .iter()
+        .map(|(name, d)| format!("{name} {:.1} µs", d.as_secs_f64() * 1e6))
+        .collect();
+    println!(
+        "store_checkpoint summary: save_checkpoint of an epoch's state: {}",
+        line.join(", ")
+    );
+}
+
 fn cancel_latency_bench(_: &mut criterion::Criterion) {
     cancel_latency();
 }
@@ -642,6 +702,6 @@ fn cancel_latency_bench(_: &mut criterion::Criterion) {
 criterion_group! {
     name = benches;
     config = criterion();
-    targets = lifecycle, progress, cancel_latency_bench, flush
+    targets = lifecycle, progress, checkpoint, cancel_latency_bench, flush
 }
 criterion_main!(benches);

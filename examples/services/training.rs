@@ -11,6 +11,12 @@
 //! so far; a cancelled run returns the model of its last completed epoch, so the
 //! operation ends `CANCELLED` with `Cancelled after N/M epochs` in its summary.
 //!
+//! Every completed epoch also saves a checkpoint ([`TrainingCheckpoint`]: the epoch
+//! and the model), so a run that failed (a crash marks it `interrupted`) or was
+//! cancelled can be resumed (`POST /operations/{id}/resume`, `cli ops resume ID`): the
+//! next attempt continues after the last saved epoch instead of starting over, and
+//! its summary counts the epochs of every attempt.
+//!
 //! No ML dependency: the model is nine numbers, the data a seeded [`fastrand`] stream,
 //! so the same seed gives the same run.
 
@@ -110,6 +116,11 @@ pub struct TrainingSummary {
     pub bias: f64,
     /// Euclidean norm of [`weights`](Self::weights).
     pub weights_norm: f64,
+    /// The epoch this attempt continued after, when the run was resumed from a
+    /// checkpoint (`0` for a run that started from scratch): epochs up to it were
+    /// trained by earlier attempts and not again.
+    #[serde(default)]
+    pub resumed_after_epoch: u64,
     /// One line for people: `Trained 10 epochs: loss 0.231, accuracy 0.942`, or
     /// `Cancelled after 3/10 epochs`.
     pub message: String,
@@ -132,6 +143,29 @@ pub struct EpochMetric {
     pub accuracy: f64,
 }
 
+/// What a run saves after every epoch, and a resumed run continues from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingCheckpoint {
+    /// The last completed epoch.
+    pub epoch: u64,
+    /// The model after it: one weight per feature.
+    pub weights: Vec<f64>,
+    /// The model's bias.
+    pub bias: f64,
+}
+
+impl TrainingCheckpoint {
+    fn model(&self) -> Result<Model, TrainingError> {
+        let w = <[f64; FEATURES]>::try_from(self.weights.as_slice()).map_err(|_| {
+            TrainingError::Checkpoint(format!(
+                "the checkpoint has {} weights, the model {FEATURES}",
+                self.weights.len()
+            ))
+        })?;
+        Ok(Model { w, b: self.bias })
+    }
+}
+
 /// Why a run failed.
 ///
 /// # Examples
@@ -151,6 +185,9 @@ pub enum TrainingError {
     /// The runtime shut down before the blocking work could run.
     #[error("cancelled")]
     Cancelled,
+    /// A checkpoint could not be saved, or the one to resume from does not fit.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
 }
 
 impl From<Cancelled> for TrainingError {
@@ -212,8 +249,31 @@ pub fn check_arguments(
 }
 
 impl TrainingService {
-    /// A service whose operations live in `ops`, training here.
-    pub const fn new(ops: Operations) -> Self {
+    /// A service whose operations live in `ops`, training here. It registers
+    /// [`train`](Self::train) as the fn that resumes `TRAINING` operations of `ops`
+    /// (see [`Operations::resumable`]).
+    pub fn new(ops: Operations) -> Self {
+        ops.resumable("training", |ops, ctx, params| async move {
+            let arg = |name: &str| params.get(name).cloned().unwrap_or_default();
+            let request: TrainingRequest = serde_json::from_value(serde_json::json!({
+                "epochs": arg("epochs"),
+                "batches_per_epoch": arg("batches_per_epoch"),
+                "learning_rate": arg("learning_rate"),
+                "seed": arg("seed"),
+                "epoch_delay_ms": arg("epoch_delay_ms"),
+            }))
+            .map_err(|e| TrainingError::InvalidArguments(format!("recorded arguments: {e}")))?;
+            Self { ops, host: None }
+                .train(
+                    ctx,
+                    request.epochs,
+                    request.batches_per_epoch,
+                    request.learning_rate,
+                    request.seed,
+                    request.epoch_delay_ms,
+                )
+                .await
+        });
         Self { ops, host: None }
     }
 
@@ -275,16 +335,32 @@ impl TrainingService {
             .await?;
         prepare.progress(1, format!("Generated {SAMPLES} samples"));
 
-        let mut model = Model::default();
+        // A resumed run continues after the epoch its last checkpoint saved.
+        let resumed = ctx
+            .resume_state::<TrainingCheckpoint>()
+            .map_err(|e| TrainingError::Checkpoint(e.to_string()))?;
+        let (mut model, resumed_after) = match &resumed {
+            Some(checkpoint) => (checkpoint.model()?, checkpoint.epoch.min(epochs)),
+            None => (Model::default(), 0),
+        };
         let mut eval = data.evaluate(&model);
-        let mut completed = 0;
+        let mut completed = resumed_after;
+        if resumed_after > 0 {
+            training.progress(
+                resumed_after,
+                format!("Resumed after epoch {resumed_after}/{epochs}"),
+            );
+        }
+        let summary = |model: &Model, eval: Eval, completed: u64, cancelled: bool| {
+            summary(model, eval, (completed, epochs, resumed_after), cancelled)
+        };
         let run = Run {
             epochs,
             batches: batches_per_epoch,
             learning_rate,
             seed,
         };
-        for epoch in 1..=epochs {
+        for epoch in resumed_after + 1..=epochs {
             if ctx.is_cancelled() {
                 break;
             }
@@ -296,11 +372,6 @@ impl TrainingService {
                 break; // cancelled mid-epoch: keep the model of the epoch before
             };
             (model, eval, completed) = (trained, after, epoch);
-            ctx.metric(EpochMetric {
-                epoch,
-                loss: eval.loss,
-                accuracy: eval.accuracy,
-            });
             training.progress(
                 epoch,
                 format!(
@@ -308,7 +379,22 @@ impl TrainingService {
                     eval.loss, eval.accuracy
                 ),
             );
-            ctx.set_partial_result(summary(&model, eval, completed, epochs, true));
+            // Saved (written through to a store) at this epoch's step, and before its
+            // metric record: an epoch that has a record is never trained again by a
+            // resume.
+            ctx.save_checkpoint(&TrainingCheckpoint {
+                epoch,
+                weights: model.w.to_vec(),
+                bias: model.b,
+            })
+            .await
+            .map_err(|e| TrainingError::Checkpoint(e.to_string()))?;
+            ctx.metric(EpochMetric {
+                epoch,
+                loss: eval.loss,
+                accuracy: eval.accuracy,
+            });
+            ctx.set_partial_result(summary(&model, eval, completed, true));
             if epoch < epochs
                 && epoch_delay_ms > 0
                 && ctx
@@ -320,29 +406,34 @@ impl TrainingService {
             }
         }
         if ctx.is_cancelled() {
-            return Ok(summary(&model, eval, completed, epochs, true));
+            return Ok(summary(&model, eval, completed, true));
         }
 
         save.progress(0, "Saving the weights");
-        let summary = summary(&model, eval, completed, epochs, false);
+        let summary = summary(&model, eval, completed, false);
         save.progress(1, "Saved the weights");
         Ok(summary)
     }
 }
 
-/// The summary of a run that reached `completed` of `epochs` with `model`.
+/// The summary of a run that reached `completed` of `epochs` with `model`, resumed
+/// after epoch `resumed_after` (0: not resumed).
 fn summary(
     model: &Model,
     eval: Eval,
-    completed: u64,
-    epochs: u64,
+    (completed, epochs, resumed_after): (u64, u64, u64),
     cancelled: bool,
 ) -> TrainingSummary {
+    let resumed = if resumed_after > 0 {
+        format!(" (resumed after epoch {resumed_after})")
+    } else {
+        String::new()
+    };
     let message = if cancelled {
-        format!("Cancelled after {completed}/{epochs} epochs")
+        format!("Cancelled after {completed}/{epochs} epochs{resumed}")
     } else {
         format!(
-            "Trained {completed} epochs: loss {:.3}, accuracy {:.3}",
+            "Trained {completed} epochs{resumed}: loss {:.3}, accuracy {:.3}",
             eval.loss, eval.accuracy
         )
     };
@@ -355,6 +446,7 @@ fn summary(
         weights: model.w.to_vec(),
         bias: model.b,
         weights_norm: model.w.iter().map(|w| w * w).sum::<f64>().sqrt(),
+        resumed_after_epoch: resumed_after,
         message,
     }
 }

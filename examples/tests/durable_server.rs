@@ -270,3 +270,169 @@ fn two_replicas_on_postgres_share_read_and_cancel_and_take_over_a_killed_ones_re
         killed.elapsed()
     );
 }
+
+/// Starts a training run of `epochs` epochs, pausing `delay_ms` after each; returns
+/// its id.
+fn start_training(addr: SocketAddr, epochs: u64, delay_ms: u64) -> String {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/v1/training/start",
+        &format!(r#"{{"epochs": {epochs}, "batches_per_epoch": 4, "epoch_delay_ms": {delay_ms}}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["data"]["operation_id"]
+        .as_str()
+        .expect("an operation id")
+        .to_owned()
+}
+
+/// `cli --json ops resume ID` against `addr`: the resumed run's final record, after
+/// the CLI followed it to its end (exit code 0).
+fn cli_resume(addr: SocketAddr, id: &str) -> serde_json::Value {
+    let out = std::process::Command::new(common::example_binary("cli"))
+        .args([
+            "--url",
+            &format!("http://{addr}"),
+            "--json",
+            "ops",
+            "resume",
+            id,
+        ])
+        .output()
+        .expect("run cli");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("attempt 2"), "{stderr}");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The epochs of the run's metric records, in order.
+fn metric_epochs(addr: SocketAddr, id: &str) -> Vec<u64> {
+    let (status, body) = http(addr, "GET", &format!("/api/v1/operations/{id}/metrics"), "");
+    assert_eq!(status, 200, "{body}");
+    body["data"]["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .map(|m| m["epoch"].as_u64().expect("an epoch"))
+        .collect()
+}
+
+/// The resumed run trained each epoch after `checkpoint` once, and none before it
+/// again: no epoch twice in the records, every one after the checkpoint there, the
+/// summary counting all `epochs`.
+fn assert_resumed_once(done: &serde_json::Value, epochs: &[u64], checkpoint: u64, all: u64) {
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["attempt"], 2, "{done}");
+    let summary = &done["result_summary"];
+    assert_eq!(summary["epochs_completed"], all, "{done}");
+    assert_eq!(summary["resumed_after_epoch"], checkpoint, "{done}");
+    let mut seen = epochs.to_vec();
+    seen.dedup();
+    assert_eq!(
+        seen.len(),
+        epochs.len(),
+        "an epoch trained twice: {epochs:?}"
+    );
+    let after: Vec<u64> = epochs.iter().copied().filter(|e| *e > checkpoint).collect();
+    assert_eq!(
+        after,
+        (checkpoint + 1..=all).collect::<Vec<_>>(),
+        "{epochs:?}"
+    );
+}
+
+#[test]
+fn a_training_run_killed_with_its_sqlite_server_resumes_from_its_last_checkpoint() {
+    let dir = TempDir::new("sqlite-resume");
+    let store = format!("sqlite:{}", dir.0.join("ops.db").display());
+    let env = [
+        ("ORCHESTRATOR_STORE", store.as_str()),
+        ("ORCHESTRATOR_FLUSH_MS", "50"),
+    ];
+    let epochs = 12;
+    let (server, _, addr) = serve("axum_server", &env);
+    let id = start_training(addr, epochs, 150);
+    until(addr, &id, Duration::from_secs(10), "3 epochs saved", |r| {
+        r["checkpoint_step"].as_u64() >= Some(3)
+    });
+    // kill -9 mid-run.
+    drop(server);
+
+    let (_server, _, addr) = serve("axum_server", &env);
+    let failed = operation(addr, &id);
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    assert!(
+        failed["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("interrupted"),
+        "{failed}"
+    );
+    assert_eq!(failed["attempt"], 1, "{failed}");
+    let checkpoint = failed["checkpoint_step"].as_u64().expect("a checkpoint");
+    assert!((3..epochs).contains(&checkpoint), "{failed}");
+
+    let done = cli_resume(addr, &id);
+    assert_resumed_once(&done, &metric_epochs(addr, &id), checkpoint, epochs);
+    assert!(
+        done["result_summary"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(&format!(
+                "Trained {epochs} epochs (resumed after epoch {checkpoint})"
+            )),
+        "{done}"
+    );
+
+    // Completed now: resuming again is refused, and says why.
+    let (status, again) = http(
+        addr,
+        "POST",
+        &format!("/api/v1/operations/{id}/resume"),
+        "{}",
+    );
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["code"], "OPERATION_NOT_RESUMABLE", "{again}");
+}
+
+#[test]
+fn a_training_run_of_a_killed_postgres_replica_resumes_on_the_other() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = format!(
+        "resume_{}_{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    );
+    let (a, a_addr) = replica(&url, &schema);
+    let (_b, b_addr) = replica(&url, &schema);
+    let epochs = 10;
+    let id = start_training(a_addr, epochs, 200);
+    // B reads A's checkpoints from the database.
+    until(
+        b_addr,
+        &id,
+        Duration::from_secs(10),
+        "B sees 2 epochs saved",
+        |r| r["checkpoint_step"].as_u64() >= Some(2),
+    );
+    drop(a);
+    let failed = until(
+        b_addr,
+        &id,
+        Duration::from_secs(8),
+        "B interrupts it",
+        |r| status_is(r, "FAILED"),
+    );
+    let checkpoint = failed["checkpoint_step"].as_u64().expect("a checkpoint");
+    assert!((2..epochs).contains(&checkpoint), "{failed}");
+
+    let done = cli_resume(b_addr, &id);
+    assert_resumed_once(&done, &metric_epochs(b_addr, &id), checkpoint, epochs);
+}
