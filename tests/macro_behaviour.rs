@@ -532,3 +532,72 @@ async fn grace_period_option_overrides_the_registry_default() {
     let info = wait_terminal(&ops, &started.operation_id).await;
     assert_eq!(info.status, OperationStatus::Cancelled);
 }
+
+/// A resumable service: its first attempt fails after saving `fail_after`.
+#[derive(Clone)]
+struct Steps {
+    ops: Operations,
+}
+
+impl ServiceOrchestrator for Steps {
+    fn operations(&self) -> &Operations {
+        &self.ops
+    }
+
+    fn service_name(&self) -> &str {
+        "steps"
+    }
+}
+
+impl Steps {
+    #[managed_operation(operation_type = "steps", total_steps = to, resumable)]
+    async fn walk(
+        &self,
+        ctx: OperationContext,
+        to: u64,
+        fail_after: u64,
+    ) -> Result<Vec<u64>, String> {
+        let from = ctx
+            .resume_state::<u64>()
+            .map_err(|e| e.to_string())?
+            .unwrap_or(0);
+        let mut walked = Vec::new();
+        for step in from + 1..=to {
+            walked.push(step);
+            ctx.progress(step, format!("step {step}"));
+            ctx.save_checkpoint(&step)
+                .await
+                .map_err(|e| e.to_string())?;
+            if step == fail_after && ctx.attempt() == 1 {
+                return Err(format!("tripped at {step}"));
+            }
+        }
+        Ok(walked)
+    }
+}
+
+#[tokio::test]
+async fn a_resumable_operation_is_resumed_with_its_recorded_arguments() {
+    let ops = Operations::new();
+    Steps::register_walk(&ops, |ops| Steps { ops });
+    let svc = Steps { ops: ops.clone() };
+    let id = svc.start_walk(6, 2).unwrap().operation_id;
+    let failed = tokio::time::timeout(PATIENCE, ops.wait(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(failed.status, OperationStatus::Failed);
+    assert_eq!(failed.checkpoint_step, Some(2));
+    assert_eq!(failed.metadata.parameters["to"], 6);
+
+    let resumed = ops.resume(&id).await.unwrap();
+    assert_eq!(resumed.attempt, 2);
+    let done = tokio::time::timeout(PATIENCE, ops.wait(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, OperationStatus::Completed);
+    // The same `to` and `fail_after` came back from the record; 1 and 2 were not
+    // walked again.
+    assert_eq!(done.result_summary, Some(json!([3, 4, 5, 6])));
+}

@@ -17,11 +17,12 @@ mod kw {
     syn::custom_keyword!(labels);
     syn::custom_keyword!(skip);
     syn::custom_keyword!(host_path);
+    syn::custom_keyword!(resumable);
 }
 
 /// Every key, for the "unknown argument" message.
 const KEYS: &str = "`operation_type`, `total_steps`, `description`, `deadline`, \
-                    `grace_period`, `labels`, `skip`, `host_path` or `crate`";
+                    `grace_period`, `labels`, `skip`, `host_path`, `resumable` or `crate`";
 
 /// The validated arguments of one `#[managed_operation(...)]` attribute.
 pub(crate) struct Args {
@@ -42,6 +43,9 @@ pub(crate) struct Args {
     /// `host_path = "/training/start"`: the start endpoint on a host service, for
     /// routing (feature `host`); makes `start_*` async.
     pub(crate) host_path: Option<LitStr>,
+    /// `resumable`: also generate `register_<name>`, which registers the fn as the
+    /// resumer of its kind.
+    pub(crate) resumable: Option<Span>,
     /// `crate = path`: where the runtime is; `None` means `::orchestrator`.
     pub(crate) krate: Option<Path>,
 }
@@ -57,6 +61,7 @@ struct Slots {
     labels: Option<Vec<(String, LitStr)>>,
     skip: Option<Vec<Ident>>,
     host_path: Option<LitStr>,
+    resumable: Option<Span>,
     krate: Option<Path>,
 }
 
@@ -96,6 +101,7 @@ impl Parse for Args {
             labels: slots.labels.unwrap_or_default(),
             skip: slots.skip.unwrap_or_default(),
             host_path: slots.host_path,
+            resumable: slots.resumable,
             krate: slots.krate,
         })
     }
@@ -185,6 +191,9 @@ impl Slots {
                 },
             );
             set_once(&mut self.host_path, &key, "host_path", value, errors);
+        } else if lookahead.peek(kw::resumable) {
+            let key = input.parse::<kw::resumable>()?;
+            set_once(&mut self.resumable, &key, "resumable", Ok(key.span), errors);
         } else if lookahead.peek(Token![crate]) {
             let key = input.parse::<Token![crate]>()?;
             input.parse::<Token![=]>()?;

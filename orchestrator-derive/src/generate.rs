@@ -12,6 +12,124 @@ use crate::docs::Docs;
 impl Operation<'_> {
     /// The generated fns, to be emitted after the original fn.
     pub(crate) fn generate(&self, args: &Args) -> TokenStream {
+        let forms = self.forms(args);
+        let register = self.register(args);
+        quote!(#forms #register)
+    }
+
+    /// `register_<name>` of a `resumable` operation (nothing otherwise): registers
+    /// the fn as the one that resumes operations of its kind, reading its arguments
+    /// back from the recorded parameters.
+    fn register(&self, args: &Args) -> TokenStream {
+        if args.resumable.is_none() {
+            return TokenStream::new();
+        }
+        let private = match &args.krate {
+            Some(krate) => quote!(#krate::__private),
+            None => quote!(::orchestrator::__private),
+        };
+        if let Some(param) = self.params.iter().flatten().find(|p| !p.record) {
+            let name = param.ident.unraw();
+            return syn::Error::new_spanned(
+                param.ident,
+                format!(
+                    "`{name}` is in `skip(...)`, but a `resumable` operation is resumed from its \
+                     recorded arguments: record `{name}`, or drop `resumable`"
+                ),
+            )
+            .to_compile_error();
+        }
+        let name = &self.item.sig.ident;
+        let vis = &self.item.vis;
+        let cfgs = self
+            .item
+            .attrs
+            .iter()
+            .filter(|attr| attr.path().is_ident("cfg"));
+        let register = format_ident!("register_{}", name.unraw(), span = name.span());
+        let operation_type = &args.operation_type;
+        let output = self.output;
+        let ok = respan(
+            quote!(<#output as #private::OperationResult>::Ok),
+            self.ok_span,
+        );
+        let err = respan(
+            quote!(<#output as #private::OperationResult>::Err),
+            self.ok_span,
+        );
+        let bounds = respan(
+            quote! {
+                #output: #private::OperationResult,
+                #ok: #private::Summary + ::core::marker::Send + 'static,
+                #err: #private::ErrorMessage,
+            },
+            self.ok_span,
+        );
+        let this = Ident::new("__orchestrator_this", Span::call_site());
+        let ctx = Ident::new("__orchestrator_ctx", Span::call_site());
+        let params = Ident::new("__orchestrator_params", Span::call_site());
+        // Each argument read back under its name as its declared type: a type that does
+        // not deserialise is an error on it.
+        let reads = self.params.iter().flatten().map(|Param { ident, ty, .. }| {
+            let key = ident.unraw().to_string();
+            let read = respan(quote!(#private::resume_param), span_of(ty));
+            quote_spanned!(span_of(ty)=>
+                let #ident: #ty = #read(&#params, #key)?;
+            )
+        });
+        let call = self.call(&quote!(&#this), &ctx);
+        let body = quote! {
+            async move {
+                #(#reads)*
+                #private::OperationResult::into_result(#call.await)
+                    .map_err(|e| ::std::string::ToString::to_string(&e))
+            }
+        };
+        let summary = format!(
+            " Registers [`{name}`](Self::{name}) as the fn that resumes `{}` operations of \
+             `ops` (see `Operations::resumable`): a resumed attempt is called with the \
+             arguments recorded at its start.",
+            operation_type.value()
+        );
+        match self.receiver {
+            Some(_) => {
+                let doc = format!(
+                    "{summary} `make` rebuilds the service from the registry for each \
+                     resumed attempt (the registry keeps the fn: a service captured in it \
+                     would keep the registry alive)."
+                );
+                quote! {
+                    #(#cfgs)*
+                    #[doc = #doc]
+                    #[allow(dead_code)]
+                    #vis fn #register(
+                        ops: &#private::Operations,
+                        make: impl ::core::ops::Fn(#private::Operations) -> Self
+                            + ::core::marker::Send + ::core::marker::Sync + 'static,
+                    ) where Self: ::core::marker::Send + ::core::marker::Sync + 'static, #bounds {
+                        #private::Operations::resumable(ops, #operation_type, move |__orchestrator_ops, #ctx, #params| {
+                            let #this = make(__orchestrator_ops);
+                            #body
+                        });
+                    }
+                }
+            }
+            None => {
+                let doc = summary.replace("(Self::", "(");
+                quote! {
+                    #(#cfgs)*
+                    #[doc = #doc]
+                    #[allow(dead_code)]
+                    #vis fn #register(ops: &#private::Operations) where #bounds {
+                        #private::Operations::resumable(ops, #operation_type, move |_, #ctx, #params| #body);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `start_*`, `spawn_*`, `run_*` and `run_*_sync`.
+    fn forms(&self, args: &Args) -> TokenStream {
         let private = match &args.krate {
             Some(krate) => quote!(#krate::__private),
             None => quote!(::orchestrator::__private),

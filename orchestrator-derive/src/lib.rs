@@ -55,6 +55,7 @@ use proc_macro::TokenStream;
 /// | `grace_period = "…"`      | a humantime duration: how long a cancelled operation may take to return before it is aborted | the registry's (2 s) |
 /// | `labels(k = "v", …)`      | string labels in `metadata.labels`, for `OperationFilter::with_label`; a key is a name or a string literal (`"app.example/tier" = "gpu"`) | none |
 /// | `skip(arg, …)`            | arguments not to record in `metadata.parameters`  | none                  |
+/// | `resumable`               | also generate `register_<name>`: it registers the fn as the one that resumes operations of its kind (`Operations::resumable`), reading each argument back from `metadata.parameters` (so every argument must be recorded and `Deserialize`). For a method it takes `(ops, make)`, where `make` rebuilds the service from the registry; for a free fn, `(ops)` | off |
 /// | `crate = path`            | where the runtime is, for a renamed or re-exported `orchestrator` (the generated code uses only `path::__private`) | `::orchestrator` |
 ///
 /// Durations are string literals rather than `Duration` expressions so that a typo is a

@@ -195,11 +195,23 @@ pub mod __private {
     /// The routed runs and the bound on a routed result.
     #[cfg(feature = "host")]
     pub use crate::host::{host_run, host_run_sync};
-    /// The arguments of a routed start, as the host's JSON body.
-    #[cfg(feature = "host")]
+    /// The arguments of a routed start, as the host's JSON body; the recorded
+    /// arguments a resumed attempt is called with.
     pub use crate::info::JsonMap;
-    #[cfg(feature = "host")]
     pub use serde::de::DeserializeOwned;
+
+    /// Argument `key` of a resumed attempt, read back from the recorded parameters.
+    pub fn resume_param<T: DeserializeOwned>(
+        params: &JsonMap,
+        key: &str,
+    ) -> core::result::Result<T, String> {
+        let value = params.get(key).ok_or_else(|| {
+            format!("cannot resume: the operation's recorded arguments have no `{key}`")
+        })?;
+        T::deserialize(value).map_err(|e| {
+            format!("cannot resume: the recorded argument `{key}` does not read back: {e}")
+        })
+    }
 
     /// The service's host, if it routes (`host_path`; feature `host`).
     #[cfg(feature = "host")]
