@@ -189,3 +189,63 @@ fn sigint_cancels_the_load_and_exits_130_with_the_row_count() {
         .unwrap_or_else(|| panic!("unexpected output {out:?}"));
     assert!(n < ROWS, "{n} rows reported");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_loads_each_file_as_a_child_and_reports_the_one_that_failed() {
+    use orchestrator::{OperationFilter, OperationStatus, Operations};
+    use orchestrator_examples::data::{BatchSummary, DataService};
+
+    let dir = TempDir::new("batch");
+    for (name, rows) in [("a.csv", 500), ("b.csv", 700)] {
+        let file = std::fs::File::create(dir.0.join(name)).expect("create");
+        generate::write_random_walk(file, rows, Timeframe::MINUTE, 7, |_| {
+            ControlFlow::Continue(())
+        })
+        .expect("write");
+    }
+    let ops = Operations::new();
+    let svc = DataService::new(ops.clone()).with_data_dir(&dir.0);
+    let paths = ["a.csv", "missing.csv", "b.csv"]
+        .map(PathBuf::from)
+        .to_vec();
+    let batch = svc
+        .spawn_load_files(paths, Timeframe::MINUTE)
+        .expect("started");
+    let info = tokio::time::timeout(Duration::from_secs(30), ops.wait(batch.id()))
+        .await
+        .expect("in time")
+        .expect("known");
+    // A failed file is the batch's to report, not its end.
+    assert_eq!(info.status, OperationStatus::Completed, "{info:?}");
+    assert_eq!(info.progress.percentage, 100.0);
+    let summary: BatchSummary = info.result_as().expect("a batch summary");
+    assert_eq!((summary.files, summary.loaded, summary.failed), (3, 2, 1));
+    assert_eq!(summary.rows_loaded, 1200);
+    let missing = &summary.results[1];
+    assert_eq!(missing.status, OperationStatus::Failed);
+    assert!(
+        missing
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no such regular file")),
+        "{missing:?}"
+    );
+
+    // Each file was an operation of its own under the batch.
+    let children = ops.list(&OperationFilter::new().with_parent(batch.id().clone()));
+    assert_eq!(children.total_count, 3);
+    for child in &children.operations {
+        assert_eq!(child.parent_id.as_ref(), Some(batch.id()));
+        assert_eq!(child.operation_type.as_str(), "DATA_LOAD");
+        let path = child.metadata.parameters["path"]
+            .as_str()
+            .unwrap_or_default();
+        let expected = summary
+            .results
+            .iter()
+            .find(|r| r.operation_id == child.operation_id)
+            .expect("a child of the summary");
+        assert_eq!(path, expected.path.to_str().unwrap_or_default());
+        assert_eq!(child.status, expected.status);
+    }
+}

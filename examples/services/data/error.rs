@@ -73,6 +73,22 @@ pub enum LoadError {
         /// The service's limit ([`DataService::with_max_rows`]).
         max: u64,
     },
+    /// A batch load ([`DataService::load_files`]) asked for no file, or too many.
+    #[error("a batch loads 1 to {max} files, got {files}")]
+    BatchSize {
+        /// Files asked for.
+        files: usize,
+        /// The most a batch may load ([`MAX_BATCH_FILES`](super::MAX_BATCH_FILES)).
+        max: usize,
+    },
+    /// A child load could not be started (the registry refused it).
+    #[error("cannot start the load of {}: {reason}", path.display())]
+    Start {
+        /// The file.
+        path: PathBuf,
+        /// The registry's refusal.
+        reason: String,
+    },
     /// The operation was cancelled before the load began (or the runtime went away).
     #[error("cancelled")]
     Cancelled,

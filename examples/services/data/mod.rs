@@ -16,8 +16,10 @@
 //!
 //! The parts: [`Timeframe`], [`CsvSource`], [`LoadSummary`] and [`LoadError`] in
 //! `timeframe`, `source`, `summary` and `error`; the service and its domain fn in
-//! `service`; the `POST /data/load` request, route and CLI adapter in `request`.
+//! `service`; the `POST /data/load` request, route and CLI adapter in `request`;
+//! loading several files as child operations of one batch in `batch`.
 
+mod batch;
 mod error;
 pub mod generate;
 mod load;
@@ -32,6 +34,7 @@ mod timeframe;
 #[cfg(doc)]
 use orchestrator::OperationContext;
 
+pub use batch::{BatchRequest, BatchSummary, FileLoad, MAX_BATCH_FILES, start_load_files};
 pub use error::LoadError;
 pub use load::{load_file, load_reader};
 pub use request::{LoadAdapter, LoadRequest, routes, start_load};

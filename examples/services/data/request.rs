@@ -60,10 +60,12 @@ pub async fn start_load(
     Ok(svc.start_load_csv(svc.source(&req)?, timeframe)?.into())
 }
 
-/// The service's routes (`POST /data/load`), to merge next to the operations API.
+/// The service's routes (`POST /data/load`, `POST /data/load_files`), to merge next
+/// to the operations API.
 pub fn routes(svc: DataService) -> Router {
     Router::new()
         .route("/data/load", post(start_load))
+        .route("/data/load_files", post(super::start_load_files))
         .with_state(svc)
 }
 
