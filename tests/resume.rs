@@ -574,6 +574,13 @@ mod http {
             )
             .await;
         assert_eq!(form.error_code(415), "INVALID_REQUEST");
+        let unknown_field = c
+            .post_json(
+                &format!("/api/v1/operations/{id}/resume"),
+                &json!({"from": 1}),
+            )
+            .await;
+        assert_eq!(unknown_field.error_code(422), "INVALID_REQUEST");
         let resumed = c
             .post_json(&format!("/api/v1/operations/{id}/resume"), &json!({}))
             .await;
@@ -635,8 +642,10 @@ mod http {
             .get(&format!("/api/v1/operations?parent_id={parent}"))
             .await;
         assert_eq!(listed.body["total_count"], 2);
-        let bad = c.get("/api/v1/operations?parent_id=nope").await;
-        assert_eq!(bad.error_code(400), "INVALID_QUERY");
+        for bad in ["nope", ""] {
+            let bad = c.get(&format!("/api/v1/operations?parent_id={bad}")).await;
+            assert_eq!(bad.error_code(400), "INVALID_QUERY");
+        }
         let orphan = c
             .get(&format!("/api/v1/operations/{unknown}/children"))
             .await;

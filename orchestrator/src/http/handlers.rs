@@ -53,7 +53,7 @@ pub(crate) struct ListQuery {
     /// Only `PENDING` and `RUNNING` operations (default `false`).
     active_only: Option<bool>,
     /// Only the children of this operation (an operation id).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<OperationId>)]
     parent_id: Option<String>,
 }
 
@@ -110,7 +110,7 @@ impl ListQuery {
         if self.active_only.unwrap_or(false) {
             filter = filter.active_only();
         }
-        if let Some(parent) = self.parent_id.filter(|p| !p.is_empty()) {
+        if let Some(parent) = self.parent_id {
             let parent = parent
                 .parse()
                 .map_err(|e: crate::InvalidOperationId| ApiError::invalid_query(e.to_string()))?;
@@ -233,6 +233,24 @@ pub(crate) async fn cancel_operation(
     Ok(ops.cluster().get(&id).await?.into())
 }
 
+/// Body of `POST /operations/{id}/resume`: an empty object (`{}`), or no body with
+/// `content-type: application/json`. Unknown fields are refused (422), so that
+/// options added later cannot be silently ignored by an older server.
+///
+/// # Examples
+///
+/// ```
+/// use orchestrator::http::ResumeRequest;
+///
+/// assert_eq!(serde_json::from_str::<ResumeRequest>("{}")?, ResumeRequest::default());
+/// assert!(serde_json::from_str::<ResumeRequest>(r#"{"from": 3}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ResumeRequest {}
+
 /// Resumes a `FAILED` or `CANCELLED` operation from its last checkpoint.
 ///
 /// Starts its next attempt (same id, `attempt` + 1) with the fn this server registered
@@ -244,18 +262,23 @@ pub(crate) async fn cancel_operation(
     path = "/operations/{id}/resume",
     tag = "operations",
     params(("id" = OperationId, Path, description = "The operation id")),
+    request_body(content = ResumeRequest, description = "Empty (`{}`, or no body)", content_type = "application/json"),
     responses(
         (status = 200, description = "The new attempt's record (`PENDING` or `RUNNING`, `attempt` one more)", body = ApiResponse<OperationInfo>),
         (status = 400, description = "`INVALID_OPERATION_ID`", body = ErrorResponse),
         (status = 404, description = "`OPERATION_NOT_FOUND`", body = ErrorResponse),
         (status = 409, description = "`OPERATION_NOT_RESUMABLE`: it completed, is still active, or this server resumes no operation of its kind; `NO_CHECKPOINT`: it never saved a checkpoint; `ALREADY_RESUMED`: another resume won", body = ErrorResponse),
-        (status = 415, description = "`INVALID_REQUEST`: the content type is not JSON (send `{}` or an empty body with `content-type: application/json`)", body = ErrorResponse),
+        (status = 408, description = "`REQUEST_TIMEOUT`: the body did not arrive in time", body = ErrorResponse),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorResponse),
+        (status = 415, description = "`INVALID_REQUEST`: the content type is not JSON (even with an empty body)", body = ErrorResponse),
+        (status = 422, description = "`INVALID_REQUEST`: malformed JSON or an unknown field", body = ErrorResponse),
         (status = 429, description = "`TOO_MANY_OPERATIONS`", body = ErrorResponse),
     )
 )]
 pub(crate) async fn resume_operation(
     State(ops): State<Operations>,
     OpId(id): OpId,
+    ApiJson(ResumeRequest {}): ApiJson<ResumeRequest>,
 ) -> ApiResult<OperationInfo> {
     Ok(ops.resume(&id).await?.into())
 }

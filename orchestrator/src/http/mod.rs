@@ -12,7 +12,7 @@
 //! | `GET /operations/{id}`                       | 200 `OperationInfo`                                   | 400, 404                |
 //! | `DELETE /operations/{id}`                    | 200 `{deleted, operation}`: cancels an active one, removes a finished one | 400, 404 |
 //! | `POST /operations/{id}/cancel` body `{"reason"?}` | 200 `OperationInfo` after the request            | 400, 404, 409 `OPERATION_FINISHED`, 413, 415, 422 |
-//! | `POST /operations/{id}/resume`               | 200 `OperationInfo` of the new attempt (`attempt` + 1) | 400, 404, 409 `OPERATION_NOT_RESUMABLE` / `NO_CHECKPOINT` / `ALREADY_RESUMED`, 429 |
+//! | `POST /operations/{id}/resume` body `{}` (optional) | 200 `OperationInfo` of the new attempt (`attempt` + 1) | 400, 404, 409 `OPERATION_NOT_RESUMABLE` / `NO_CHECKPOINT` / `ALREADY_RESUMED`, 413, 415, 422, 429 |
 //! | `GET /operations/{id}/metrics?cursor=N`      | 200 `{metrics, cursor, dropped}`                      | 400, 404                |
 //! | `GET /operations/{id}/wait?timeout_ms=`      | 200 `OperationInfo` when terminal or at the timeout (default 30 s, at most 60 s) | 400, 404 |
 //! | `GET /operations/{id}/events`                | `text/event-stream`: `progress` events, then `done`   | 400, 404                |
@@ -80,7 +80,7 @@ use utoipa_axum::routes;
 
 pub use auth::{BearerAuth, BearerAuthLayer};
 pub use extract::{ApiJson, ApiQuery, BODY_READ_TIMEOUT, DRAIN_BYTES};
-pub use handlers::{CancelRequest, DeletedOperation};
+pub use handlers::{CancelRequest, DeletedOperation, ResumeRequest};
 pub use response::{
     ApiError, ApiResponse, ApiResult, ErrorBody, ErrorResponse, OperationListResponse, code,
 };
