@@ -49,14 +49,7 @@ impl Operation<'_> {
         let register = format_ident!("register_{}", name.unraw(), span = name.span());
         let operation_type = &args.operation_type;
         let output = self.output;
-        let ok = respan(
-            quote!(<#output as #private::OperationResult>::Ok),
-            self.ok_span,
-        );
-        let err = respan(
-            quote!(<#output as #private::OperationResult>::Err),
-            self.ok_span,
-        );
+        let (ok, err) = self.result_types(&private);
         let bounds = respan(
             quote! {
                 #output: #private::OperationResult,
@@ -128,6 +121,20 @@ impl Operation<'_> {
         }
     }
 
+    /// `T` and `E` of the declared return type, spanned on `T` where it is written.
+    fn result_types(&self, private: &TokenStream) -> (TokenStream, TokenStream) {
+        let output = self.output;
+        let ok = respan(
+            quote!(<#output as #private::OperationResult>::Ok),
+            self.ok_span,
+        );
+        let err = respan(
+            quote!(<#output as #private::OperationResult>::Err),
+            self.ok_span,
+        );
+        (ok, err)
+    }
+
     /// `start_*`, `spawn_*`, `run_*` and `run_*_sync`.
     fn forms(&self, args: &Args) -> TokenStream {
         let private = match &args.krate {
@@ -166,14 +173,7 @@ impl Operation<'_> {
         // spanned on one user token (`T` where it is written), so that a bound `T` misses
         // (`Serialize`, `Send`) is one error there, not one per generated fn.
         let output = self.output;
-        let ok = respan(
-            quote!(<#output as #private::OperationResult>::Ok),
-            self.ok_span,
-        );
-        let err = respan(
-            quote!(<#output as #private::OperationResult>::Err),
-            self.ok_span,
-        );
+        let (ok, err) = self.result_types(&private);
         let outcome = respan(quote!(#private::Outcome<#ok, #err>), self.ok_span);
         let handle = respan(quote!(#private::OperationHandle<#ok, #err>), self.ok_span);
         let types = respan(quote!(::<_, _, #ok, #err>), self.ok_span);

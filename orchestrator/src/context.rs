@@ -576,7 +576,7 @@ impl OperationContext {
             }) as entry::ProgressObserver
         });
         let spec = spec.with_parent(self.entry.id.clone());
-        ops.spawn_under(&self.entry.token, observer, spec, f)
+        ops.spawn_with(spec, Some((&self.entry.token, observer)), f)
     }
 
     fn child_shares(&self) -> &Arc<ProgressShares> {

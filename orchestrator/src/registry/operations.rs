@@ -365,22 +365,15 @@ impl Operations {
         T: OperationValue,
         E: OperationError,
     {
-        let runtime =
-            tokio::runtime::Handle::try_current().map_err(|_| OrchestratorError::NoRuntime)?;
-        self.ensure_sweeper();
-        let driver = self.driver(spec)?;
-        let entry = driver.entry.clone();
-        let join = runtime.spawn(driver.run(f));
-        Ok(OperationHandle::new(entry, self.clone(), join))
+        self.spawn_with(spec, None, f)
     }
 
-    /// [`spawn`](Self::spawn) of a child: its token a child of `parent`, its progress
-    /// told to `observer`.
-    pub(crate) fn spawn_under<F, Fut, T, E>(
+    /// [`spawn`](Self::spawn), as a child when `parent` is given: its token a child
+    /// of the parent's, its progress told to the observer.
+    pub(crate) fn spawn_with<F, Fut, T, E>(
         &self,
-        parent: &CancellationToken,
-        observer: Option<crate::entry::ProgressObserver>,
         spec: OperationSpec,
+        parent: Option<(&CancellationToken, Option<crate::entry::ProgressObserver>)>,
         f: F,
     ) -> Result<OperationHandle<T, E>>
     where
@@ -392,7 +385,7 @@ impl Operations {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| OrchestratorError::NoRuntime)?;
         self.ensure_sweeper();
-        let driver = self.driver_with(spec, Some((parent, observer)))?;
+        let driver = self.driver_with(spec, parent)?;
         let entry = driver.entry.clone();
         let join = runtime.spawn(driver.run(f));
         Ok(OperationHandle::new(entry, self.clone(), join))
