@@ -1182,6 +1182,8 @@ mod suite {
         shown.checkpoint_step = Some(3);
         assert_eq!(stored.info, shown);
         assert_eq!(before.info.attempt, 1);
+        // The record names its owner instance.
+        assert_eq!(before.info.instance_id, Some(me));
         assert_eq!(stored.fence, fence);
 
         // A later save replaces it, a retried one rewrites the same.
@@ -1198,6 +1200,7 @@ mod suite {
         // Listing shows the checkpoint's step and time (not its state).
         let listed = store.list(&OperationFilter::new()).await.unwrap();
         assert_eq!(listed.operations[0].checkpoint_step, Some(7));
+        assert_eq!(listed.operations[0].instance_id, Some(me));
         assert_eq!(listed.operations[0].checkpoint_at, Some(t(2)));
         assert_eq!(
             store
@@ -1321,6 +1324,8 @@ mod suite {
         assert!(resumed.checkpoint.is_some());
         let (info, was) = (&resumed.info, &before.info);
         assert_eq!(info.attempt, was.attempt + 1);
+        // The record names the instance that runs the new attempt.
+        assert_eq!(info.instance_id, Some(by));
         assert_eq!(info.checkpoint_step, was.checkpoint_step);
         assert_eq!(info.checkpoint_at, was.checkpoint_at);
         assert_eq!(info.status, OperationStatus::Pending);

@@ -205,6 +205,14 @@ pub struct OperationInfo {
     /// then); set with [`checkpoint_at`](Self::checkpoint_at).
     #[serde(default)]
     pub checkpoint_step: Option<u64>,
+    /// The process (instance) that runs or ran this attempt, for a registry with a
+    /// store (each replica's start is one instance: see
+    /// [`InstanceId`](crate::store::InstanceId)); `None` without a store. A proxy's is
+    /// the instance running the proxy: [`host_url`](Self::host_url) says where the
+    /// work itself runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "http", schema(value_type = Option<String>, format = "uuid"))]
+    pub instance_id: Option<crate::store::InstanceId>,
 }
 
 const fn first_attempt() -> u32 {

@@ -122,6 +122,7 @@ impl RawRow {
             attempt,
             checkpoint_at,
             checkpoint_step,
+            instance_id: Some(owner),
         };
         let checkpoint = match (self.checkpoint, checkpoint_step, checkpoint_at) {
             (None, _, _) => None,

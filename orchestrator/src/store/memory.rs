@@ -220,6 +220,7 @@ impl OperationStore for MemoryStore {
         op.cancel_requested_at = None;
         let info = &mut op.info;
         info.attempt = attempt;
+        info.instance_id = Some(by);
         info.status = OperationStatus::Pending;
         info.started_at = None;
         info.completed_at = None;

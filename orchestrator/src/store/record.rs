@@ -192,6 +192,7 @@ impl NewOperation {
                 attempt: self.fence.attempt,
                 checkpoint_at: None,
                 checkpoint_step: None,
+                instance_id: Some(self.fence.owner),
             },
             fence: self.fence,
             cancel_requested_at: None,

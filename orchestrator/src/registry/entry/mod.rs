@@ -628,6 +628,11 @@ impl Entry {
             attempt: self.attempt,
             checkpoint_at: checkpoint.map(|c| c.0),
             checkpoint_step: checkpoint.map(|c| c.1),
+            instance_id: self
+                .ledger
+                .as_ref()
+                .and_then(|l| l.durable.as_ref())
+                .map(|d| d.instance),
         }
     }
 }
