@@ -722,8 +722,11 @@ async fn malformed_and_oversized_bodies_are_4xx_with_codes() {
 async fn unknown_routes_and_methods_get_the_envelope() {
     let server = serve(Operations::new()).await;
     let c = &server.client;
+    // `/` is the dashboard's redirect; everything else unknown is the envelope's 404.
+    let root = c.request(Method::GET, "/", None, Bytes::new()).await;
+    assert_eq!(root.status().as_u16(), 307);
+    assert_eq!(root.headers()["location"], "/dashboard");
     for path in [
-        "/",
         "/api",
         "/api/v1",
         "/api/v1/nope",
@@ -886,6 +889,7 @@ async fn openapi_document_and_router_agree() {
             "GET /health",
             "GET /openapi.json",
             "GET /operations",
+            "GET /operations/events",
             "GET /operations/{id}",
             "GET /operations/{id}/children",
             "GET /operations/{id}/events",
@@ -976,4 +980,100 @@ async fn the_router_mounts_under_any_prefix() {
     assert_eq!(doc.body["servers"][0]["url"], "/internal/ops");
     let miss = server.client.get("/api/v1/operations").await;
     assert_eq!(miss.error_code(404), code::NOT_FOUND);
+}
+
+/// `GET /operations/events?ids=`: the events of several operations on one stream,
+/// `gone` for an unknown id, and the stream ends after every `done`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stream_follows_several_operations() {
+    let server = serve(Operations::new()).await;
+    let c = &server.client;
+    let a = c.start_dummy(8, 60).await;
+    let b = c.start_dummy(12, 60).await;
+    let finished = c.start_dummy(1, 1).await;
+    c.get(&format!("/api/v1/operations/{finished}/wait")).await;
+    let unknown = "op_dummy_20260101_000000_00000000";
+    // A repeated id is followed once.
+    let path = format!("/api/v1/operations/events?ids={a},{b},{finished},{unknown},{a}");
+    let mut events = support::Sse::new(c.request(Method::GET, &path, None, Bytes::new()).await);
+    let mut progress: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    let mut done = Vec::new();
+    let mut gone = Vec::new();
+    while let Some((name, data)) = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("events within 10 s")
+    {
+        let id = data["operation_id"]
+            .as_str()
+            .expect("operation_id")
+            .to_owned();
+        match name.as_str() {
+            "progress" => progress
+                .entry(id)
+                .or_default()
+                .push(data["progress"]["steps_completed"].as_u64().expect("steps")),
+            "done" => {
+                assert!(!done.contains(&id), "one done per operation: {id}");
+                assert_eq!(status_of(&data), "COMPLETED", "{data}");
+                done.push(id);
+            }
+            "gone" => gone.push(id),
+            other => panic!("unexpected event {other}: {data}"),
+        }
+    }
+    done.sort();
+    let mut expected = vec![a.to_string(), b.to_string(), finished.to_string()];
+    expected.sort();
+    assert_eq!(done, expected, "every known operation ends with done");
+    assert_eq!(gone, [unknown]);
+    for id in [&a, &b] {
+        let steps = &progress[&id.to_string()];
+        assert!(
+            steps.windows(2).all(|w| w[0] <= w[1]),
+            "{id} in order: {steps:?}"
+        );
+        assert!(steps.len() >= 2, "{id} moved on the stream: {steps:?}");
+    }
+    assert!(!progress.contains_key(&finished.to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multiplexed_stream_refuses_bad_id_lists() {
+    let server = serve(Operations::new()).await;
+    let c = &server.client;
+    let id = "op_dummy_20260101_000000_00000000";
+    let too_many = vec![id; 101]
+        .iter()
+        .enumerate()
+        .map(|(i, _)| format!("op_dummy_20260101_000000_{i:08x}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for (query, code) in [
+        ("", code::INVALID_QUERY),
+        ("?ids=", code::INVALID_OPERATION_ID),
+        ("?ids=nope", code::INVALID_OPERATION_ID),
+        (&format!("?ids={id},"), code::INVALID_OPERATION_ID),
+        (&format!("?ids={too_many}"), code::INVALID_QUERY),
+    ] {
+        let reply = c.get(&format!("/api/v1/operations/events{query}")).await;
+        assert_eq!(reply.error_code(400), code, "{query}");
+    }
+    // 100 distinct unknown ids are fine: 100 `gone` events, then the end.
+    let hundred = too_many.rsplit_once(',').expect("a list").0;
+    let response = c
+        .request(
+            Method::GET,
+            &format!("/api/v1/operations/events?ids={hundred}"),
+            None,
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let mut events = support::Sse::new(response);
+    let mut count = 0;
+    while let Some((name, _)) = events.next().await {
+        assert_eq!(name, "gone");
+        count += 1;
+    }
+    assert_eq!(count, 100);
 }

@@ -391,3 +391,37 @@ async fn the_bearer_layer_answers_401_in_the_envelope_unless_the_token_is_right(
         .await;
     assert_eq!(ok.status, 200, "{ok:?}");
 }
+
+/// A multiplexed stream takes one slot of the cap, whatever it follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multiplexed_stream_takes_one_slot() {
+    let ops = Operations::new();
+    let served = serve_with(ops.clone(), 1, None, |s| s).await;
+    let c = &served.client;
+    let a = c.start_dummy(1000, 100).await;
+    let b = c.start_dummy(1000, 100).await;
+    let path = format!("/api/v1/operations/events?ids={a},{b}");
+    let mut first = Sse::new(c.request(Method::GET, &path, None, Bytes::new()).await);
+    within(SOON, "the first event", first.next()).await;
+    within(SOON, "the second event", first.next()).await;
+    // The one slot is taken: a second stream of either kind is refused.
+    let over = c.request(Method::GET, &path, None, Bytes::new()).await;
+    assert_eq!(over.status().as_u16(), 503);
+    let over = c
+        .get(&format!("/api/v1/operations/{a}/wait?timeout_ms=1"))
+        .await;
+    assert_eq!(over.error_code(503), code::TOO_MANY_STREAMS);
+    drop(first);
+    within(SOON, "a free slot", async {
+        loop {
+            let reply = c
+                .get(&format!("/api/v1/operations/{b}/wait?timeout_ms=1"))
+                .await;
+            if reply.status == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}

@@ -12,7 +12,9 @@ use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use crate::{OperationInfo, OperationProgress, OperationStatus, OperationWatch, Operations};
+use crate::{
+    OperationId, OperationInfo, OperationProgress, OperationStatus, OperationWatch, Operations,
+};
 
 /// The least time between two events of one stream: changes in between are
 /// coalesced into one event.
@@ -21,8 +23,14 @@ pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// connection open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The SSE response of the events route.
+/// The SSE response of the events routes.
 pub(crate) type EventStream = Sse<KeepAliveStream<BoxStream<'static, Result<Event, Infallible>>>>;
+
+/// The most operations one multiplexed stream (`GET /operations/events?ids=`) follows.
+pub(crate) const MAX_MULTIPLEXED: usize = 100;
+
+/// One event before it is numbered: its name and the record it carries.
+type Change = (&'static str, OperationInfo);
 
 /// What was last sent: the status and the progress without its ETA (which moves with
 /// the clock, not with the work).
@@ -49,8 +57,6 @@ struct State {
     /// coalesced into the next one.
     sent_at: Option<Instant>,
     last: Option<Seen>,
-    seq: u64,
-    _slot: OwnedSemaphorePermit,
 }
 
 /// The stream of `first`'s operation; `slot` (its place under the stream cap) is held
@@ -64,36 +70,68 @@ pub(crate) fn event_stream(
     first: &OperationInfo,
     slot: OwnedSemaphorePermit,
 ) -> EventStream {
+    numbered(changes(ops, first), slot)
+}
+
+/// The events of several operations in one stream (the multiplexed route): each
+/// operation's `progress` and `done` events as [`event_stream`] sends them,
+/// interleaved as they come, one `gone` event (data `{"operation_id": …}`) for each
+/// id in `missing`; the stream ends once every operation has sent its `done`. One
+/// `slot` for the whole stream.
+pub(crate) fn multiplexed_stream(
+    ops: &Operations,
+    found: &[OperationInfo],
+    missing: Vec<OperationId>,
+    slot: OwnedSemaphorePermit,
+) -> EventStream {
+    let gone = stream::iter(missing).map(|id| Ok(gone_event(&id)));
+    let each = stream::select_all(found.iter().map(|first| changes(ops, first)));
+    let numbered = each.enumerate().map(move |(seq, (name, info))| {
+        // The slot lives as long as the stream.
+        let _ = &slot;
+        Ok(event(name, seq as u64 + 1, &info))
+    });
+    Sse::new(gone.chain(numbered).boxed()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// `changes` numbered from 1 as SSE events, holding `slot`.
+fn numbered(changes: BoxStream<'static, Change>, slot: OwnedSemaphorePermit) -> EventStream {
+    let stream = changes.enumerate().map(move |(seq, (name, info))| {
+        let _ = &slot;
+        Ok(event(name, seq as u64 + 1, &info))
+    });
+    Sse::new(stream.boxed()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// The changes of `first`'s operation: `progress` records, then `done`.
+fn changes(ops: &Operations, first: &OperationInfo) -> BoxStream<'static, Change> {
     let watch = if first.status.is_terminal() {
         None
     } else {
         // NotFound only if it ended and was deleted since `first` was read.
         ops.watch(&first.operation_id).ok()
     };
-    let stream = match watch {
+    match watch {
         None if first.status.is_terminal() => {
-            stream::once(std::future::ready(Ok(event("done", 0, first)))).boxed()
+            stream::once(std::future::ready(("done", first.clone()))).boxed()
         }
         // Another replica's operation: read from the store.
-        None if ops.durable().is_some() => remote_stream(ops.clone(), first, slot),
+        None if ops.durable().is_some() => remote_changes(ops.clone(), first),
         None => stream::empty().boxed(),
         Some(watch) => {
             let state = State {
                 watch,
                 sent_at: None,
                 last: None,
-                seq: 0,
-                _slot: slot,
             };
-            stream::unfold(Some(state), next_event).boxed()
+            stream::unfold(Some(state), next_change).boxed()
         }
-    };
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    }
 }
 
-/// The next event: a `progress` event once something changed, or the `done` event as
-/// soon as the operation ends; `None` after `done`.
-async fn next_event(state: Option<State>) -> Option<(Result<Event, Infallible>, Option<State>)> {
+/// The next change: a `progress` record once something changed, or the `done` record
+/// as soon as the operation ends; `None` after `done`.
+async fn next_change(state: Option<State>) -> Option<(Change, Option<State>)> {
     let mut st = state?;
     loop {
         if let Some(sent_at) = st.sent_at {
@@ -103,17 +141,16 @@ async fn next_event(state: Option<State>) -> Option<(Result<Event, Infallible>, 
         // The version first, then the record: a change in between is sent next time.
         st.watch.mark_seen();
         let info = st.watch.get();
-        st.seq += 1;
         if info.status.is_terminal() {
             // `done` is an acknowledgement: with a store, only once the end is in it.
             st.watch.finished().await;
-            return Some((Ok(event("done", st.seq, &info)), None));
+            return Some((("done", info), None));
         }
         st.sent_at = Some(Instant::now());
         let seen = Seen::of(&info);
         if st.last.as_ref() != Some(&seen) {
             st.last = Some(seen);
-            return Some((Ok(event("progress", st.seq, &info)), Some(st)));
+            return Some((("progress", info), Some(st)));
         }
     }
 }
@@ -122,25 +159,15 @@ async fn next_event(state: Option<State>) -> Option<(Result<Event, Infallible>, 
 /// (whose progress is itself at most one flush interval old).
 const REMOTE_POLL: Duration = Duration::from_millis(250);
 
-/// The events of an operation owned by another replica: its stored record, re-read
+/// The changes of an operation owned by another replica: its stored record, re-read
 /// every `REMOTE_POLL`, sent when it changed; `done` at the end. A read that fails
 /// (the store unreachable) is retried at the next poll; the stream ends if the
 /// operation is gone.
-fn remote_stream(
-    ops: Operations,
-    first: &OperationInfo,
-    slot: OwnedSemaphorePermit,
-) -> BoxStream<'static, Result<Event, Infallible>> {
-    let start = (
-        ops,
-        first.operation_id.clone(),
-        Seen::of(first),
-        0_u64,
-        slot,
-    );
-    let opening = stream::once(std::future::ready(Ok(event("progress", 0, first))));
+fn remote_changes(ops: Operations, first: &OperationInfo) -> BoxStream<'static, Change> {
+    let start = (ops, first.operation_id.clone(), Seen::of(first));
+    let opening = stream::once(std::future::ready(("progress", first.clone())));
     let rest = stream::unfold(Some(start), |state| async move {
-        let (ops, id, mut last, mut seq, slot) = state?;
+        let (ops, id, mut last) = state?;
         loop {
             tokio::time::sleep(REMOTE_POLL).await;
             let info = match ops.cluster().get(&id).await {
@@ -148,17 +175,13 @@ fn remote_stream(
                 Err(crate::OrchestratorError::NotFound(_)) => return None,
                 Err(_) => continue,
             };
-            seq += 1;
             if info.status.is_terminal() {
-                return Some((Ok(event("done", seq, &info)), None));
+                return Some((("done", info), None));
             }
             let seen = Seen::of(&info);
             if seen != last {
                 last = seen;
-                return Some((
-                    Ok(event("progress", seq, &info)),
-                    Some((ops, id, last, seq, slot)),
-                ));
+                return Some((("progress", info), Some((ops, id, last))));
             }
         }
     });
@@ -172,4 +195,11 @@ fn event(name: &str, seq: u64, info: &OperationInfo) -> Event {
         serde_json::json!({"operation_id": info.operation_id, "error": e.to_string()}).to_string()
     });
     Event::default().event(name).id(seq.to_string()).data(data)
+}
+
+/// The `gone` event of the multiplexed stream: `id` is not (or no longer) known.
+fn gone_event(id: &OperationId) -> Event {
+    Event::default()
+        .event("gone")
+        .data(serde_json::json!({ "operation_id": id }).to_string())
 }

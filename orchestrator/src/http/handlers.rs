@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::StreamLimit;
-use super::events::{EventStream, event_stream};
+use super::events::{EventStream, MAX_MULTIPLEXED, event_stream, multiplexed_stream};
 use super::extract::{ApiJson, ApiQuery, OpId};
 use super::openapi::OperationEvent;
 use super::response::{ApiError, ApiResponse, ApiResult, ErrorResponse, OperationListResponse};
@@ -415,6 +415,78 @@ pub(crate) async fn operation_events(
     let slot = streams.acquire()?;
     let first = ops.cluster().get(&id).await?;
     Ok(event_stream(&ops, &first, slot))
+}
+
+/// Query of `GET /operations/events`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventsQuery {
+    /// The operations to follow: 1–100 operation ids, comma-separated.
+    // `^ID(,ID){0,99}$`, ID the operation id's pattern with its type slug bounded so
+    // that every id the pattern allows is at most 128 characters (so valid).
+    #[param(value_type = String, max_length = 12_899, pattern = "^op_[a-z0-9_]{1,100}_[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])_([01][0-9]|2[0-3])[0-5][0-9]([0-5][0-9]|60)_[0-9a-f]{8}(,op_[a-z0-9_]{1,100}_[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])_([01][0-9]|2[0-3])[0-5][0-9]([0-5][0-9]|60)_[0-9a-f]{8}){0,99}$")]
+    ids: String,
+}
+
+impl EventsQuery {
+    /// The ids, in order, without repeats; 400 for an empty list, more than
+    /// [`MAX_MULTIPLEXED`] or an id that is not one.
+    fn ids(&self) -> Result<Vec<OperationId>, ApiError> {
+        let mut ids: Vec<OperationId> = Vec::new();
+        for raw in self.ids.split(',') {
+            let id: OperationId = raw.parse()?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+            if ids.len() > MAX_MULTIPLEXED {
+                return Err(ApiError::invalid_query(format!(
+                    "ids names more than {MAX_MULTIPLEXED} operations"
+                )));
+            }
+        }
+        Ok(ids)
+    }
+}
+
+/// Streams the progress of several operations as Server-Sent Events, on one
+/// connection.
+///
+/// The events of each operation are those of `/operations/{id}/events` (`progress`
+/// records, then one `done`; the data is the `OperationInfo` JSON, which names the
+/// operation), interleaved as they come; an id that is not known gets one `gone`
+/// event (data `{"operation_id": …}`) first. The stream ends once every known
+/// operation has sent its `done`. One stream counts once against the cap, whatever
+/// it follows: a page showing many running operations needs one connection, not one
+/// per operation (a browser opens at most 6 to one HTTP/1.1 server).
+#[utoipa::path(
+    get,
+    path = "/operations/events",
+    tag = "operations",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "`text/event-stream`: `progress` and `done` events of each operation, `gone` for unknown ids", content_type = "text/event-stream", body = OperationEvent),
+        (status = 400, description = "`INVALID_QUERY` (no ids, more than 100) or `INVALID_OPERATION_ID`", body = ErrorResponse),
+        (status = 503, description = "`TOO_MANY_STREAMS`: as many streams and long-polls are open as allowed", body = ErrorResponse,
+            headers(("retry-after" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn multiplexed_events(
+    State(ops): State<Operations>,
+    State(streams): State<StreamLimit>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> Result<EventStream, ApiError> {
+    let ids = query.ids()?;
+    let slot = streams.acquire()?;
+    let cluster = ops.cluster();
+    let (mut found, mut missing) = (Vec::with_capacity(ids.len()), Vec::new());
+    for id in ids {
+        match cluster.get(&id).await {
+            Ok(info) => found.push(info),
+            Err(OrchestratorError::NotFound(_)) => missing.push(id),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(multiplexed_stream(&ops, &found, missing, slot))
 }
 
 /// `GET /health`: whether this replica is serving, and how its store is doing.
