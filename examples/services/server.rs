@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
-use axum::response::Response;
-use orchestrator::{Operations, OperationsBuilder, ServiceOrchestrator as _, http};
+use axum::response::{Redirect, Response};
+use axum::routing::get;
+use orchestrator::{Operations, OperationsBuilder, ServiceOrchestrator as _, dashboard, http};
 use tracing_subscriber::EnvFilter;
 
 use crate::data::{self, DataService};
@@ -62,7 +63,7 @@ pub fn app_with_services(
         .with_routes(training::routes(training))
         .into_router()
         .merge(http::acknowledge_creates(data::routes(data), &ops));
-    mount(api, token)
+    mount(api, ops, token)
 }
 
 /// The app of a training host service (`training_host`): `/api/v1/operations…`,
@@ -71,20 +72,29 @@ pub fn app_with_services(
 pub fn training_app(ops: Operations, max_streams: usize, token: Option<&str>) -> Router {
     let api = http::Api::new(ops.clone())
         .with_max_streams(max_streams)
-        .with_routes(training::routes(TrainingService::new(ops)))
+        .with_routes(training::routes(TrainingService::new(ops.clone())))
         .into_router();
-    mount(api, token)
+    mount(api, ops, token)
 }
 
 /// `api` under `/api/v1`, with the envelope for a wrong method and an unknown route,
-/// behind bearer authentication when `token` is `Some`.
-fn mount(api: Router, token: Option<&str>) -> Router {
+/// behind bearer authentication when `token` is `Some`; the dashboard of `ops` at
+/// `/dashboard` (and `/` redirecting there), outside the authentication: the page
+/// holds no data, and asks for the token the API needs.
+fn mount(api: Router, ops: Operations, token: Option<&str>) -> Router {
     let api = api.method_not_allowed_fallback(http::method_not_allowed);
     let app = Router::new().nest("/api/v1", api).fallback(http::not_found);
-    match token {
+    let app = match token {
         Some(token) => app.layer(http::BearerAuthLayer::new(token)),
         None => app,
-    }
+    };
+    let ui = dashboard::router(ops).method_not_allowed_fallback(http::method_not_allowed);
+    app.nest("/dashboard", ui)
+        .route("/", get(|| async { Redirect::temporary("/dashboard") }))
+        .route(
+            "/dashboard/",
+            get(|| async { Redirect::permanent("/dashboard") }),
+        )
 }
 
 /// The bearer token a server example requires: `ORCHESTRATOR_TOKEN`, unless unset or

@@ -66,6 +66,7 @@
 //! | `derive`   | the [`managed_operation`] attribute macro                      | yes     |
 //! | `terminal` | [`ProgressRenderer`], a terminal progress bar (indicatif)      | no      |
 //! | `http`     | [`http`]: the operations API as an axum router, with OpenAPI   | no      |
+//! | `dashboard` | [`dashboard`]: a live operations page in the browser, served from the binary; implies `http` | no |
 //! | `client`   | [`client`]: the CLI executor, adapters and HTTP client (reqwest, plain HTTP); implies `terminal` | no |
 //! | `client-tls` | HTTPS for [`client`]: reqwest's `rustls` feature with its default crypto provider (aws-lc-rs); implies `client` | no |
 //! | `sqlite`   | [`store`]`::SqliteStore`: durable operations in one SQLite file (bundled) | no |
@@ -83,6 +84,9 @@ mod builder;
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 mod context;
+#[cfg(feature = "dashboard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+pub mod dashboard;
 mod error;
 mod filter;
 mod handle;
