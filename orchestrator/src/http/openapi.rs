@@ -77,13 +77,14 @@ impl PartialSchema for OperationEvent {
         ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(Some(
-                "One event: `progress` while the operation runs, then one `done`",
+                "One event: `progress` while the operation runs, then one `done`; on the \
+                 multiplexed stream also `gone` (data `{\"operation_id\": …}`) for an unknown id",
             ))
             .property(
                 "event",
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .enum_values(Some(["progress", "done"])),
+                    .enum_values(Some(["progress", "done", "gone"])),
             )
             .property(
                 "id",
