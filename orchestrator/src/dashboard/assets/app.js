@@ -16,7 +16,7 @@
   // This process's instance id ('' without a store): its operations run "here".
   const HERE = meta('orchestrator-instance');
   const TOKEN_KEY = 'orchestrator.token';
-  const PAGE_SIZE = 25;
+  const PAGE_SIZE = 50;
   const LIST_EVERY_MS = 2000;
   const ACTIVE = new Set(['PENDING', 'RUNNING']);
   const X_KEYS = ['epoch', 'step', 'iteration', 'batch', 'index'];
