@@ -24,7 +24,12 @@ use serde_json::{Value, json};
 fn chromedriver() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("ORCHESTRATOR_TEST_CHROMEDRIVER") {
         let path = PathBuf::from(path);
-        return path.is_file().then_some(path);
+        assert!(
+            path.is_file(),
+            "ORCHESTRATOR_TEST_CHROMEDRIVER={} is not a file",
+            path.display()
+        );
+        return Some(path);
     }
     let fixed = Path::new("/usr/bin/chromedriver");
     if fixed.is_file() {
@@ -55,10 +60,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A scratch directory (the browser profile, the driver's log), removed on drop.
+struct Profile(PathBuf);
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// `chromedriver` and everything it started (the browser), killed as a process group.
 struct Driver {
     child: Child,
-    profile: PathBuf,
 }
 
 impl Drop for Driver {
@@ -70,14 +83,14 @@ impl Drop for Driver {
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
-/// One browser session. Fields drop in order: the session first, then the driver.
+/// One browser session. Fields drop in order: the session, the driver, the profile.
 pub struct Browser {
     pub client: Client,
     driver: Driver,
+    profile: Profile,
 }
 
 impl std::fmt::Debug for Browser {
@@ -105,13 +118,13 @@ impl Browser {
             );
             return None;
         };
-        let profile = std::env::temp_dir().join(format!(
+        let profile = Profile(std::env::temp_dir().join(format!(
             "orchestrator-dashboard-{}-{}-{}",
             std::process::id(),
             test,
             fastrand::u64(..)
-        ));
-        std::fs::create_dir_all(&profile).expect("profile dir");
+        )));
+        std::fs::create_dir_all(&profile.0).expect("profile dir");
 
         // A few tries: the free port can be taken between the probe and the bind.
         let mut last_error = String::new();
@@ -122,7 +135,7 @@ impl Browser {
                 .arg(format!("--port={port}"))
                 .arg(format!(
                     "--log-path={}",
-                    profile.join("chromedriver.log").display()
+                    profile.0.join("chromedriver.log").display()
                 ))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -135,22 +148,17 @@ impl Browser {
             let child = command
                 .spawn()
                 .unwrap_or_else(|e| panic!("start {}: {e}", driver_bin.display()));
-            let mut driver = Driver {
-                child,
-                profile: profile.clone(),
-            };
-            match wait_for_driver(&mut driver.child, port, Duration::from_secs(30)) {
-                Ok(()) => {}
-                Err(e) => {
-                    last_error = e;
-                    // Keep the profile for the next try.
-                    driver.profile = PathBuf::new();
-                    drop(driver);
-                    continue;
-                }
+            let mut driver = Driver { child };
+            if let Err(e) = wait_for_driver(&mut driver.child, port, Duration::from_secs(30)) {
+                last_error = e;
+                continue;
             }
-            let client = connect(port, &profile).await;
-            return Some(Self { client, driver });
+            let client = connect(port, &profile.0).await;
+            return Some(Self {
+                client,
+                driver,
+                profile,
+            });
         }
         panic!("{test}: chromedriver did not start: {last_error}")
     }
