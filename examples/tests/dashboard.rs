@@ -42,6 +42,26 @@ fn start_dummy(addr: SocketAddr, body: &Value) -> String {
     start(addr, "/api/v1/dummy/start", body)
 }
 
+/// Opens the dashboard and waits until its list is on the page.
+async fn open_dashboard(b: &Browser, addr: SocketAddr) {
+    b.goto(&dashboard(addr)).await;
+    page_eventually(b, "the dashboard's table#ops", PAGE, || async {
+        let ready = b
+            .try_js(
+                "return document.readyState === 'complete' &&
+                     document.querySelector('table#ops') !== null;",
+                vec![],
+            )
+            .await?;
+        if ready == json!(true) {
+            Ok(())
+        } else {
+            Err("no table#ops yet".to_owned())
+        }
+    })
+    .await;
+}
+
 /// The `data-id`s of the `tr.op` rows, top to bottom.
 async fn row_ids(b: &Browser) -> Result<Vec<String>, String> {
     let ids = b
@@ -226,7 +246,7 @@ async fn lists_operations_started_over_the_api_newest_first() {
         std::thread::sleep(Duration::from_millis(20));
     }
     ids.reverse();
-    b.goto(&dashboard(addr)).await;
+    open_dashboard(&b, addr).await;
     page_eventually(&b, "three rows, newest first", PAGE, || async {
         let rows = row_ids(&b).await?;
         if rows == ids {
@@ -252,8 +272,9 @@ async fn a_running_operations_bar_advances_without_a_reload() {
         return;
     };
     let (_server, _stdout, addr) = open_server();
+    // Started once the page is up, so it is seen while it runs.
+    open_dashboard(&b, addr).await;
     let id = start_dummy(addr, &json!({"iterations": 40, "interval_ms": 150}));
-    b.goto(&dashboard(addr)).await;
     wait_row(&b, &id).await;
     b.js("window.__marker = 1;", vec![]).await;
 
@@ -306,7 +327,7 @@ async fn cancel_asks_first_then_cancels_with_the_reason() {
     };
     let (_server, _stdout, addr) = open_server();
     let id = start_dummy(addr, &json!({"iterations": 1000, "interval_ms": 100}));
-    b.goto(&dashboard(addr)).await;
+    open_dashboard(&b, addr).await;
     wait_row(&b, &id).await;
     open_detail(&b, &id).await;
 
@@ -389,7 +410,7 @@ async fn descriptions_are_text_never_markup() {
         addr,
         &json!({"iterations": 1000, "interval_ms": 100, "description": evil}),
     );
-    b.goto(&dashboard(addr)).await;
+    open_dashboard(&b, addr).await;
     let r = wait_row(&b, &id).await;
     assert_eq!(r["description"], evil, "{r}");
     assert_eq!(r["markup"], 0, "a script or img element in the row: {r}");
@@ -430,11 +451,32 @@ async fn descriptions_are_text_never_markup() {
         "[__xss, img[src=x], markup]"
     );
 
-    let page = raw_http(addr, "GET", "/dashboard/", &[], "").expect("GET /dashboard/");
-    assert_eq!(page.status, 200, "{page:?}");
-    let csp = page
-        .header("content-security-policy")
-        .unwrap_or_else(|| panic!("no content-security-policy header: {:?}", page.headers));
+    // The document the browser gets for /dashboard/ (following redirects).
+    let mut path = "/dashboard/".to_owned();
+    let mut page = raw_http(addr, "GET", &path, &[], "").expect("GET /dashboard/");
+    for _ in 0..3 {
+        if !(300..400).contains(&page.status) {
+            break;
+        }
+        path = page
+            .header("location")
+            .expect("a redirect's location")
+            .to_owned();
+        page = raw_http(addr, "GET", &path, &[], "").expect("GET the redirect");
+    }
+    assert_eq!(page.status, 200, "{path}: {page:?}");
+    assert!(
+        page.header("content-type")
+            .is_some_and(|t| t.starts_with("text/html")),
+        "{path}: {:?}",
+        page.headers
+    );
+    let csp = page.header("content-security-policy").unwrap_or_else(|| {
+        panic!(
+            "{path}: no content-security-policy header: {:?}",
+            page.headers
+        )
+    });
     let directive = |name: &str| {
         csp.split(';')
             .map(str::trim)
@@ -476,7 +518,7 @@ async fn the_detail_charts_each_metric_of_a_training_run() {
     .await;
     assert_eq!(metric_count(addr, &id), 5);
 
-    b.goto(&dashboard(addr)).await;
+    open_dashboard(&b, addr).await;
     wait_row(&b, &id).await;
     open_detail(&b, &id).await;
     let shown = page_eventually(
@@ -506,13 +548,14 @@ async fn the_chart_grows_while_training_runs() {
         return;
     };
     let (_server, _stdout, addr) = open_server();
-    let epochs = 8;
+    let epochs = 10;
+    // Started once the page is up, so it is seen while it runs.
+    open_dashboard(&b, addr).await;
     let id = start(
         addr,
         "/api/v1/training/start",
         &json!({"epochs": epochs, "epoch_delay_ms": 1000}),
     );
-    b.goto(&dashboard(addr)).await;
     wait_row(&b, &id).await;
     open_detail(&b, &id).await;
     b.js("window.__marker = 1;", vec![]).await;
@@ -558,7 +601,7 @@ async fn the_token_form_unlocks_the_list_and_keeps_the_token_out_of_urls() {
         .expect("operation_id")
         .to_owned();
 
-    b.goto(&dashboard(addr)).await;
+    open_dashboard(&b, addr).await;
     page_eventually(&b, "form#token-form shown", PAGE, || async {
         if b.displayed("form#token-form").await? {
             Ok(())
