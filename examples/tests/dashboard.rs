@@ -1,4 +1,4 @@
-//! The `axum_server` example's browser dashboard (`/dashboard/`) in a real headless
+//! The `axum_server` example's browser dashboard (`/dashboard`) in a real headless
 //! Chromium over WebDriver: what it lists, live progress without a reload, cancel with
 //! a confirm step, text that is never markup, the metric charts, and the token form.
 //!
@@ -26,7 +26,7 @@ fn open_server() -> (common::Guard, common::Lines, SocketAddr) {
 }
 
 fn dashboard(addr: SocketAddr) -> String {
-    format!("http://{addr}/dashboard/")
+    format!("http://{addr}/dashboard")
 }
 
 fn start(addr: SocketAddr, path: &str, body: &Value) -> String {
@@ -405,25 +405,58 @@ async fn descriptions_are_text_never_markup() {
         return;
     };
     let (_server, _stdout, addr) = open_server();
-    let evil = r#"<script>window.__xss=1</script><img src=x onerror="window.__xss=2">"#;
-    let id = start_dummy(
-        addr,
-        &json!({"iterations": 1000, "interval_ms": 100, "description": evil}),
-    );
+    // A file name is the user's text in a real route: a batch load's child is
+    // described by its path, and fails with it in its error (no such file).
+    let evil = r#"<script>window.__xss=1</script><img src=x onerror="window.__xss=2">.csv"#;
+    let batch = start(addr, "/api/v1/data/load_files", &json!({"paths": [evil]}));
+    let id = eventually("the batch's child", PAGE, || async {
+        let (status, body) = http(
+            addr,
+            "GET",
+            &format!("/api/v1/operations/{batch}/children"),
+            "",
+        );
+        match body["data"][0]["operation_id"].as_str() {
+            Some(id) if status == 200 => Ok(id.to_owned()),
+            _ => Err(format!("{status} {body}")),
+        }
+    })
+    .await;
+    let child = eventually("the child's end", PAGE, || async {
+        let info = operation(addr, &id);
+        if info["status"] == "FAILED" {
+            Ok(info)
+        } else {
+            Err(info.to_string())
+        }
+    })
+    .await;
+    let error = child["error_message"]
+        .as_str()
+        .expect("an error")
+        .to_owned();
+    assert!(error.contains(evil), "{error}");
+    let evil = format!("data load {evil}");
     open_dashboard(&b, addr).await;
     let r = wait_row(&b, &id).await;
     assert_eq!(r["description"], evil, "{r}");
     assert_eq!(r["markup"], 0, "a script or img element in the row: {r}");
 
     open_detail(&b, &id).await;
-    page_eventually(&b, "#detail-description as text", PAGE, || async {
-        let shown = text_of(&b, "#detail-description").await?;
-        if shown == evil {
-            Ok(())
-        } else {
-            Err(format!("{shown:?}"))
-        }
-    })
+    page_eventually(
+        &b,
+        "#detail-description and #detail-error as text",
+        PAGE,
+        || async {
+            let shown = text_of(&b, "#detail-description").await?;
+            let shown_error = text_of(&b, "#detail-error").await?;
+            if shown == evil && shown_error == error {
+                Ok(())
+            } else {
+                Err(format!("{shown:?} / {shown_error:?}"))
+            }
+        },
+    )
     .await;
     // Through a list refresh (every 2 s) re-rendering the row, still nothing ran.
     tokio::time::sleep(Duration::from_millis(2500)).await;
