@@ -118,6 +118,7 @@ mod status;
 pub mod store;
 mod timefmt;
 mod token;
+mod view;
 mod watch;
 mod wire;
 
@@ -145,6 +146,7 @@ pub use source::{BoxError, OperationSource, SourceError};
 pub use spec::OperationSpec;
 pub use status::{InvalidStatus, OperationStatus};
 pub use token::{CancellationToken, WaitForCancellation, WaitForCancellationOwned};
+pub use view::{OperationView, ProgressCounts};
 pub use watch::OperationWatch;
 pub use wire::{
     ApiResponse, DeletedOperation, ErrorBody, ErrorCode, ErrorResponse, OperationListResponse,

@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 
 use crate::info::{JsonMap, OperationProgress};
+use crate::view::ProgressCounts;
 
 #[derive(Debug, Default)]
 pub(crate) struct ProgressCell {
@@ -203,6 +204,40 @@ impl ProgressCell {
             };
             s.steps_total = whole;
             s.steps_completed = whole;
+        }
+    }
+
+    /// The counters, clamped as a snapshot clamps them: one lock, no allocation.
+    pub(crate) fn counts(&self) -> ProgressCounts {
+        let s = self.state.lock();
+        ProgressCounts {
+            percentage: s.percentage.clamp(0.0, 100.0),
+            steps_completed: s.steps_completed,
+            steps_total: s.steps_total,
+            items_processed: s.items_processed,
+            items_total: s.items_total,
+        }
+    }
+
+    /// Calls `f` with the current step message, copied out under the lock onto the
+    /// stack when it is short (no allocation, no lock held while `f` runs).
+    pub(crate) fn with_step<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let mut inline = [0u8; INLINE_MESSAGE];
+        let long = {
+            let s = self.state.lock();
+            let message = s.current_step.as_bytes();
+            match inline.get_mut(..message.len()) {
+                Some(buf) => {
+                    buf.copy_from_slice(message);
+                    Err(message.len())
+                }
+                None => Ok(s.current_step.clone()),
+            }
+        };
+        match long {
+            Ok(message) => f(&message),
+            // A copy of a `String`'s bytes: always valid UTF-8.
+            Err(len) => f(std::str::from_utf8(&inline[..len]).unwrap_or_default()),
         }
     }
 

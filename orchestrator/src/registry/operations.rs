@@ -39,7 +39,7 @@ use crate::{
     OperationInfo, OperationList, OperationSpec, OperationStatus, OperationType, OrchestratorError,
     Outcome, Result,
 };
-use crate::{OperationError, OperationFn, OperationFuture, OperationValue};
+use crate::{OperationError, OperationFn, OperationFuture, OperationValue, OperationView};
 
 const SHARDS: usize = 16;
 
@@ -476,6 +476,75 @@ impl Operations {
         let entry = self.entry(id)?;
         entry.finished().await;
         Ok(entry.info())
+    }
+
+    /// Lets `f` look at one operation's record without copying it: no allocation
+    /// for what a caller reads through the [`OperationView`] (a status, a
+    /// percentage, the step message), where [`get`](Self::get) builds a whole
+    /// [`OperationInfo`]. `f` runs with no registry lock held.
+    ///
+    /// # Errors
+    ///
+    /// [`OrchestratorError::NotFound`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> orchestrator::Result<()> {
+    /// use orchestrator::{OperationSpec, Operations};
+    ///
+    /// let ops = Operations::new();
+    /// let handle = ops.spawn(OperationSpec::new("nap"), |ctx| async move {
+    ///     ctx.cancelled().await;
+    ///     Ok::<_, String>(())
+    /// })?;
+    /// assert!(ops.with_info(handle.id(), |op| op.status().is_active())?);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_info<R>(
+        &self,
+        id: &OperationId,
+        f: impl FnOnce(&OperationView<'_>) -> R,
+    ) -> Result<R> {
+        let entry = self.entry(id)?;
+        Ok(f(&OperationView::new(&entry)))
+    }
+
+    /// Waits until the operation reaches a terminal state, then lets `f` look at its
+    /// final record without copying it (see [`with_info`](Self::with_info)): many
+    /// waiters on one operation each read what they need, none builds a snapshot.
+    /// Wakes on the transition itself (no polling).
+    ///
+    /// # Errors
+    ///
+    /// [`OrchestratorError::NotFound`].
+    ///
+    /// # Cancellation safety
+    ///
+    /// Cancel safe, as [`wait`](Self::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> orchestrator::Result<()> {
+    /// use orchestrator::{OperationSpec, OperationStatus, Operations};
+    ///
+    /// let ops = Operations::new();
+    /// let handle = ops.spawn(OperationSpec::new("quick"), |_ctx| async { Ok::<_, String>(()) })?;
+    /// let status = ops.wait_with(handle.id(), |op| op.status()).await?;
+    /// assert_eq!(status, OperationStatus::Completed);
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_with<R>(
+        &self,
+        id: &OperationId,
+        f: impl FnOnce(&OperationView<'_>) -> R,
+    ) -> Result<R> {
+        let entry = self.entry(id)?;
+        entry.finished().await;
+        Ok(f(&OperationView::new(&entry)))
     }
 
     /// Operations matching `filter`, newest first, with the total match count and the

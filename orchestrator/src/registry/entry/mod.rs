@@ -474,6 +474,36 @@ impl Entry {
         })
     }
 
+    /// Why it was cancelled, shared (no copy): the reason it ended with once
+    /// terminal, else the token's while cancellation is requested.
+    pub(crate) fn cancel_reason_shared(&self) -> Option<Arc<str>> {
+        if self.status().is_terminal() {
+            return self.state.lock().final_cancel_reason.clone();
+        }
+        if !self.token.is_cancelled() {
+            return None;
+        }
+        Some(
+            self.token
+                .reason()
+                .unwrap_or_else(|| Arc::from("cancelled")),
+        )
+    }
+
+    /// The description as given (borrowed), or the lower-cased type name.
+    pub(crate) fn description_ref(&self) -> Cow<'_, str> {
+        match &self.description {
+            Some(d) => Cow::Borrowed(d.as_ref()),
+            None => Cow::Owned(self.kind.as_str().to_ascii_lowercase()),
+        }
+    }
+
+    /// When it started and ended, under one lock.
+    pub(crate) fn times(&self) -> (Option<SystemTime>, Option<SystemTime>) {
+        let st = self.state.lock();
+        (st.started_at, st.completed_at)
+    }
+
     /// Waits until the operation reaches a terminal state (and, with a store, until
     /// that state is written to it).
     pub(crate) async fn finished(&self) {

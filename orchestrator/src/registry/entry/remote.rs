@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use super::Entry;
 use crate::OperationId;
 use crate::info::OperationProgress;
+use crate::view::ProgressCounts;
 
 /// Where a proxy's operation runs, and what the host last said of its progress.
 #[derive(Debug)]
@@ -34,6 +35,25 @@ impl Remote {
 
     pub(crate) fn progress(&self) -> OperationProgress {
         self.progress.lock().clone()
+    }
+
+    /// The host's counters, clamped as a snapshot is.
+    pub(crate) fn counts(&self) -> ProgressCounts {
+        let p = self.progress.lock();
+        ProgressCounts {
+            percentage: p.percentage.clamp(0.0, 100.0),
+            steps_completed: p.steps_completed,
+            steps_total: p.steps_total,
+            items_processed: p.items_processed,
+            items_total: p.items_total,
+        }
+    }
+
+    /// Calls `f` with the host's current step, copied out first (a proxy is rare:
+    /// the copy may allocate).
+    pub(crate) fn with_step<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let step = self.progress.lock().current_step.clone();
+        f(&step)
     }
 }
 

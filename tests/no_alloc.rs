@@ -1,0 +1,99 @@
+//! A status read that only looks allocates nothing: `Operations::with_info` and
+//! `wait_with` against `get` and `wait`, counted by a global allocator that tallies
+//! this thread's allocations.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use orchestrator::{OperationSpec, OperationStatus, Operations};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the count is a
+// thread-local `Cell` with no destructor, so it never allocates itself.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is `System.alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: as `System.realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// How many allocations `f` makes on this thread.
+fn allocations<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let r = f();
+    (r, ALLOCATIONS.with(Cell::get) - before)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn looking_at_a_running_operation_allocates_nothing() {
+    let ops = Operations::new();
+    let handle = ops
+        .spawn(
+            OperationSpec::new("looked_at")
+                .with_description("a described run")
+                .with_total_steps(4),
+            |ctx| async move {
+                ctx.progress(1, "Iteration 1/4");
+                ctx.cancelled().await;
+                Ok::<_, String>(())
+            },
+        )
+        .expect("spawn");
+    tokio::task::yield_now().await;
+    let id = handle.id().clone();
+
+    let (read, count) = allocations(|| {
+        ops.with_info(&id, |op| {
+            let step_len = op.with_current_step(str::len);
+            (
+                op.status(),
+                op.progress().percentage,
+                step_len,
+                op.description().len(),
+                op.is_cancelled(),
+            )
+        })
+    });
+    let read = read.expect("known");
+    assert_eq!(read, (OperationStatus::Running, 25.0, 13, 15, false));
+    assert_eq!(count, 0, "with_info allocated");
+
+    // The counter does count: a snapshot allocates.
+    let (info, count) = allocations(|| ops.get(&id));
+    assert_eq!(info.expect("known").progress.current_step, "Iteration 1/4");
+    assert!(count > 0, "get builds a record");
+
+    ops.cancel(&id, "enough").expect("cancel");
+    let _ = handle.outcome().await;
+    // The final record: a waiter that reads the status and the reason copies nothing.
+    let before = ALLOCATIONS.with(Cell::get);
+    let (status, reason) = ops
+        .wait_with(&id, |op| (op.status(), op.cancel_reason()))
+        .await
+        .expect("known");
+    let count = ALLOCATIONS.with(Cell::get) - before;
+    assert_eq!(status, OperationStatus::Cancelled);
+    assert_eq!(reason.as_deref(), Some("enough"));
+    assert_eq!(count, 0, "wait_with allocated");
+}
