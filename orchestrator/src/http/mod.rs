@@ -16,7 +16,7 @@
 //! | `GET /operations/{id}/metrics?cursor=N`      | 200 `{metrics, cursor, dropped}`                      | 400, 404                |
 //! | `GET /operations/{id}/wait?timeout_ms=`      | 200 `OperationInfo` when terminal or at the timeout (default 30 s, at most 60 s) | 400, 404 |
 //! | `GET /operations/{id}/events`                | `text/event-stream`: `progress` events, then `done`   | 400, 404                |
-//! | `GET /operations/events?ids=ID,ID,…`         | `text/event-stream`: the events of up to 100 operations on one connection (`gone` for an unknown id) | 400 |
+//! | `GET /operations/events?ids=ID,ID,…`         | `text/event-stream`: the events of up to 60 operations on one connection (`gone` for an unknown id) | 400 |
 //! | `GET /openapi.json`                          | the OpenAPI 3.1 document of these routes              |                         |
 //!
 //! `limit` is 1–1000 (default 100); `status` is one of `PENDING`, `RUNNING`,
