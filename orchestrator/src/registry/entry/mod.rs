@@ -60,16 +60,13 @@ pub(crate) struct Entry {
     pub(crate) parent_id: Option<OperationId>,
     /// Which run of the operation this entry is (1, or more once resumed).
     pub(crate) attempt: u32,
-    /// The checkpoint this attempt resumed from (`None` for a first attempt): what
-    /// `OperationContext::resume_state` reads.
-    resumed_from: Option<Box<Checkpoint>>,
     /// The root reporter's step total (phases keep their own).
     pub(crate) total_steps: AtomicU64,
     pub(crate) token: CancellationToken,
     pub(crate) progress: ProgressCell,
-    pub(crate) observer: Option<ProgressObserver>,
-    /// The weighted children of the operation's own reporter (allocated by the first).
-    child_shares: OnceLock<Arc<ProgressShares>>,
+    /// What few operations have, set at creation (boxed: a proxy, a child with an
+    /// observer, a resumed attempt); `None` for most.
+    rare: Option<Box<Rare>>,
     status: AtomicU8,
     /// How far the operation's lifecycle is written to the registry's store, if it
     /// has one (rule 6): a [`Step`] as `u8`, 0 before the create is written.
@@ -78,15 +75,34 @@ pub(crate) struct Entry {
     blocking: AtomicU32,
     /// Live [`OperationWatch`](crate::OperationWatch)es (rule 5).
     watchers: AtomicU32,
-    /// Woken on every change while `watchers > 0`; allocated by the first watch.
-    changes: OnceLock<Box<Notify>>,
+    /// What is allocated on first use only: the watches' notification and the
+    /// weighted children's shares.
+    lazy: OnceLock<Box<Lazy>>,
     /// The registry's counts and limits; `None` for a detached entry.
     ledger: Option<Arc<Ledger>>,
-    /// Set for a proxy of an operation on a host service (boxed: rare).
-    remote: Option<Box<Remote>>,
     state: Mutex<State>,
     metrics: Mutex<Option<Box<MetricsLog>>>,
     finished: Notify,
+}
+
+/// The parts of an entry few operations have, fixed at creation.
+struct Rare {
+    /// Told of every progress change (a weighted child's parent follows it).
+    observer: Option<ProgressObserver>,
+    /// Set for a proxy of an operation on a host service.
+    remote: Option<Remote>,
+    /// The checkpoint this attempt resumed from (`None` for a first attempt): what
+    /// `OperationContext::resume_state` reads.
+    resumed_from: Option<Checkpoint>,
+}
+
+/// The parts of an entry allocated on first use.
+#[derive(Default)]
+struct Lazy {
+    /// Woken on every change while `watchers > 0` (allocated by the first watch).
+    changes: Notify,
+    /// The weighted children of the operation's own reporter (allocated by the first).
+    child_shares: OnceLock<Arc<ProgressShares>>,
 }
 
 #[derive(Debug, Default)]
@@ -185,19 +201,24 @@ impl Entry {
             metadata: (!n.metadata.is_empty()).then(|| Box::new(n.metadata)),
             parent_id: n.parent_id,
             attempt: n.attempt,
-            resumed_from: n.resumed_from.clone().map(Box::new),
             total_steps: AtomicU64::new(n.total_steps),
             token: n.token,
             progress: ProgressCell::with_total(n.total_steps),
-            observer: n.observer,
-            child_shares: OnceLock::new(),
+            rare: (n.observer.is_some() || n.remote.is_some() || n.resumed_from.is_some()).then(
+                || {
+                    Box::new(Rare {
+                        observer: n.observer,
+                        remote: n.remote.map(|r| *r),
+                        resumed_from: n.resumed_from.clone(),
+                    })
+                },
+            ),
             status: AtomicU8::new(OperationStatus::Pending.to_u8()),
             persisted: AtomicU8::new(if n.in_store { Step::Create as u8 } else { 0 }),
             blocking: AtomicU32::new(0),
             watchers: AtomicU32::new(0),
-            changes: OnceLock::new(),
+            lazy: OnceLock::new(),
             ledger: n.ledger,
-            remote: n.remote,
             state: Mutex::new(State {
                 checkpoint: n.resumed_from.map(Box::new),
                 ..State::default()
@@ -252,8 +273,18 @@ impl Entry {
     }
 
     /// The weighted children of the operation's own reporter.
+    /// The parts allocated on first use, allocating them now if needed.
+    fn lazy(&self) -> &Lazy {
+        self.lazy.get_or_init(Box::default)
+    }
+
+    /// The progress observer, if the operation has one.
+    pub(crate) fn observer(&self) -> Option<&ProgressObserver> {
+        self.rare.as_ref()?.observer.as_ref()
+    }
+
     pub(crate) fn child_shares(&self) -> &Arc<ProgressShares> {
-        self.child_shares.get_or_init(Arc::default)
+        self.lazy().child_shares.get_or_init(Arc::default)
     }
 
     /// The registry's link to its store, if it has one.
@@ -348,8 +379,7 @@ impl Entry {
         // What an observer saw last, to tell it the final progress if sealing changed
         // it (a completed operation shows 100 %): a parent following its child.
         let seen = self
-            .observer
-            .as_ref()
+            .observer()
             .map(|_| self.progress.snapshot(None).percentage);
         self.progress.seal(
             status == OperationStatus::Completed,
@@ -415,7 +445,7 @@ impl Entry {
 
     /// The checkpoint this attempt resumed from.
     pub(crate) fn resumed_from(&self) -> Option<&Checkpoint> {
-        self.resumed_from.as_deref()
+        self.rare.as_ref()?.resumed_from.as_ref()
     }
 
     /// Takes the metric records away, for the next attempt of the operation.
@@ -598,7 +628,7 @@ impl Entry {
 
     /// After a progress change: tells the observer and the watches.
     pub(crate) fn notify_observer(&self) {
-        if let Some(observer) = &self.observer {
+        if let Some(observer) = self.observer() {
             observer(&self.progress_snapshot());
         }
         self.wake_watchers();
@@ -703,6 +733,19 @@ pub(crate) fn unregistered(
 }
 #[cfg(test)]
 mod size_probe {
+    /// Every operation holds one entry: what few operations use is boxed (`Rare`,
+    /// `Lazy`) so the common one stays small. A field added to the entry for a rare
+    /// feature belongs there.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_entry_stays_small() {
+        assert!(
+            size_of::<super::Entry>() <= 424,
+            "Entry is {} bytes",
+            size_of::<super::Entry>()
+        );
+    }
+
     #[test]
     fn print_sizes() {
         use std::mem::size_of;

@@ -60,7 +60,7 @@ impl Remote {
 impl Entry {
     /// The host this proxy mirrors; `None` for a local operation.
     pub(crate) fn remote(&self) -> Option<&Remote> {
-        self.remote.as_deref()
+        self.rare.as_ref()?.remote.as_ref()
     }
 
     /// Replaces a proxy's progress with the host's (no-op for a local operation, or

@@ -2,8 +2,6 @@
 
 use std::sync::atomic::Ordering;
 
-use tokio::sync::Notify;
-
 use super::Entry;
 
 impl Entry {
@@ -15,15 +13,15 @@ impl Entry {
 
     pub(super) fn wake_watchers(&self) {
         if self.watchers.load(Ordering::Relaxed) > 0 {
-            if let Some(changes) = self.changes.get() {
-                changes.notify_waiters();
+            if let Some(lazy) = self.lazy.get() {
+                lazy.changes.notify_waiters();
             }
         }
     }
 
     /// Registers a watch (rule 5); undone by `unwatch`.
     pub(crate) fn watch(&self) {
-        self.changes.get_or_init(|| Box::new(Notify::new()));
+        self.lazy();
         self.watchers.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -43,7 +41,7 @@ impl Entry {
 
     /// Waits until the version differs from `seen`; returns the new version.
     pub(crate) async fn changed_since(&self, seen: u64) -> u64 {
-        let Some(changes) = self.changes.get() else {
+        let Some(changes) = self.lazy.get().map(|l| &l.changes) else {
             // Never watched: nothing will wake us (callers register first).
             return self.progress.version();
         };
