@@ -196,6 +196,8 @@
   async function refresh() {
     clearTimeout(state.listTimer);
     if (state.needsToken || state.listing) return;
+    // A hidden tab reads nothing; it refreshes when shown again (visibilitychange).
+    if (document.hidden) return;
     state.listing = true;
     try {
       const body = await api('operations?' + query());
