@@ -674,3 +674,87 @@ async fn the_token_form_unlocks_the_list_and_keeps_the_token_out_of_urls() {
         "form#token-form shown again with a kept token"
     );
 }
+
+/// A batch's detail links each of its children, and a child's links back to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_detail_links_children_and_parent() {
+    let Some(b) = Browser::start("children").await else {
+        return;
+    };
+    let (_server, _stdout, addr) = open_server();
+    let batch = start(
+        addr,
+        "/api/v1/data/load_files",
+        &json!({"paths": ["one.csv", "two.csv"]}),
+    );
+    let children = eventually("the batch's end", PAGE, || async {
+        let (status, body) = http(
+            addr,
+            "GET",
+            &format!("/api/v1/operations/{batch}/children"),
+            "",
+        );
+        let ids: Vec<String> = body["data"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["operation_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if status == 200 && ids.len() == 2 && operation(addr, &batch)["status"] == "COMPLETED" {
+            Ok(ids)
+        } else {
+            Err(format!("{status} {body}"))
+        }
+    })
+    .await;
+    open_dashboard(&b, addr).await;
+    wait_row(&b, &batch).await;
+    open_detail(&b, &batch).await;
+    let linked = page_eventually(&b, "#detail-children links", PAGE, || async {
+        let v = b
+            .try_js(
+                "return Array.from(document.querySelectorAll('#detail-children a.op-link'))
+                     .map(a => [a.textContent, a.getAttribute('href')]);",
+                vec![],
+            )
+            .await?;
+        let pairs: Vec<(String, String)> =
+            serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+        if pairs.len() == 2 {
+            Ok(pairs)
+        } else {
+            Err(format!("{v}"))
+        }
+    })
+    .await;
+    let mut shown: Vec<String> = linked.iter().map(|(id, _)| id.clone()).collect();
+    shown.sort();
+    let mut expected = children.clone();
+    expected.sort();
+    assert_eq!(shown, expected);
+    for (id, href) in &linked {
+        assert_eq!(href, &format!("#{id}"));
+    }
+    // Following a child's link opens its detail, whose parent links back.
+    let child = &linked[0].0;
+    b.click(&format!("#detail-children a[href=\"#{child}\"]"), PAGE)
+        .await;
+    page_eventually(&b, "the child's detail with its parent", PAGE, || async {
+        let v = b
+            .try_js(
+                "const a = document.querySelector('#detail-parent a.op-link');
+                 return [document.querySelector('section#detail').getAttribute('data-id'),
+                         a ? a.textContent : null];",
+                vec![],
+            )
+            .await?;
+        if v == json!([child, batch]) {
+            Ok(())
+        } else {
+            Err(format!("{v}"))
+        }
+    })
+    .await;
+}

@@ -145,6 +145,13 @@
     return node;
   }
 
+  // A link to an operation's detail (its id as the text).
+  function opLink(id) {
+    const link = el('a', 'op-link', id);
+    link.href = '#' + encodeURIComponent(id);
+    return link;
+  }
+
   // ---- the list -----------------------------------------------------------------------
 
   function newRow(id) {
@@ -251,11 +258,22 @@
     follow([...keep].filter((id) => ACTIVE.has(state.infos.get(id).status)));
   }
 
-  // Whether record `a` is at least as far along as `b` (a terminal one beats an active one).
+  // Whether record `a` is further along than `b`: a later attempt (a resume) beats an
+  // earlier one; within one attempt a terminal record beats an active one (it never
+  // changes back), then the higher percentage.
   function isAfter(a, b) {
+    const attempts = (a.attempt || 1) - (b.attempt || 1);
+    if (attempts !== 0) return attempts > 0;
     if (!ACTIVE.has(b.status)) return false;
     if (!ACTIVE.has(a.status)) return true;
     return percent(a) > percent(b);
+  }
+
+  // Whether `known` is the end of the attempt `info` is an earlier view of.
+  function endedBefore(known, info) {
+    const attempts = (known.attempt || 1) - (info.attempt || 1);
+    if (attempts !== 0) return attempts > 0;
+    return !ACTIVE.has(known.status) && ACTIVE.has(info.status);
   }
 
   function rememberKinds(list) {
@@ -392,6 +410,10 @@
       return;
     }
     if (!info.status) return;
+    // A reply that left before the end (a cancel's, say) must not undo it; events of
+    // one stream come in order, so nothing else is held back.
+    const known = state.infos.get(id);
+    if (known && endedBefore(known, info)) return;
     state.infos.set(id, info);
     const tr = state.rows.get(id);
     if (tr) renderRow(tr, info);
@@ -438,6 +460,7 @@
       if (!state.detail || state.detail.id !== id) return;
       state.infos.set(id, body.data);
       renderDetail(body.data);
+      loadChildren(id);
       await loadMetrics();
       if (ACTIVE.has(body.data.status)) follow(activeShownIds());
     } catch (e) {
@@ -466,7 +489,7 @@
     set('detail-ended', time(info.completed_at));
     const checkpoint = info.checkpoint_at ? `, checkpoint at step ${info.checkpoint_step} (${time(info.checkpoint_at)})` : '';
     set('detail-attempt', String(info.attempt || 1) + checkpoint);
-    set('detail-parent', info.parent_id || '—');
+    $('detail-parent').replaceChildren(info.parent_id ? opLink(info.parent_id) : '—');
     set('detail-cancel-reason', info.cancel_reason || '—');
     set('detail-error', info.error_message || '—');
     set('detail-result', info.result_summary === null || info.result_summary === undefined ? '—' : JSON.stringify(info.result_summary, null, 2));
@@ -474,6 +497,28 @@
     const active = ACTIVE.has(info.status);
     $('cancel').hidden = !active || !$('cancel-form').hidden;
     if (!active) $('cancel-form').hidden = true;
+  }
+
+  // Lists the detail's child operations (spawn_child), each a link to its own detail.
+  async function loadChildren(id) {
+    const cell = $('detail-children');
+    cell.replaceChildren('—');
+    try {
+      const body = await api(`operations/${encodeURIComponent(id)}/children?limit=100`);
+      if (!state.detail || state.detail.id !== id) return;
+      const children = Array.isArray(body.data) ? body.data : [];
+      if (!children.length) return;
+      const items = [];
+      for (const child of children) {
+        const item = el('span', 'child');
+        item.append(opLink(child.operation_id), ` ${child.status}`);
+        items.push(item, ' ');
+      }
+      if (body.total_count > children.length) items.push(`(${body.total_count - children.length} more)`);
+      cell.replaceChildren(...items);
+    } catch (e) {
+      fail(e);
+    }
   }
 
   // Reads the detail's metric records after its cursor (one request at a time; a call
