@@ -190,14 +190,7 @@ impl Browser {
     /// (retrying if the page re-renders it between finding and clicking).
     pub async fn click(&self, css: &str, limit: Duration) {
         eventually(&format!("click {css}"), limit, || async {
-            let el = self
-                .client
-                .find(Locator::Css(css))
-                .await
-                .map_err(|e| e.to_string())?;
-            if !el.is_displayed().await.map_err(|e| e.to_string())? {
-                return Err("not displayed".to_owned());
-            }
+            let el = self.displayed_element(css).await?;
             el.click().await.map_err(|e| e.to_string())
         })
         .await;
@@ -206,18 +199,25 @@ impl Browser {
     /// Types `text` into the first element matching `css` once it is displayed.
     pub async fn type_into(&self, css: &str, text: &str, limit: Duration) {
         eventually(&format!("type into {css}"), limit, || async {
-            let el = self
-                .client
-                .find(Locator::Css(css))
-                .await
-                .map_err(|e| e.to_string())?;
-            if !el.is_displayed().await.map_err(|e| e.to_string())? {
-                return Err("not displayed".to_owned());
-            }
+            let el = self.displayed_element(css).await?;
             el.clear().await.map_err(|e| e.to_string())?;
             el.send_keys(text).await.map_err(|e| e.to_string())
         })
         .await;
+    }
+
+    /// The first element matching `css`, if it is displayed.
+    async fn displayed_element(&self, css: &str) -> Result<fantoccini::elements::Element, String> {
+        let el = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .map_err(|e| e.to_string())?;
+        if el.is_displayed().await.map_err(|e| e.to_string())? {
+            Ok(el)
+        } else {
+            Err("not displayed".to_owned())
+        }
     }
 
     /// Whether an element matching `css` exists and is displayed.

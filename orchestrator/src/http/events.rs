@@ -71,7 +71,7 @@ pub(crate) fn event_stream(
     first: &OperationInfo,
     slot: OwnedSemaphorePermit,
 ) -> EventStream {
-    numbered(changes(ops, first), slot)
+    sse(numbered(changes(ops, first), slot))
 }
 
 /// The events of several operations in one stream (the multiplexed route): each
@@ -87,21 +87,27 @@ pub(crate) fn multiplexed_stream(
 ) -> EventStream {
     let gone = stream::iter(missing).map(|id| Ok(gone_event(&id)));
     let each = stream::select_all(found.iter().map(|first| changes(ops, first)));
-    let numbered = each.enumerate().map(move |(seq, (name, info))| {
-        // The slot lives as long as the stream.
-        let _ = &slot;
-        Ok(event(name, seq as u64 + 1, &info))
-    });
-    Sse::new(gone.chain(numbered).boxed()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    sse(gone.chain(numbered(each.boxed(), slot)).boxed())
 }
 
-/// `changes` numbered from 1 as SSE events, holding `slot`.
-fn numbered(changes: BoxStream<'static, Change>, slot: OwnedSemaphorePermit) -> EventStream {
-    let stream = changes.enumerate().map(move |(seq, (name, info))| {
-        let _ = &slot;
-        Ok(event(name, seq as u64 + 1, &info))
-    });
-    Sse::new(stream.boxed()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+/// `changes` numbered from 1 as SSE events, holding `slot` (its place under the
+/// stream cap) as long as the stream lives.
+fn numbered(
+    changes: BoxStream<'static, Change>,
+    slot: OwnedSemaphorePermit,
+) -> BoxStream<'static, Result<Event, Infallible>> {
+    changes
+        .enumerate()
+        .map(move |(seq, (name, info))| {
+            let _ = &slot;
+            Ok(event(name, seq as u64 + 1, &info))
+        })
+        .boxed()
+}
+
+/// The response of an events route: `events`, with a keep-alive comment while idle.
+fn sse(events: BoxStream<'static, Result<Event, Infallible>>) -> EventStream {
+    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
 /// The changes of `first`'s operation: `progress` records, then `done`.

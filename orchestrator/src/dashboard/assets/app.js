@@ -258,14 +258,12 @@
     follow([...keep].filter((id) => ACTIVE.has(state.infos.get(id).status)));
   }
 
-  // Whether record `a` is further along than `b`: a later attempt (a resume) beats an
-  // earlier one; within one attempt a terminal record beats an active one (it never
-  // changes back), then the higher percentage.
+  // Whether record `a` is further along than `b`: a later attempt, or the end of the
+  // same one (see endedBefore); between two active views of one attempt, the higher
+  // percentage.
   function isAfter(a, b) {
-    const attempts = (a.attempt || 1) - (b.attempt || 1);
-    if (attempts !== 0) return attempts > 0;
-    if (!ACTIVE.has(b.status)) return false;
-    if (!ACTIVE.has(a.status)) return true;
+    const bothRunning = ACTIVE.has(a.status) && ACTIVE.has(b.status);
+    if ((a.attempt || 1) !== (b.attempt || 1) || !bothRunning) return endedBefore(a, b);
     return percent(a) > percent(b);
   }
 

@@ -497,10 +497,16 @@ impl Entry {
     /// if none was given); once ended, the reason as it stood then (never one for a
     /// completed operation).
     fn live_cancel_reason(&self) -> Option<String> {
+        self.live_reason().map(|r| r.to_string())
+    }
+
+    /// The reason cancellation was requested for, while it is (`cancelled` when none
+    /// was given).
+    fn live_reason(&self) -> Option<Arc<str>> {
         self.token.is_cancelled().then(|| {
             self.token
                 .reason()
-                .map_or_else(|| "cancelled".to_owned(), |r| r.to_string())
+                .unwrap_or_else(|| Arc::from("cancelled"))
         })
     }
 
