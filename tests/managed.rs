@@ -459,3 +459,30 @@ fn spawn_outside_a_runtime_is_an_error_and_registers_nothing() {
     assert!(matches!(r, Err(OrchestratorError::NoRuntime)));
     assert!(ops.is_empty());
 }
+
+/// A runtime shut down before a spawned operation's task first ran drops that task
+/// unpolled: the operation must still end (`CANCELLED`), not stay `PENDING` forever
+/// with its active slot held.
+#[test]
+fn an_operation_whose_runtime_stops_before_it_runs_ends_cancelled() {
+    let ops = Operations::builder().without_sweeper().build();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    // Spawned from inside the runtime, but the runtime never runs the task: nothing
+    // awaits after it.
+    let id = rt
+        .block_on(async {
+            ops.spawn(OperationSpec::new("dummy"), |_ctx| async {
+                Ok::<_, String>(())
+            })
+        })
+        .expect("spawn")
+        .id()
+        .clone();
+    assert_eq!(ops.get(&id).unwrap().status, OperationStatus::Pending);
+    drop(rt);
+    let info = ops.get(&id).expect("still listed");
+    assert_eq!(info.status, OperationStatus::Cancelled);
+    assert_eq!(ops.list(&Default::default()).active_count, 0);
+}

@@ -100,7 +100,7 @@ impl<'a> OperationView<'a> {
 
     /// When it was registered.
     pub fn created_at(&self) -> SystemTime {
-        self.entry.created_at
+        self.entry.created_at()
     }
 
     /// When it started running, if it did.

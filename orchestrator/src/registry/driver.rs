@@ -51,14 +51,6 @@ impl Slot {
             Poll::Pending => Self::Queued(acquire),
         }
     }
-
-    async fn acquire(self) -> Option<OwnedSemaphorePermit> {
-        match self {
-            Self::Unlimited => None,
-            Self::Held(permit) => Some(permit),
-            Self::Queued(acquire) => acquire.await.ok(),
-        }
-    }
 }
 
 enum Ended<R> {
@@ -69,7 +61,13 @@ enum Ended<R> {
 }
 
 impl Driver {
-    pub(crate) async fn run<F, Fut, T, E>(self, f: F) -> Outcome<T, E>
+    /// The operation's whole run, as a future for a task (or to await inline).
+    ///
+    /// Not an `async fn`: the arguments of one are kept in its future for its whole
+    /// life, beside the copies its body moves them into, which would grow every
+    /// operation's task. Here they are moved once, into `drive`'s arguments, and used
+    /// in place there.
+    pub(crate) fn run<F, Fut, T, E>(self, f: F) -> impl Future<Output = Outcome<T, E>>
     where
         F: FnOnce(OperationContext) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -82,26 +80,44 @@ impl Driver {
             deadline,
             slot,
         } = self;
-        let token = &entry.token;
-        // If this future is dropped before the end is recorded (runtime shutdown, a
+        // If the future is dropped before the end is recorded (runtime shutdown, a
         // caller dropping an inline run), the operation must not stay active forever.
-        // It also holds the concurrency slot, which is released only after the end is
-        // recorded (or, for abandoned blocking work, when that work returns).
-        let mut guard = FinishOnDrop {
-            entry: entry.clone(),
-            permit: None,
-        };
+        // The guard also holds the concurrency slot, which is released only after the
+        // end is recorded (or, for abandoned blocking work, when that work returns).
+        drive(FinishOnDrop { entry, slot }, grace, deadline, f)
+    }
+}
 
-        // Wait PENDING for a slot (FIFO), unless cancelled first.
-        guard.permit = match slot {
-            Slot::Unlimited => None,
-            Slot::Held(permit) => Some(permit),
-            queued @ Slot::Queued(_) => tokio::select! {
-                biased;
-                () = token.cancelled() => None,
-                permit = queued.acquire() => permit,
-            },
-        };
+/// The run itself. Not an `async fn` either: its arguments would be stored twice
+/// (as arguments and as the locals they are moved into); an `async` block uses what it
+/// captures in place.
+fn drive<F, Fut, T, E>(
+    mut guard: FinishOnDrop,
+    grace: Duration,
+    deadline: Option<Duration>,
+    f: F,
+) -> impl Future<Output = Outcome<T, E>>
+where
+    F: FnOnce(OperationContext) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    T: Serialize,
+    E: std::fmt::Display,
+{
+    async move {
+        {
+            let entry = &guard.entry;
+            // Wait PENDING for a slot (FIFO), unless cancelled first.
+            if let Slot::Queued(acquire) = &mut guard.slot {
+                let acquired = tokio::select! {
+                    biased;
+                    () = entry.token.cancelled() => None,
+                    permit = acquire.as_mut() => permit.ok(),
+                };
+                guard.slot = acquired.map_or(Slot::Unlimited, Slot::Held);
+            }
+        }
+        let entry = &guard.entry;
+        let token = &entry.token;
         if token.is_cancelled() || entry.start().is_err() {
             let _ = entry.finish(Ending::Cancelled);
             return Outcome::Cancelled(None);
@@ -158,7 +174,7 @@ impl Driver {
         // if its async part was dropped). Boxed: the rare path must not grow every
         // operation's task.
         let ended = if entry.blocking_count() > 0 {
-            Box::pin(outlive_blocking(&entry, ended, grace)).await
+            Box::pin(outlive_blocking(entry, ended, grace)).await
         } else {
             ended
         };
@@ -235,9 +251,11 @@ async fn outlive_blocking<R>(entry: &Entry, ended: Ended<R>, grace: Duration) ->
     ended
 }
 
+/// The running operation's entry and its concurrency slot: records a cancelled end if
+/// dropped while the operation is still active, then releases the slot.
 struct FinishOnDrop {
     entry: Arc<Entry>,
-    permit: Option<OwnedSemaphorePermit>,
+    slot: Slot,
 }
 
 impl Drop for FinishOnDrop {
@@ -246,9 +264,12 @@ impl Drop for FinishOnDrop {
             self.entry
                 .token
                 .cancel_with_reason("operation dropped before it finished");
+            let permit = match std::mem::replace(&mut self.slot, Slot::Unlimited) {
+                Slot::Held(permit) => Some(permit),
+                Slot::Unlimited | Slot::Queued(_) => None,
+            };
             // Blocking work still running records the end (and frees the slot) itself.
-            self.entry
-                .finish_or_defer(Ending::Cancelled, self.permit.take());
+            self.entry.finish_or_defer(Ending::Cancelled, permit);
         }
     }
 }

@@ -225,7 +225,7 @@ impl Operations {
         let root = self.shared().root.read();
         let entry = Arc::new(Entry::new(NewEntry {
             id: old.id.clone(),
-            created_at: old.created_at,
+            created_at: old.created_at(),
             kind: old.kind.clone(),
             description: old.given_description(),
             seq: old.seq,

@@ -76,7 +76,7 @@ async fn apply(d: &Durable, write: &Write) -> Result<(), StoreError> {
             }
         }
         Step::Start => {
-            let started_at = entry.started_at().unwrap_or(entry.created_at);
+            let started_at = entry.started_at().unwrap_or(entry.created_at());
             store.start(&entry.id, fence, started_at).await
         }
         Step::Finish => {

@@ -77,10 +77,12 @@ impl Entry {
 
     /// Waits until no blocking closure of this operation runs.
     pub(crate) async fn blocking_idle(&self) {
+        let finished = self.finished_notify();
         loop {
-            let notified = self.finished.notified();
+            let notified = finished.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            std::sync::atomic::fence(Ordering::SeqCst);
             if self.blocking_count() == 0 {
                 return;
             }
@@ -97,7 +99,7 @@ impl Entry {
             .and_then(|a| a.deferred.take());
         // Wakes a driver waiting in `blocking_idle` (and, harmlessly, `finished` waiters,
         // which check the status again).
-        self.finished.notify_waiters();
+        self.wake_finished();
         if let Some((ending, permit)) = deferred {
             let _ = self.finish(ending);
             drop(permit);

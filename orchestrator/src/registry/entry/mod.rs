@@ -25,9 +25,14 @@
 //!    when it is applied and, for the end, wakes `finished` waiters, which wait for
 //!    both the terminal status and its write (a `COMPLETED` is acknowledged only once
 //!    it is durable). Without a store, nothing of this runs.
+//! 7. The `finished` notification is allocated by the first waiter. A waiter
+//!    allocates it, enables its wake-up, then (after a `SeqCst` fence) reads the
+//!    condition; a change stores the condition, then (after a `SeqCst` fence) wakes
+//!    the notification if it exists. The fences forbid both missing each other: the
+//!    waiter sees the change, or the change sees the notification and wakes it.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -55,7 +60,7 @@ pub(crate) struct Entry {
     pub(crate) kind: OperationType,
     description: Option<Cow<'static, str>>,
     pub(crate) seq: u64,
-    pub(crate) created_at: SystemTime,
+    created_at: Stamp,
     metadata: Option<Box<OperationMetadata>>,
     pub(crate) parent_id: Option<OperationId>,
     /// Which run of the operation this entry is (1, or more once resumed).
@@ -81,8 +86,6 @@ pub(crate) struct Entry {
     /// The registry's counts and limits; `None` for a detached entry.
     ledger: Option<Arc<Ledger>>,
     state: Mutex<State>,
-    metrics: Mutex<Option<Box<MetricsLog>>>,
-    finished: Notify,
 }
 
 /// The parts of an entry few operations have, fixed at creation.
@@ -101,17 +104,20 @@ struct Rare {
 struct Lazy {
     /// Woken on every change while `watchers > 0` (allocated by the first watch).
     changes: Notify,
+    /// Woken when the operation ends, a step is written to the store, or its last
+    /// blocking closure returns (allocated by the first to wait for one; rule 7).
+    finished: Notify,
+    /// The metric records (allocated by the first, or by a resumed attempt that
+    /// continues an earlier one's).
+    metrics: Mutex<Option<Box<MetricsLog>>>,
     /// The weighted children of the operation's own reporter (allocated by the first).
     child_shares: OnceLock<Arc<ProgressShares>>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    started_at: Option<SystemTime>,
-    completed_at: Option<SystemTime>,
-    /// The cancel reason as it stood when the operation ended: a finished record does
-    /// not change when its token is cancelled later (by `cancel_all`, say).
-    final_cancel_reason: Option<Arc<str>>,
+    started_at: Stamp,
+    completed_at: Stamp,
     recorded: Option<Box<Recorded>>,
     /// The last checkpoint saved (by this attempt or, until it saves one, the one
     /// it resumed from).
@@ -130,11 +136,14 @@ struct Abandoned {
     deferred: Option<(Ending, Option<OwnedSemaphorePermit>)>,
 }
 
-/// What a finished operation returned.
-#[derive(Debug)]
+/// What a finished operation returned (or, while it runs, its partial result).
+#[derive(Debug, Default)]
 struct Recorded {
     error_message: Option<String>,
     result_summary: Option<serde_json::Value>,
+    /// The cancel reason as it stood when the operation ended: a finished record does
+    /// not change when its token is cancelled later (by `cancel_all`, say).
+    final_cancel_reason: Option<Arc<str>>,
 }
 
 /// The result to record when an operation ends.
@@ -186,7 +195,10 @@ pub(crate) struct NewEntry {
 
 mod blocking;
 mod remote;
+mod stamp;
 mod watchers;
+
+use stamp::Stamp;
 
 pub(crate) use remote::Remote;
 
@@ -197,7 +209,7 @@ impl Entry {
             kind: n.kind,
             description: n.description,
             seq: n.seq,
-            created_at: n.created_at,
+            created_at: Stamp::of(n.created_at),
             metadata: (!n.metadata.is_empty()).then(|| Box::new(n.metadata)),
             parent_id: n.parent_id,
             attempt: n.attempt,
@@ -223,9 +235,13 @@ impl Entry {
                 checkpoint: n.resumed_from.map(Box::new),
                 ..State::default()
             }),
-            metrics: Mutex::new(n.metrics),
-            finished: Notify::new(),
         }
+        .with_metrics(n.metrics)
+    }
+
+    fn with_metrics(self, log: Option<Box<MetricsLog>>) -> Self {
+        self.adopt_metrics(log);
+        self
     }
 
     pub(crate) fn status(&self) -> OperationStatus {
@@ -257,7 +273,7 @@ impl Entry {
         if !from.can_become(OperationStatus::Running) {
             return Err(self.illegal(from, OperationStatus::Running));
         }
-        st.started_at = Some(SystemTime::now());
+        st.started_at = Stamp::now();
         self.set_status(OperationStatus::Running);
         drop(st);
         if let Some(durable) = self.durable() {
@@ -272,7 +288,6 @@ impl Entry {
         self.ledger.as_ref().and_then(|l| l.registry())
     }
 
-    /// The weighted children of the operation's own reporter.
     /// The parts allocated on first use, allocating them now if needed.
     fn lazy(&self) -> &Lazy {
         self.lazy.get_or_init(Box::default)
@@ -283,6 +298,7 @@ impl Entry {
         self.rare.as_ref()?.observer.as_ref()
     }
 
+    /// The weighted children of the operation's own reporter.
     pub(crate) fn child_shares(&self) -> &Arc<ProgressShares> {
         self.lazy().child_shares.get_or_init(Arc::default)
     }
@@ -297,7 +313,7 @@ impl Entry {
         self.persisted.fetch_max(step as u8, Ordering::AcqRel);
         // `finished` waiters re-check their condition: waiting for the end, or (see
         // `persisted_to`) for this step.
-        self.finished.notify_waiters();
+        self.wake_finished();
     }
 
     /// How far the lifecycle is written to the store (0: not even the create).
@@ -310,10 +326,12 @@ impl Entry {
         if self.durable().is_none() {
             return;
         }
+        let finished = self.finished_notify();
         loop {
-            let notified = self.finished.notified();
+            let notified = finished.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            fence(Ordering::SeqCst);
             if self.persisted() >= step as u8 {
                 return;
             }
@@ -353,23 +371,23 @@ impl Entry {
             if !from.can_become(to) {
                 return Err(self.illegal(from, to));
             }
-            st.completed_at = Some(SystemTime::now());
+            st.completed_at = Stamp::now();
             // Without a returned value, the partial result published so far stands.
             let partial = st.recorded.take().and_then(|r| r.result_summary);
             // `null` (a `()` result) reads back the same as no summary: don't box it.
             let summary = summary.filter(|v| !v.is_null()).or(partial);
-            if summary.is_some() || error.is_some() {
+            let final_cancel_reason =
+                (to != OperationStatus::Completed && self.token.is_cancelled()).then(|| {
+                    self.token
+                        .reason()
+                        .unwrap_or_else(|| Arc::from("cancelled"))
+                });
+            if summary.is_some() || error.is_some() || final_cancel_reason.is_some() {
                 st.recorded = Some(Box::new(Recorded {
                     error_message: error,
                     result_summary: summary,
+                    final_cancel_reason,
                 }));
-            }
-            if to != OperationStatus::Completed && self.token.is_cancelled() {
-                st.final_cancel_reason = Some(
-                    self.token
-                        .reason()
-                        .unwrap_or_else(|| Arc::from("cancelled")),
-                );
             }
             let was_abandoned = st.abandoned.take().is_some();
             self.set_status(to);
@@ -394,7 +412,7 @@ impl Entry {
                 durable.record(Step::Finish, self.clone());
             }
         }
-        self.finished.notify_waiters();
+        self.wake_finished();
         self.wake_watchers();
         Ok(status)
     }
@@ -408,12 +426,7 @@ impl Entry {
             if self.status().is_terminal() {
                 return;
             }
-            let recorded = st.recorded.get_or_insert_with(|| {
-                Box::new(Recorded {
-                    error_message: None,
-                    result_summary: None,
-                })
-            });
+            let recorded = st.recorded.get_or_insert_with(Box::default);
             recorded.result_summary.replace(value)
         };
         drop(old);
@@ -450,13 +463,13 @@ impl Entry {
 
     /// Takes the metric records away, for the next attempt of the operation.
     pub(crate) fn take_metrics(&self) -> Option<Box<MetricsLog>> {
-        self.metrics.lock().take()
+        self.lazy.get()?.metrics.lock().take()
     }
 
     /// Continues the metric records of an earlier attempt (`None`: there were none).
     pub(crate) fn adopt_metrics(&self, log: Option<Box<MetricsLog>>) {
         if let Some(log) = log {
-            *self.metrics.lock() = Some(log);
+            *self.lazy().metrics.lock() = Some(log);
         }
     }
 
@@ -514,7 +527,12 @@ impl Entry {
     /// terminal, else the token's while cancellation is requested.
     pub(crate) fn cancel_reason_shared(&self) -> Option<Arc<str>> {
         if self.status().is_terminal() {
-            return self.state.lock().final_cancel_reason.clone();
+            return self
+                .state
+                .lock()
+                .recorded
+                .as_ref()
+                .and_then(|r| r.final_cancel_reason.clone());
         }
         if !self.token.is_cancelled() {
             return None;
@@ -537,16 +555,21 @@ impl Entry {
     /// When it started and ended, under one lock.
     pub(crate) fn times(&self) -> (Option<SystemTime>, Option<SystemTime>) {
         let st = self.state.lock();
-        (st.started_at, st.completed_at)
+        (st.started_at.get(), st.completed_at.get())
     }
 
     /// Waits until the operation reaches a terminal state (and, with a store, until
     /// that state is written to it).
     pub(crate) async fn finished(&self) {
+        if self.end_is_acknowledged() {
+            return;
+        }
+        let finished = self.finished_notify();
         loop {
-            let notified = self.finished.notified();
+            let notified = finished.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            fence(Ordering::SeqCst);
             if self.end_is_acknowledged() {
                 return;
             }
@@ -558,7 +581,11 @@ impl Entry {
         if !self.status().is_terminal() {
             return false;
         }
-        self.state.lock().completed_at.is_some_and(|t| t < cutoff)
+        self.state
+            .lock()
+            .completed_at
+            .get()
+            .is_some_and(|t| t < cutoff)
     }
 
     /// Appends a metric record of `size` bytes (as JSON), unless it exceeds the limit.
@@ -570,7 +597,8 @@ impl Entry {
                 limit: limits.max_metric_bytes,
             });
         }
-        self.metrics
+        self.lazy()
+            .metrics
             .lock()
             .get_or_insert_with(|| Box::new(MetricsLog::new(limits.max_metrics)))
             .push(record);
@@ -579,25 +607,39 @@ impl Entry {
 
     /// Whether any metric record was appended.
     pub(crate) fn has_metrics(&self) -> bool {
-        self.metrics.lock().is_some()
+        self.lazy
+            .get()
+            .is_some_and(|lazy| lazy.metrics.lock().is_some())
     }
 
     /// The metric records not yet flushed to the store (see `MetricsLog::unflushed`).
     pub(crate) fn unflushed_metrics(&self) -> Option<(u64, Vec<serde_json::Value>, u64)> {
-        self.metrics.lock().as_ref().and_then(|log| log.unflushed())
+        self.lazy
+            .get()?
+            .metrics
+            .lock()
+            .as_ref()
+            .and_then(|log| log.unflushed())
     }
 
     /// Records up to cursor `upto` were flushed to the store.
     pub(crate) fn metrics_flushed(&self, upto: u64) {
-        if let Some(log) = self.metrics.lock().as_mut() {
-            log.mark_flushed(upto);
+        if let Some(lazy) = self.lazy.get() {
+            if let Some(log) = lazy.metrics.lock().as_mut() {
+                log.mark_flushed(upto);
+            }
         }
     }
 
     pub(crate) fn metrics(&self, cursor: u64) -> MetricsPage {
-        match &*self.metrics.lock() {
-            Some(log) => log.page(cursor),
-            None => MetricsLog::new(1).page(cursor),
+        let empty = || MetricsLog::new(1).page(cursor);
+        match self.lazy.get() {
+            Some(lazy) => lazy
+                .metrics
+                .lock()
+                .as_ref()
+                .map_or_else(empty, |log| log.page(cursor)),
+            None => empty(),
         }
     }
 
@@ -629,7 +671,26 @@ impl Entry {
 
     /// When it started running.
     pub(crate) fn started_at(&self) -> Option<SystemTime> {
-        self.state.lock().started_at
+        self.state.lock().started_at.get()
+    }
+
+    /// When it was created.
+    pub(crate) fn created_at(&self) -> SystemTime {
+        self.created_at.get().unwrap_or(SystemTime::UNIX_EPOCH)
+    }
+
+    /// The notification of the end (and of store writes and blocking work), allocated
+    /// now if nobody waited before (rule 7).
+    fn finished_notify(&self) -> &Notify {
+        &self.lazy().finished
+    }
+
+    /// Wakes whoever waits in `finished_notify` (rule 7).
+    fn wake_finished(&self) {
+        fence(Ordering::SeqCst);
+        if let Some(lazy) = self.lazy.get() {
+            lazy.finished.notify_waiters();
+        }
     }
 
     /// After a progress change: tells the observer and the watches.
@@ -654,11 +715,14 @@ impl Entry {
             let st = self.state.lock();
             (
                 self.status(),
-                st.started_at,
-                st.completed_at,
+                st.started_at.get(),
+                st.completed_at.get(),
                 st.recorded.as_ref().and_then(|r| r.error_message.clone()),
                 st.recorded.as_ref().and_then(|r| r.result_summary.clone()),
-                st.final_cancel_reason.as_deref().map(str::to_owned),
+                st.recorded
+                    .as_ref()
+                    .and_then(|r| r.final_cancel_reason.as_deref())
+                    .map(str::to_owned),
                 st.abandoned.as_ref().map(|a| AbandonedWork {
                     since: a.since,
                     blocking_tasks: self.blocking_count(),
@@ -672,7 +736,7 @@ impl Entry {
             operation_type: self.kind.clone(),
             description: self.description().into_owned(),
             status,
-            created_at: self.created_at,
+            created_at: self.created_at(),
             started_at,
             completed_at,
             progress: match self.remote() {
@@ -746,45 +810,9 @@ mod size_probe {
     #[cfg(target_pointer_width = "64")]
     fn an_entry_stays_small() {
         assert!(
-            size_of::<super::Entry>() <= 424,
+            size_of::<super::Entry>() <= 336,
             "Entry is {} bytes",
             size_of::<super::Entry>()
         );
-    }
-
-    #[test]
-    fn print_sizes() {
-        use std::mem::size_of;
-        eprintln!("Entry {}", size_of::<super::Entry>());
-        eprintln!("State {}", size_of::<super::State>());
-        eprintln!(
-            "ProgressCell {}",
-            size_of::<crate::progress_cell::ProgressCell>()
-        );
-        eprintln!("Metadata {}", size_of::<crate::OperationMetadata>());
-        eprintln!(
-            "MetricsLog {}",
-            size_of::<parking_lot::Mutex<crate::metrics::MetricsLog>>()
-        );
-        eprintln!("Notify {}", size_of::<tokio::sync::Notify>());
-        eprintln!("OperationType {}", size_of::<crate::OperationType>());
-        eprintln!("Token {}", size_of::<crate::CancellationToken>());
-        let ops = crate::Operations::new();
-        let f = crate::driver::Driver {
-            entry: super::unregistered(crate::OperationType::DUMMY, 0, None),
-            grace: std::time::Duration::ZERO,
-            deadline: None,
-            slot: crate::driver::Slot::Unlimited,
-        }
-        .run(|ctx: crate::OperationContext| async move {
-            let _ = ctx.sleep(std::time::Duration::from_secs(1)).await;
-            Ok::<_, String>(())
-        });
-        eprintln!("driver future {}", std::mem::size_of_val(&f));
-        let ctx = crate::OperationContext::detached();
-        let s = async move { ctx.sleep(std::time::Duration::from_secs(1)).await };
-        eprintln!("ctx.sleep future {}", std::mem::size_of_val(&s));
-        eprintln!("Sleep {}", size_of::<tokio::time::Sleep>());
-        drop(ops);
     }
 }
