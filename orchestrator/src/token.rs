@@ -1,24 +1,41 @@
-//! A cancellation token with a reason, built on `tokio_util::sync::CancellationToken`.
+//! A cancellation token with a reason: one node per token, carrying its flag, its
+//! reason and its waiters.
 //!
 //! Invariants:
-//! 1. The reason of a token is written at most once, and it and the token's `cancelled`
-//!    flag are written *before* the underlying tokio-util token is cancelled, so
-//!    whoever is woken by the cancellation also sees the flag and the reason.
-//! 2. A token is cancelled iff its flag or an ancestor's is set: every cancellation
-//!    goes through this type (the tokio-util token is never handed out to be
-//!    cancelled directly), so `is_cancelled` is a few atomic loads, not a lock.
-//! 3. A token cancelled by an ancestor reports the reason of the nearest cancelled
+//! 1. A token is cancelled iff its flag or an ancestor's is set (`is_cancelled` walks
+//!    up: an atomic load per level, two for an operation's token). The reason is
+//!    written at most once, before the flag, so whoever sees the flag sees the reason.
+//! 2. A token cancelled by an ancestor reports the reason of the nearest cancelled
 //!    ancestor; a token cancelled directly keeps its own reason even if an ancestor is
 //!    cancelled later.
+//! 3. A parent knows only the children somebody waits on. A waiter links its token
+//!    into its parent's wake list (and that one into its own parent's, up to the
+//!    root) before it first checks the flags; once linked, a node stays linked while
+//!    it lives (dead links are swept when the list doubles). Linking happens under
+//!    the parent's list lock, and a cancellation sets its flag before it takes that
+//!    lock to walk the list, so a waiter either sees the flag or is on the list.
+//! 4. A waiter enables its wake-up on its own node before it links and checks; a
+//!    cancellation wakes its node and every linked descendant after setting its flag.
+//!    So a waiter either sees the flag or is woken.
+//! 5. The tokio-util view of a node is made on first use, as a child of its parent's
+//!    view. Making it and cancelling are ordered by `SeqCst` fences: the maker sees
+//!    the flag (and cancels the view itself), or the canceller sees the view.
+//!
+//! Creating a child token is one allocation and no lock; a token nobody waits on
+//! never touches its parent's lock (a registry's root is the parent of every
+//! operation's token, so this keeps spawning operations from contending on it).
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll};
 
+use parking_lot::Mutex;
 use pin_project_lite::pin_project;
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 
 /// A cheap-to-clone cancellation token with an optional reason and child tokens.
 ///
@@ -40,21 +57,131 @@ use pin_project_lite::pin_project;
 /// ```
 #[derive(Clone, Default)]
 pub struct CancellationToken {
-    inner: tokio_util::sync::CancellationToken,
-    reason: Arc<ReasonNode>,
+    node: Arc<Node>,
 }
 
 #[derive(Default)]
-struct ReasonNode {
+struct Node {
     cancelled: AtomicBool,
+    /// On its parent's wake list (rule 3).
+    linked: AtomicBool,
     reason: OnceLock<Arc<str>>,
-    parent: Option<Arc<ReasonNode>>,
+    parent: Option<Arc<Node>>,
+    /// This node's waiters.
+    notify: Notify,
+    /// What only a parent of waited-on children, or a node with a tokio-util view,
+    /// has.
+    links: OnceLock<Box<Links>>,
 }
 
-impl ReasonNode {
+#[derive(Default)]
+struct Links {
+    /// The children that somebody waits on (or that have such children): woken on
+    /// cancellation (rule 3).
+    children: Mutex<WakeList>,
+    /// The tokio-util token that follows this one (rule 5).
+    view: OnceLock<tokio_util::sync::CancellationToken>,
+}
+
+#[derive(Default)]
+struct WakeList {
+    nodes: Vec<Weak<Node>>,
+    /// The length after the last sweep of dead links; the next sweep is at twice it.
+    swept: usize,
+}
+
+impl WakeList {
+    fn push(&mut self, node: Weak<Node>) {
+        if self.nodes.len() >= (2 * self.swept).max(16) {
+            self.nodes.retain(|n| n.strong_count() > 0);
+            self.swept = self.nodes.len();
+        }
+        self.nodes.push(node);
+    }
+}
+
+impl Node {
     /// This node and its ancestors, nearest first.
-    fn lineage(&self) -> impl Iterator<Item = &ReasonNode> {
+    fn lineage(&self) -> impl Iterator<Item = &Node> {
         std::iter::successors(Some(self), |n| n.parent.as_deref())
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.lineage().any(|n| n.cancelled.load(Ordering::SeqCst))
+    }
+
+    fn links(&self) -> &Links {
+        self.links.get_or_init(Box::default)
+    }
+
+    /// Puts this node, and each ancestor not yet there, on its parent's wake list
+    /// (rule 3).
+    fn link(self: &Arc<Self>) {
+        let mut node = self;
+        while let Some(parent) = &node.parent {
+            if !node.linked.load(Ordering::Acquire) {
+                let mut list = parent.links().children.lock();
+                if !node.linked.load(Ordering::Relaxed) {
+                    list.push(Arc::downgrade(node));
+                    node.linked.store(true, Ordering::Release);
+                }
+            }
+            node = parent;
+        }
+    }
+
+    /// Sets the flag (after the reason, if given and first), then wakes the waiters
+    /// of this node and of its linked descendants, and cancels the views.
+    fn cancel(&self, reason: Option<Arc<str>>) {
+        if let Some(reason) = reason {
+            if !self.is_cancelled() {
+                let _ = self.reason.set(reason);
+            }
+        }
+        if self.cancelled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Rule 5: the flag before the look at the views.
+        fence(Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Wakes this node's waiters and its linked descendants' (rules 3–5).
+    fn wake(&self) {
+        self.notify.notify_waiters();
+        let Some(links) = self.links.get() else {
+            return;
+        };
+        if let Some(view) = links.view.get() {
+            view.cancel();
+        }
+        let children: Vec<Arc<Node>> = links
+            .children
+            .lock()
+            .nodes
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for child in children {
+            child.wake();
+        }
+    }
+
+    /// The tokio-util token that follows this node (rule 5).
+    fn view(&self) -> &tokio_util::sync::CancellationToken {
+        let links = self.links();
+        if let Some(view) = links.view.get() {
+            return view;
+        }
+        let view = links.view.get_or_init(|| match &self.parent {
+            Some(parent) => parent.view().child_token(),
+            None => tokio_util::sync::CancellationToken::new(),
+        });
+        fence(Ordering::SeqCst);
+        if self.is_cancelled() {
+            view.cancel();
+        }
+        view
     }
 }
 
@@ -68,46 +195,37 @@ impl CancellationToken {
     /// affect `self`).
     pub fn child_token(&self) -> Self {
         Self {
-            inner: self.inner.child_token(),
-            reason: Arc::new(ReasonNode {
-                cancelled: AtomicBool::new(false),
-                reason: OnceLock::new(),
-                parent: Some(self.reason.clone()),
+            node: Arc::new(Node {
+                parent: Some(self.node.clone()),
+                ..Node::default()
             }),
         }
     }
 
     /// Whether `parent` is this token's parent.
     pub(crate) fn is_child_of(&self, parent: &Self) -> bool {
-        self.reason
+        self.node
             .parent
             .as_ref()
-            .is_some_and(|p| Arc::ptr_eq(p, &parent.reason))
+            .is_some_and(|p| Arc::ptr_eq(p, &parent.node))
     }
 
     /// Cancels this token and its children, without a reason.
     pub fn cancel(&self) {
-        self.reason.cancelled.store(true, Ordering::Release);
-        self.inner.cancel();
+        self.node.cancel(None);
     }
 
     /// Cancels this token and its children, recording `reason` unless a reason was
     /// already recorded (the first cancellation wins).
     pub fn cancel_with_reason(&self, reason: impl Into<Arc<str>>) {
-        if !self.is_cancelled() {
-            let _ = self.reason.reason.set(reason.into());
-        }
-        self.reason.cancelled.store(true, Ordering::Release);
-        self.inner.cancel();
+        self.node.cancel(Some(reason.into()));
     }
 
     /// Whether the token is cancelled. Cheap (an atomic load per level of the token
     /// tree, two for an operation's token) and synchronous: callable from any thread,
     /// including blocking-pool threads, as often as every item of a loop.
     pub fn is_cancelled(&self) -> bool {
-        self.reason
-            .lineage()
-            .any(|n| n.cancelled.load(Ordering::Acquire))
+        self.node.is_cancelled()
     }
 
     /// Why the token was cancelled: its own reason, or that of the nearest cancelled
@@ -116,7 +234,7 @@ impl CancellationToken {
         if !self.is_cancelled() {
             return None;
         }
-        self.reason.lineage().find_map(|n| n.reason.get().cloned())
+        self.node.lineage().find_map(|n| n.reason.get().cloned())
     }
 
     /// Completes when the token is cancelled (at once if it already is).
@@ -126,15 +244,17 @@ impl CancellationToken {
     /// Cancel safe: dropping the future loses nothing.
     pub fn cancelled(&self) -> WaitForCancellation<'_> {
         WaitForCancellation {
-            inner: self.inner.cancelled(),
+            node: &self.node,
+            notified: self.node.notify.notified(),
+            armed: false,
         }
     }
 
     /// Like [`cancelled`](Self::cancelled), but owns a clone of the token so the future
-    /// is `'static`.
+    /// is `'static`. It allocates once (the borrowing future lives inside it).
     pub fn cancelled_owned(self) -> WaitForCancellationOwned {
         WaitForCancellationOwned {
-            inner: self.inner.cancelled_owned(),
+            inner: Box::pin(async move { self.cancelled().await }),
         }
     }
 
@@ -155,13 +275,17 @@ impl CancellationToken {
     /// # }
     /// ```
     pub async fn run_until_cancelled<F: Future>(&self, fut: F) -> Option<F::Output> {
-        self.inner.run_until_cancelled(fut).await
+        tokio::select! {
+            biased;
+            () = self.cancelled() => None,
+            out = fut => Some(out),
+        }
     }
 
     /// A tokio-util token that is cancelled when this one is, for APIs that take one.
     /// Cancelling the returned token does not cancel this one.
     pub fn to_tokio_util(&self) -> tokio_util::sync::CancellationToken {
-        self.inner.child_token()
+        self.node.view().child_token()
     }
 }
 
@@ -174,12 +298,45 @@ impl fmt::Debug for CancellationToken {
     }
 }
 
+/// One poll of a wait on `node`: ready once it is cancelled; else, the first time,
+/// enables the wake-up, links the node (rules 3, 4) and checks again.
+fn poll_wait<'n>(
+    node: &'n Arc<Node>,
+    mut notified: Pin<&mut Notified<'n>>,
+    armed: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    loop {
+        if node.is_cancelled() {
+            return Poll::Ready(());
+        }
+        if !*armed {
+            notified.as_mut().enable();
+            node.link();
+            *armed = true;
+            continue;
+        }
+        if notified.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        // Woken: only a cancellation wakes a node, so this is one; if not (a
+        // spurious wake-up), wait again.
+        if node.is_cancelled() {
+            return Poll::Ready(());
+        }
+        notified.set(node.notify.notified());
+        *armed = false;
+    }
+}
+
 pin_project! {
     /// Future returned by [`CancellationToken::cancelled`].
     #[must_use = "futures do nothing unless polled"]
     pub struct WaitForCancellation<'a> {
+        node: &'a Arc<Node>,
         #[pin]
-        inner: tokio_util::sync::WaitForCancellationFuture<'a>,
+        notified: Notified<'a>,
+        armed: bool,
     }
 }
 
@@ -187,7 +344,8 @@ impl Future for WaitForCancellation<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.project().inner.poll(cx)
+        let this = self.project();
+        poll_wait(this.node, this.notified, this.armed, cx)
     }
 }
 
@@ -198,20 +356,17 @@ impl fmt::Debug for WaitForCancellation<'_> {
     }
 }
 
-pin_project! {
-    /// Future returned by [`CancellationToken::cancelled_owned`].
-    #[must_use = "futures do nothing unless polled"]
-    pub struct WaitForCancellationOwned {
-        #[pin]
-        inner: tokio_util::sync::WaitForCancellationFutureOwned,
-    }
+/// Future returned by [`CancellationToken::cancelled_owned`].
+#[must_use = "futures do nothing unless polled"]
+pub struct WaitForCancellationOwned {
+    inner: Pin<Box<dyn Future<Output = ()> + Send + Sync>>,
 }
 
 impl Future for WaitForCancellationOwned {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.project().inner.poll(cx)
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.inner.as_mut().poll(cx)
     }
 }
 
@@ -288,5 +443,110 @@ mod tests {
             .await
             .expect("waiter woke")
             .expect("no panic");
+    }
+
+    /// What `root` keeps on its wake list.
+    fn linked_children(root: &CancellationToken) -> usize {
+        root.node
+            .links
+            .get()
+            .map_or(0, |l| l.children.lock().nodes.len())
+    }
+
+    #[tokio::test]
+    async fn a_waiter_on_a_grandchild_is_woken_by_the_root() {
+        let root = CancellationToken::new();
+        let grandchild = root.child_token().child_token();
+        let waiter = tokio::spawn(grandchild.clone().cancelled_owned());
+        tokio::task::yield_now().await;
+        root.cancel_with_reason("root");
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
+            .await
+            .expect("waiter woke")
+            .expect("no panic");
+        assert_eq!(grandchild.reason().as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn a_token_nobody_waits_on_never_touches_its_parent() {
+        let root = CancellationToken::new();
+        let children: Vec<_> = (0..100).map(|_| root.child_token()).collect();
+        children[0].cancel();
+        let _ = children[1].to_tokio_util();
+        assert_eq!(linked_children(&root), 0, "a view is not a waiter");
+        root.cancel();
+        assert!(children.iter().all(CancellationToken::is_cancelled));
+    }
+
+    #[test]
+    fn dead_links_are_swept() {
+        let root = CancellationToken::new();
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        for _ in 0..10_000 {
+            let child = root.child_token();
+            let mut wait = std::pin::pin!(child.cancelled());
+            assert!(wait.as_mut().poll(&mut cx).is_pending());
+        }
+        assert!(linked_children(&root) <= 32, "{}", linked_children(&root));
+        // Live waiters are kept through sweeps and still woken.
+        let live: Vec<_> = (0..100).map(|_| root.child_token()).collect();
+        let mut waits: Vec<_> = live.iter().map(|t| Box::pin(t.cancelled())).collect();
+        for w in &mut waits {
+            assert!(w.as_mut().poll(&mut cx).is_pending());
+        }
+        for _ in 0..1_000 {
+            let child = root.child_token();
+            let mut wait = std::pin::pin!(child.cancelled());
+            assert!(wait.as_mut().poll(&mut cx).is_pending());
+        }
+        root.cancel();
+        assert!(
+            waits
+                .iter_mut()
+                .all(|w| w.as_mut().poll(&mut cx).is_ready())
+        );
+    }
+
+    /// Waiters that link while their parent or root is being cancelled on another
+    /// thread are all woken (rules 3 and 4).
+    #[test]
+    fn waiters_racing_a_cancellation_are_all_woken() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            for round in 0..2_000 {
+                let root = CancellationToken::new();
+                let parent = root.child_token();
+                let child = parent.child_token();
+                let waiters: Vec<_> = (0..4)
+                    .map(|_| tokio::spawn(child.clone().cancelled_owned()))
+                    .collect();
+                let canceller = if round % 2 == 0 { root } else { parent };
+                let cancel = tokio::spawn(async move { canceller.cancel() });
+                for waiter in waiters {
+                    tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
+                        .await
+                        .unwrap_or_else(|_| panic!("round {round}: a waiter was not woken"))
+                        .expect("no panic");
+                }
+                cancel.await.expect("no panic");
+            }
+        });
+    }
+
+    #[test]
+    fn a_view_made_after_the_cancellation_is_cancelled() {
+        let root = CancellationToken::new();
+        let child = root.child_token();
+        root.cancel();
+        assert!(child.to_tokio_util().is_cancelled());
+        let other = CancellationToken::new().child_token();
+        let view = other.to_tokio_util();
+        other.cancel();
+        assert!(view.is_cancelled());
     }
 }

@@ -65,8 +65,7 @@ impl Driver {
     ///
     /// Not an `async fn`: the arguments of one are kept in its future for its whole
     /// life, beside the copies its body moves them into, which would grow every
-    /// operation's task. Here they are moved once, into `drive`'s arguments, and used
-    /// in place there.
+    /// operation's task. An `async` block uses what it captures in place.
     pub(crate) fn run<F, Fut, T, E>(self, f: F) -> impl Future<Output = Outcome<T, E>>
     where
         F: FnOnce(OperationContext) -> Fut,
@@ -84,152 +83,135 @@ impl Driver {
         // caller dropping an inline run), the operation must not stay active forever.
         // The guard also holds the concurrency slot, which is released only after the
         // end is recorded (or, for abandoned blocking work, when that work returns).
-        drive(FinishOnDrop { entry, slot }, grace, deadline, f)
-    }
-}
-
-/// The run itself. Not an `async fn` either: its arguments would be stored twice
-/// (as arguments and as the locals they are moved into); an `async` block uses what it
-/// captures in place.
-fn drive<F, Fut, T, E>(
-    mut guard: FinishOnDrop,
-    grace: Duration,
-    deadline: Option<Duration>,
-    f: F,
-) -> impl Future<Output = Outcome<T, E>>
-where
-    F: FnOnce(OperationContext) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    T: Serialize,
-    E: std::fmt::Display,
-{
-    async move {
-        {
-            let entry = &guard.entry;
-            // Wait PENDING for a slot (FIFO), unless cancelled first.
-            if let Slot::Queued(acquire) = &mut guard.slot {
-                let acquired = tokio::select! {
-                    biased;
-                    () = entry.token.cancelled() => None,
-                    permit = acquire.as_mut() => permit.ok(),
-                };
-                guard.slot = acquired.map_or(Slot::Unlimited, Slot::Held);
-            }
-        }
-        let entry = &guard.entry;
-        let token = &entry.token;
-        if token.is_cancelled() || entry.start().is_err() {
-            let _ = entry.finish(Ending::Cancelled);
-            return Outcome::Cancelled(None);
-        }
-        tracing::debug!(operation_id = %entry.id, "operation started");
-
-        let ctx = OperationContext::new(entry.clone());
-        // The work and its watchers live in this block only, so an aborted operation's
-        // future is dropped (its resources released) before its end is recorded.
-        let ended = {
-            let work = AssertUnwindSafe(async move { f(ctx).await }).catch_unwind();
-            let mut work = pin!(work);
-            let mut cancelled = pin!(token.cancelled());
-            let mut cancel_seen = false;
-            // One timer, boxed only when needed (a deadline, or a cancellation's grace
-            // period), so an idle operation's task stays small.
-            let mut timer: Option<Pin<Box<Sleep>>> =
-                deadline.map(|d| Box::pin(tokio::time::sleep(d)));
-            let mut timer_is_grace = false;
-            loop {
-                tokio::select! {
-                    biased;
-                    r = &mut work => break match r {
-                        Ok(r) => Ended::Returned(r),
-                        Err(panic) => Ended::Panicked(panic_message(&*panic)),
-                    },
-                    () = &mut cancelled, if !cancel_seen => {
-                        cancel_seen = true;
-                        let abort_at = tokio::time::Instant::now() + grace;
-                        match &mut timer {
-                            Some(t) if t.deadline() <= abort_at => {}
-                            Some(t) => {
-                                t.as_mut().reset(abort_at);
-                                timer_is_grace = true;
-                            }
-                            None => {
-                                timer = Some(Box::pin(tokio::time::sleep_until(abort_at)));
-                                timer_is_grace = true;
-                            }
-                        }
-                    }
-                    () = async {
-                        match timer.as_mut() {
-                            Some(t) => t.as_mut().await,
-                            None => std::future::pending().await,
-                        }
-                    } => break if timer_is_grace { Ended::Aborted } else { Ended::DeadlineExceeded },
+        let mut guard = FinishOnDrop { entry, slot };
+        async move {
+            {
+                let entry = &guard.entry;
+                // Wait PENDING for a slot (FIFO), unless cancelled first.
+                if let Slot::Queued(acquire) = &mut guard.slot {
+                    let acquired = tokio::select! {
+                        biased;
+                        () = entry.token.cancelled() => None,
+                        permit = acquire.as_mut() => permit.ok(),
+                    };
+                    guard.slot = acquired.map_or(Slot::Unlimited, Slot::Held);
                 }
             }
-        };
+            let entry = &guard.entry;
+            let token = &entry.token;
+            if token.is_cancelled() || entry.start().is_err() {
+                let _ = entry.finish(Ending::Cancelled);
+                return Outcome::Cancelled(None);
+            }
+            tracing::debug!(operation_id = %entry.id, "operation started");
 
-        // Blocking closures cannot be stopped: until every one has returned, the
-        // operation is not over (it keeps its slot and stays RUNNING, marked abandoned
-        // if its async part was dropped). Boxed: the rare path must not grow every
-        // operation's task.
-        let ended = if entry.blocking_count() > 0 {
-            Box::pin(outlive_blocking(entry, ended, grace)).await
-        } else {
-            ended
-        };
+            let ctx = OperationContext::new(entry.clone());
+            // The work and its watchers live in this block only, so an aborted operation's
+            // future is dropped (its resources released) before its end is recorded.
+            let ended = {
+                let work = AssertUnwindSafe(async move { f(ctx).await }).catch_unwind();
+                let mut work = pin!(work);
+                let mut cancelled = pin!(token.cancelled());
+                let mut cancel_seen = false;
+                // One timer, boxed only when needed (a deadline, or a cancellation's grace
+                // period), so an idle operation's task stays small.
+                let mut timer: Option<Pin<Box<Sleep>>> =
+                    deadline.map(|d| Box::pin(tokio::time::sleep(d)));
+                let mut timer_is_grace = false;
+                loop {
+                    tokio::select! {
+                        biased;
+                        r = &mut work => break match r {
+                            Ok(r) => Ended::Returned(r),
+                            Err(panic) => Ended::Panicked(panic_message(&*panic)),
+                        },
+                        () = &mut cancelled, if !cancel_seen => {
+                            cancel_seen = true;
+                            let abort_at = tokio::time::Instant::now() + grace;
+                            match &mut timer {
+                                Some(t) if t.deadline() <= abort_at => {}
+                                Some(t) => {
+                                    t.as_mut().reset(abort_at);
+                                    timer_is_grace = true;
+                                }
+                                None => {
+                                    timer = Some(Box::pin(tokio::time::sleep_until(abort_at)));
+                                    timer_is_grace = true;
+                                }
+                            }
+                        }
+                        () = async {
+                            match timer.as_mut() {
+                                Some(t) => t.as_mut().await,
+                                None => std::future::pending().await,
+                            }
+                        } => break if timer_is_grace { Ended::Aborted } else { Ended::DeadlineExceeded },
+                    }
+                }
+            };
 
-        let (ending, outcome) = match ended {
-            Ended::Returned(Ok(value)) => {
-                let summary = serde_json::to_value(&value)
+            // Blocking closures cannot be stopped: until every one has returned, the
+            // operation is not over (it keeps its slot and stays RUNNING, marked abandoned
+            // if its async part was dropped). Boxed: the rare path must not grow every
+            // operation's task.
+            let ended = if entry.blocking_count() > 0 {
+                Box::pin(outlive_blocking(entry, ended, grace)).await
+            } else {
+                ended
+            };
+
+            let (ending, outcome) = match ended {
+                Ended::Returned(Ok(value)) => {
+                    let summary = serde_json::to_value(&value)
                     .inspect_err(|e| {
                         tracing::warn!(operation_id = %entry.id, error = %e, "result summary is not serialisable");
                     })
                     .ok();
-                let outcome = if token.is_cancelled() {
-                    Outcome::Cancelled(Some(value))
-                } else {
-                    Outcome::Completed(value)
-                };
-                (Ending::Returned(summary), outcome)
+                    let outcome = if token.is_cancelled() {
+                        Outcome::Cancelled(Some(value))
+                    } else {
+                        Outcome::Completed(value)
+                    };
+                    (Ending::Returned(summary), outcome)
+                }
+                Ended::Returned(Err(e)) => {
+                    let outcome = if token.is_cancelled() {
+                        Outcome::Cancelled(None)
+                    } else {
+                        Outcome::Failed(Failure::Error(e))
+                    };
+                    (Ending::Errored(outcome_message(&outcome)), outcome)
+                }
+                Ended::Panicked(msg) => {
+                    let message = format!("panicked: {msg}");
+                    (
+                        Ending::Failed(message),
+                        Outcome::Failed(Failure::Panicked(msg)),
+                    )
+                }
+                Ended::Aborted => {
+                    tracing::warn!(operation_id = %entry.id, ?grace, "operation ignored cancellation; aborted after grace period");
+                    (Ending::Cancelled, Outcome::Cancelled(None))
+                }
+                Ended::DeadlineExceeded => {
+                    // Stop blocking work that still holds the context, too.
+                    entry.token.cancel_with_reason("deadline exceeded");
+                    (
+                        Ending::Failed("deadline exceeded".to_owned()),
+                        Outcome::Failed(Failure::DeadlineExceeded),
+                    )
+                }
+            };
+            match entry.finish(ending) {
+                Ok(status) => {
+                    tracing::debug!(operation_id = %entry.id, %status, "operation finished");
+                }
+                Err(e) => {
+                    tracing::debug!(operation_id = %entry.id, error = %e, "operation already ended");
+                }
             }
-            Ended::Returned(Err(e)) => {
-                let outcome = if token.is_cancelled() {
-                    Outcome::Cancelled(None)
-                } else {
-                    Outcome::Failed(Failure::Error(e))
-                };
-                (Ending::Errored(outcome_message(&outcome)), outcome)
-            }
-            Ended::Panicked(msg) => {
-                let message = format!("panicked: {msg}");
-                (
-                    Ending::Failed(message),
-                    Outcome::Failed(Failure::Panicked(msg)),
-                )
-            }
-            Ended::Aborted => {
-                tracing::warn!(operation_id = %entry.id, ?grace, "operation ignored cancellation; aborted after grace period");
-                (Ending::Cancelled, Outcome::Cancelled(None))
-            }
-            Ended::DeadlineExceeded => {
-                // Stop blocking work that still holds the context, too.
-                entry.token.cancel_with_reason("deadline exceeded");
-                (
-                    Ending::Failed("deadline exceeded".to_owned()),
-                    Outcome::Failed(Failure::DeadlineExceeded),
-                )
-            }
-        };
-        match entry.finish(ending) {
-            Ok(status) => {
-                tracing::debug!(operation_id = %entry.id, %status, "operation finished");
-            }
-            Err(e) => {
-                tracing::debug!(operation_id = %entry.id, error = %e, "operation already ended");
-            }
+            outcome
         }
-        outcome
     }
 }
 
