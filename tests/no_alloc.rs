@@ -1,6 +1,6 @@
-//! A status read that only looks allocates nothing: `Operations::with_info` and
-//! `wait_with` against `get` and `wait`, counted by a global allocator that tallies
-//! this thread's allocations.
+//! A status read that only looks allocates nothing (`Operations::with_info` and
+//! `wait_with` against `get` and `wait`), nor does naming a kind in code again;
+//! counted by a global allocator that tallies this thread's allocations.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -96,4 +96,18 @@ async fn looking_at_a_running_operation_allocates_nothing() {
     assert_eq!(status, OperationStatus::Cancelled);
     assert_eq!(reason.as_deref(), Some("enough"));
     assert_eq!(count, 0, "wait_with allocated");
+}
+
+/// A kind named in code (`OperationSpec::new("report")`, every macro-generated
+/// operation) is made once: naming it again allocates nothing.
+#[test]
+fn naming_a_kind_in_code_again_allocates_nothing() {
+    let first = orchestrator::OperationType::from("named_in_code");
+    let (again, count) = allocations(|| orchestrator::OperationType::from("Named-In-Code"));
+    assert_eq!(again, first);
+    assert_eq!(count, 0, "the kind was made anew");
+    // The counter does count: a name from outside is validated into a new string.
+    let (parsed, count) = allocations(|| orchestrator::OperationType::new("named_in_code"));
+    assert_eq!(parsed.expect("valid"), first);
+    assert!(count > 0);
 }

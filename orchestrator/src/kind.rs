@@ -121,6 +121,13 @@ impl OperationType {
     /// code, as in `OperationSpec::new("report")`; validate input from outside with
     /// [`new`](Self::new).
     fn sanitised(name: &str) -> Self {
+        if let Some(kind) = interned::find(name) {
+            return Self(Cow::Borrowed(kind));
+        }
+        interned::keep(Self::sanitised_anew(name))
+    }
+
+    fn sanitised_anew(name: &str) -> Self {
         if let Ok(kind) = Self::new(name) {
             return kind;
         }
@@ -145,6 +152,96 @@ impl OperationType {
     /// The wire name, upper-case, e.g. `"DATA_LOAD"`.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Kind names written in code, kept once per process.
+///
+/// `OperationSpec::new("report")` and every macro-generated operation name their kind
+/// with a `&str`; without this, each operation would allocate its own upper-cased
+/// copy. The first [`CAPACITY`] distinct names made by `From<&str>`/`From<String>` are
+/// kept for the life of the process (at most 16 KiB: a name is at most 64 bytes),
+/// later ones are allocated as before. Names from outside (`OperationType::new`,
+/// `FromStr`, deserialising) are never kept, so input cannot fill the table.
+mod interned {
+    use std::borrow::Cow;
+    use std::cell::Cell;
+    use std::sync::RwLock;
+
+    use super::{MAX_LEN, OperationType};
+
+    const CAPACITY: usize = 256;
+
+    static TABLE: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
+
+    thread_local! {
+        /// The names this thread found last, to spare it the shared lock.
+        static RECENT: Cell<[Option<&'static str>; 4]> = const { Cell::new([None; 4]) };
+    }
+
+    /// Whether `raw` reads as the kept name `kept`: what `OperationType::new(raw)`
+    /// would make of it, byte for byte.
+    fn reads_as(raw: &str, kept: &str) -> bool {
+        raw.len() == kept.len()
+            && raw.bytes().zip(kept.bytes()).all(|(r, k)| {
+                let r = match r {
+                    b'a'..=b'z' => r.to_ascii_uppercase(),
+                    b'A'..=b'Z' | b'0'..=b'9' | b'_' => r,
+                    b'-' | b' ' => b'_',
+                    _ => return false,
+                };
+                r == k
+            })
+    }
+
+    /// The kept name `raw` reads as, if there is one.
+    pub(super) fn find(raw: &str) -> Option<&'static str> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.len() > MAX_LEN {
+            return None;
+        }
+        let recent = RECENT.with(Cell::get);
+        if let Some(kept) = recent.iter().flatten().find(|k| reads_as(raw, k)) {
+            return Some(kept);
+        }
+        let kept = TABLE
+            .read()
+            .ok()?
+            .iter()
+            .copied()
+            .find(|k| reads_as(raw, k))?;
+        remember(kept);
+        Some(kept)
+    }
+
+    fn remember(kept: &'static str) {
+        RECENT.with(|r| {
+            let mut recent = r.get();
+            recent.rotate_right(1);
+            recent[0] = Some(kept);
+            r.set(recent);
+        });
+    }
+
+    /// `kind`, kept if there is room (an owned name is leaked once for good).
+    pub(super) fn keep(kind: OperationType) -> OperationType {
+        let Ok(mut table) = TABLE.write() else {
+            return kind;
+        };
+        if let Some(kept) = table.iter().copied().find(|k| *k == kind.as_str()) {
+            remember(kept);
+            return OperationType(Cow::Borrowed(kept));
+        }
+        if table.len() >= CAPACITY {
+            return kind;
+        }
+        let kept: &'static str = match kind.0 {
+            Cow::Borrowed(name) => name,
+            Cow::Owned(name) => Box::leak(name.into_boxed_str()),
+        };
+        table.push(kept);
+        remember(kept);
+        OperationType(Cow::Borrowed(kept))
     }
 }
 
@@ -236,6 +333,27 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<OperationType>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_name_written_in_code_is_kept_once() {
+        let a = OperationType::from("kept_once");
+        let b = OperationType::from("Kept-Once");
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "KEPT_ONCE");
+        assert!(std::ptr::eq(a.as_str(), b.as_str()), "one shared string");
+        // From another thread too (its own recent names, the shared table).
+        let c = std::thread::spawn(|| OperationType::from(" kept once "))
+            .join()
+            .unwrap();
+        assert!(std::ptr::eq(a.as_str(), c.as_str()));
+        // Names from outside are validated, never kept, and still equal.
+        let parsed = OperationType::new("kept_once").unwrap();
+        assert_eq!(parsed, a);
+        assert!(!std::ptr::eq(parsed.as_str(), a.as_str()));
+        // A name that only looks close is another kind.
+        assert_ne!(OperationType::from("kept_oncf"), a);
+        assert_eq!(OperationType::from("kept/once").as_str(), "KEPT_ONCE");
     }
 
     #[test]
