@@ -486,3 +486,28 @@ fn an_operation_whose_runtime_stops_before_it_runs_ends_cancelled() {
     assert_eq!(info.status, OperationStatus::Cancelled);
     assert_eq!(ops.list(&Default::default()).active_count, 0);
 }
+
+/// The operation's fn itself (not only its future) panicking, before it returns a
+/// future, fails the operation the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_before_the_future_exists_fails_the_operation() {
+    let ops = Operations::new();
+    let h = ops
+        .spawn(OperationSpec::new("dummy"), |_ctx| {
+            if true {
+                panic!("bad arguments");
+            }
+            async { Ok::<_, String>(()) }
+        })
+        .unwrap();
+    let id = h.id().clone();
+    assert!(
+        matches!(h.outcome().await, Outcome::Failed(Failure::Panicked(m)) if m == "bad arguments")
+    );
+    let info = ops.get(&id).unwrap();
+    assert_eq!(info.status, OperationStatus::Failed);
+    assert_eq!(
+        info.error_message.as_deref(),
+        Some("panicked: bad arguments")
+    );
+}

@@ -14,9 +14,10 @@
 //!    it lives (dead links are swept when the list doubles). Linking happens under
 //!    the parent's list lock, and a cancellation sets its flag before it takes that
 //!    lock to walk the list, so a waiter either sees the flag or is on the list.
-//! 4. A waiter enables its wake-up on its own node before it links and checks; a
-//!    cancellation wakes its node and every linked descendant after setting its flag.
-//!    So a waiter either sees the flag or is woken.
+//! 4. A waiter enables its wake-up on its own node (a `Notified`, or the driver's
+//!    waker) before it links and checks; a cancellation wakes its node and every
+//!    linked descendant after setting its flag. So a waiter either sees the flag or
+//!    is woken.
 //! 5. The tokio-util view of a node is made on first use, as a child of its parent's
 //!    view. Making it and cancelling are ordered by `SeqCst` fences: the maker sees
 //!    the flag (and cancels the view itself), or the canceller sees the view.
@@ -32,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll};
 
+use futures::task::AtomicWaker;
 use parking_lot::Mutex;
 use pin_project_lite::pin_project;
 use tokio::sync::Notify;
@@ -69,6 +71,10 @@ struct Node {
     parent: Option<Arc<Node>>,
     /// This node's waiters.
     notify: Notify,
+    /// The one waiter that keeps its waker here instead of on `notify`: an
+    /// operation's driver (see `poll_cancelled_by_driver`), whose future stays smaller
+    /// without a `Notified` in it.
+    driver: AtomicWaker,
     /// What only a parent of waited-on children, or a node with a tokio-util view,
     /// has.
     links: OnceLock<Box<Links>>,
@@ -149,6 +155,7 @@ impl Node {
     /// Wakes this node's waiters and its linked descendants' (rules 3–5).
     fn wake(&self) {
         self.notify.notify_waiters();
+        self.driver.wake();
         let Some(links) = self.links.get() else {
             return;
         };
@@ -247,6 +254,23 @@ impl CancellationToken {
             node: &self.node,
             notified: self.node.notify.notified(),
             armed: false,
+        }
+    }
+
+    /// [`cancelled`](Self::cancelled) for the one driver of an operation, without a
+    /// future: ready once cancelled, else `cx`'s waker is kept (replacing the one
+    /// kept before) and woken on cancellation (rules 3 and 4, with the driver's waker
+    /// in place of a `Notified`).
+    pub(crate) fn poll_cancelled_by_driver(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_cancelled() {
+            return Poll::Ready(());
+        }
+        self.node.driver.register(cx.waker());
+        self.node.link();
+        if self.is_cancelled() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 

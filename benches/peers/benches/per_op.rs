@@ -11,7 +11,9 @@
 //! | `cancel_all` of N sleeping jobs until all ended (ms) | `ops.cancel_all` | — (no such call) | the root token cancelled, every task joined |
 //!
 //! Run: `cd benches/peers && cargo bench --bench per_op` (`PER_OP_RUNS=n`, default 5;
-//! `PER_OP_JOBS=n`, default 100,000).
+//! `PER_OP_JOBS=n`, default 100,000). With `--features mimalloc` every system runs on
+//! mimalloc instead of the system allocator (glibc's malloc is a large part of every
+//! column: a task is allocated on one worker and freed on the other).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -23,16 +25,25 @@ use apalis::prelude::{
     TaskBuilder, TaskContext, TaskId, WorkerBuilder, WorkerContext,
 };
 use futures::{SinkExt, StreamExt, stream};
-use orchestrator::{OperationContext, OperationSpec, OperationStatus, Operations};
+use orchestrator::{OperationContext, OperationSpec, OperationStatus, Operations, Outcome};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SYSTEMS: [&str; 3] = ["bare", "ours", "apalis"];
-const MEASURES: [(&str, &str, &str); 6] = [
+const MEASURES: [(&str, &str, &str); 7] = [
     ("lifecycle", "lifecycle, submit → completed observed", "ns/job"),
     (
         "lifecycle_record",
         "the same, each observed with its whole record (`ops.wait`)",
+        "ns/job",
+    ),
+    (
+        "lifecycle_handle",
+        "the same, each observed through its handle (`handle.outcome()`, as a join)",
         "ns/job",
     ),
     ("rss", "resident memory per sleeping job", "B"),
@@ -109,8 +120,9 @@ fn parent() {
     };
     println!();
     println!(
-        "## Per-operation cost ({} jobs; medians of {runs} runs, each system in its own process)",
-        jobs()
+        "## Per-operation cost ({} jobs; medians of {runs} runs, each system in its own process; {} allocator)",
+        jobs(),
+        if cfg!(feature = "mimalloc") { "mimalloc" } else { "system" }
     );
     println!();
     println!("| measure | ours | apalis 1.0 `MemoryStorage` | bare tokio | ours / bare | ours / apalis |");
@@ -352,10 +364,14 @@ mod ours {
         report("cancel_all", start.elapsed().as_secs_f64() * 1e3);
         ops.cleanup(Duration::ZERO);
 
-        for (key, whole_record) in [("lifecycle", false), ("lifecycle_record", true)] {
-            lifecycle(&ops, n / 10, whole_record).await; // warm-up
+        for (key, observe) in [
+            ("lifecycle", Observe::Status),
+            ("lifecycle_record", Observe::Record),
+            ("lifecycle_handle", Observe::Handle),
+        ] {
+            lifecycle(&ops, n / 10, observe).await; // warm-up
             ops.cleanup(Duration::ZERO);
-            let took = lifecycle(&ops, n, whole_record).await;
+            let took = lifecycle(&ops, n, observe).await;
             report(key, took.as_nanos() as f64 / n as f64);
             ops.cleanup(Duration::ZERO);
         }
@@ -408,25 +424,42 @@ mod ours {
         report("cancel_final", median(finals).as_nanos() as f64);
     }
 
-    /// `n` no-op operations spawned, then each one's end observed: its status
-    /// (`wait_with`), or its whole record (`wait`).
-    async fn lifecycle(ops: &Operations, n: usize, whole_record: bool) -> Duration {
+    /// How a lifecycle run sees each operation end.
+    #[derive(Clone, Copy)]
+    enum Observe {
+        /// By id, its status only (`wait_with`).
+        Status,
+        /// By id, its whole record (`wait`).
+        Record,
+        /// Through the handle `spawn` returned (`outcome`), as bare tokio joins.
+        Handle,
+    }
+
+    /// `n` no-op operations spawned, then each one's end observed.
+    async fn lifecycle(ops: &Operations, n: usize, observe: Observe) -> Duration {
+        let noop = |_ctx| async { Ok::<_, Infallible>(()) };
         let start = Instant::now();
+        if let Observe::Handle = observe {
+            let handles: Vec<_> = (0..n)
+                .map(|_| ops.spawn(OperationSpec::new("noop"), noop).expect("spawn"))
+                .collect();
+            for handle in handles {
+                assert!(matches!(handle.outcome().await, Outcome::Completed(())));
+            }
+            return start.elapsed();
+        }
         let ids: Vec<_> = (0..n)
             .map(|_| {
-                ops.spawn(OperationSpec::new("noop"), |_ctx| async {
-                    Ok::<_, Infallible>(())
-                })
-                .expect("spawn")
-                .id()
-                .clone()
+                ops.spawn(OperationSpec::new("noop"), noop)
+                    .expect("spawn")
+                    .id()
+                    .clone()
             })
             .collect();
         for id in &ids {
-            let status = if whole_record {
-                ops.wait(id).await.expect("wait").status
-            } else {
-                ops.wait_with(id, |op| op.status()).await.expect("wait")
+            let status = match observe {
+                Observe::Record => ops.wait(id).await.expect("wait").status,
+                _ => ops.wait_with(id, |op| op.status()).await.expect("wait"),
             };
             assert_eq!(status, OperationStatus::Completed);
         }

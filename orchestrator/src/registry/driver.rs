@@ -3,18 +3,19 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures::FutureExt as _;
+use pin_project_lite::pin_project;
 use serde::Serialize;
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
 use crate::entry::{Ending, Entry};
-use crate::{Failure, OperationContext, Outcome};
+use crate::{CancellationToken, Failure, OperationContext, Outcome};
 
 pub(crate) struct Driver {
     pub(crate) entry: Arc<Entry>,
@@ -106,49 +107,20 @@ impl Driver {
             tracing::debug!(operation_id = %entry.id, "operation started");
 
             let ctx = OperationContext::new(entry.clone());
-            // The work and its watchers live in this block only, so an aborted operation's
+            // The work and its timer live in this future only, so an aborted operation's
             // future is dropped (its resources released) before its end is recorded.
-            let ended = {
-                let work = AssertUnwindSafe(async move { f(ctx).await }).catch_unwind();
-                let mut work = pin!(work);
-                let mut cancelled = pin!(token.cancelled());
-                let mut cancel_seen = false;
-                // One timer, boxed only when needed (a deadline, or a cancellation's grace
-                // period), so an idle operation's task stays small.
-                let mut timer: Option<Pin<Box<Sleep>>> =
-                    deadline.map(|d| Box::pin(tokio::time::sleep(d)));
-                let mut timer_is_grace = false;
-                loop {
-                    tokio::select! {
-                        biased;
-                        r = &mut work => break match r {
-                            Ok(r) => Ended::Returned(r),
-                            Err(panic) => Ended::Panicked(panic_message(&*panic)),
-                        },
-                        () = &mut cancelled, if !cancel_seen => {
-                            cancel_seen = true;
-                            let abort_at = tokio::time::Instant::now() + grace;
-                            match &mut timer {
-                                Some(t) if t.deadline() <= abort_at => {}
-                                Some(t) => {
-                                    t.as_mut().reset(abort_at);
-                                    timer_is_grace = true;
-                                }
-                                None => {
-                                    timer = Some(Box::pin(tokio::time::sleep_until(abort_at)));
-                                    timer_is_grace = true;
-                                }
-                            }
-                        }
-                        () = async {
-                            match timer.as_mut() {
-                                Some(t) => t.as_mut().await,
-                                None => std::future::pending().await,
-                            }
-                        } => break if timer_is_grace { Ended::Aborted } else { Ended::DeadlineExceeded },
-                    }
-                }
-            };
+            let ended = Supervise {
+                // `f` is called inside, so a panic before its future exists is caught too.
+                work: AssertUnwindSafe(async move { f(ctx).await }).catch_unwind(),
+                token,
+                // One timer, boxed only when needed (a deadline, or a cancellation's
+                // grace period), so an idle operation's task stays small.
+                timer: deadline.map(|d| Box::pin(tokio::time::sleep(d))),
+                grace,
+                cancel_seen: false,
+                timer_is_grace: false,
+            }
+            .await;
 
             // Blocking closures cannot be stopped: until every one has returned, the
             // operation is not over (it keeps its slot and stays RUNNING, marked abandoned
@@ -212,6 +184,66 @@ impl Driver {
             }
             outcome
         }
+    }
+}
+
+pin_project! {
+    /// Runs the work until it ends, watching for cancellation (then the grace period)
+    /// and the deadline. One future rather than a `select!` loop: it holds each part
+    /// once, and waits for cancellation with the task's own waker kept in the token
+    /// (`poll_cancelled_by_driver`), not a `Notified`, so every operation's task is
+    /// smaller.
+    struct Supervise<'a, W> {
+        #[pin]
+        work: W,
+        token: &'a CancellationToken,
+        timer: Option<Pin<Box<Sleep>>>,
+        grace: Duration,
+        cancel_seen: bool,
+        timer_is_grace: bool,
+    }
+}
+
+impl<W, R> Future for Supervise<'_, W>
+where
+    W: Future<Output = std::thread::Result<R>>,
+{
+    type Output = Ended<R>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended<R>> {
+        let this = self.project();
+        // Work first: an operation that ends as it is cancelled ends as it returned.
+        if let Poll::Ready(r) = this.work.poll(cx) {
+            return Poll::Ready(match r {
+                Ok(r) => Ended::Returned(r),
+                Err(panic) => Ended::Panicked(panic_message(&*panic)),
+            });
+        }
+        if !*this.cancel_seen && this.token.poll_cancelled_by_driver(cx).is_ready() {
+            *this.cancel_seen = true;
+            let abort_at = tokio::time::Instant::now() + *this.grace;
+            match this.timer {
+                Some(t) if t.deadline() <= abort_at => {}
+                Some(t) => {
+                    t.as_mut().reset(abort_at);
+                    *this.timer_is_grace = true;
+                }
+                None => {
+                    *this.timer = Some(Box::pin(tokio::time::sleep_until(abort_at)));
+                    *this.timer_is_grace = true;
+                }
+            }
+        }
+        if let Some(t) = this.timer {
+            if t.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(if *this.timer_is_grace {
+                    Ended::Aborted
+                } else {
+                    Ended::DeadlineExceeded
+                });
+            }
+        }
+        Poll::Pending
     }
 }
 
