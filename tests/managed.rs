@@ -312,6 +312,44 @@ async fn cancel_all_stops_every_running_operation() {
     assert_eq!(ops.active_count(), 0);
 }
 
+/// The work's wait on its own token rides on the driver's waker (no waiter of its
+/// own): a cancellation racing the operation's first polls, from another thread, is
+/// still seen by the work at once, not by the end of the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_racing_the_first_poll_is_seen_by_the_work() {
+    let ops = Operations::builder()
+        .with_grace_period(Duration::from_secs(3600))
+        .build();
+    for round in 0..2_000 {
+        let handle = ops
+            .spawn(
+                OperationSpec::new("racer"),
+                |ctx: OperationContext| async move {
+                    ctx.cancelled().await;
+                    Ok::<_, Cancelled>("saw it")
+                },
+            )
+            .unwrap();
+        let (canceller, id) = (ops.clone(), handle.id().clone());
+        // By id (the operation's own node) or through the root (its wake list).
+        let cancel = std::thread::spawn(move || {
+            if round % 2 == 1 {
+                std::thread::yield_now();
+            }
+            if round % 4 < 2 {
+                canceller.cancel(&id, "race").map(|_| 1)
+            } else {
+                Ok(canceller.cancel_all("race"))
+            }
+        });
+        let outcome = tokio::time::timeout(Duration::from_secs(5), handle.outcome())
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the work never saw its cancellation"));
+        assert!(outcome.is_cancelled(), "round {round}: {outcome:?}");
+        assert_eq!(cancel.join().unwrap().unwrap(), 1);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inline_run_is_registered_and_cancellable() {
     let ops = Operations::new();

@@ -121,6 +121,9 @@ impl Driver {
                 timer_is_grace: false,
             }
             .await;
+            // The kept waker holds this task: a finished operation's record (and its
+            // token) must not keep it alive.
+            token.drop_driver_waker();
 
             // Blocking closures cannot be stopped: until every one has returned, the
             // operation is not over (it keeps its slot and stays RUNNING, marked abandoned
@@ -212,14 +215,24 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended<R>> {
         let this = self.project();
-        // Work first: an operation that ends as it is cancelled ends as it returned.
-        if let Poll::Ready(r) = this.work.poll(cx) {
-            return Poll::Ready(match r {
-                Ok(r) => Ended::Returned(r),
-                Err(panic) => Ended::Panicked(panic_message(&*panic)),
-            });
-        }
-        if !*this.cancel_seen && this.token.poll_cancelled_by_driver(cx).is_ready() {
+        let mut work = this.work;
+        loop {
+            // The driver's waker is kept before the work is polled, so work that waits
+            // on its token with this task's waker needs no waiter of its own (token
+            // rule 7).
+            if !*this.cancel_seen {
+                this.token.keep_driver_waker(cx);
+            }
+            // Work first: an operation that ends as it is cancelled ends as it returned.
+            if let Poll::Ready(r) = work.as_mut().poll(cx) {
+                return Poll::Ready(match r {
+                    Ok(r) => Ended::Returned(r),
+                    Err(panic) => Ended::Panicked(panic_message(&*panic)),
+                });
+            }
+            if *this.cancel_seen || this.token.poll_cancelled_by_driver().is_pending() {
+                break;
+            }
             *this.cancel_seen = true;
             let abort_at = tokio::time::Instant::now() + *this.grace;
             match this.timer {
@@ -233,6 +246,9 @@ where
                     *this.timer_is_grace = true;
                 }
             }
+            // The cancellation came after the work looked: work waiting on this task's
+            // waker alone (token rule 7) is woken by nobody else, so it is polled again
+            // now that it can see the flag.
         }
         if let Some(t) = this.timer {
             if t.as_mut().poll(cx).is_ready() {
