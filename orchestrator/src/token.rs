@@ -104,6 +104,9 @@ struct Links {
     view: OnceLock<tokio_util::sync::CancellationToken>,
 }
 
+/// How many children's nodes a cancellation loads before it wakes them.
+const TOUCH_AHEAD: usize = 8;
+
 #[derive(Default)]
 struct WakeList {
     nodes: Vec<Weak<Node>>,
@@ -184,9 +187,21 @@ impl Node {
         // is woken as it is reached (one pass over the nodes, not one to collect and
         // another to wake, which costs a second cache miss per child).
         let children = std::mem::take(&mut *links.children.lock());
-        for child in children.nodes {
-            if let Some(child) = child.upgrade() {
-                child.wake();
+        for batch in children.nodes.chunks(TOUCH_AHEAD) {
+            // Each wake is a chain of locked instructions, and each of those waits for
+            // every load before it: reached one by one, the children's nodes cost one
+            // full cache miss each. Plain loads of a batch's nodes first let those
+            // misses overlap.
+            std::hint::black_box(
+                batch
+                    .iter()
+                    .map(Weak::strong_count)
+                    .fold(0, usize::wrapping_add),
+            );
+            for child in batch {
+                if let Some(child) = child.upgrade() {
+                    child.wake();
+                }
             }
         }
     }
