@@ -31,12 +31,12 @@
 //!    needs no `Notified`, and does not link: the driver keeps its waker before it
 //!    polls the work, and links and checks the flag after (in the same poll; if that
 //!    check finds the flag, it polls the work again), and a cancellation wakes the
-//!    kept waker after setting the flag, which re-polls the waiter's task. The check is made under the lock the canceller takes the waker
-//!    under, so the waiter either sees the waker still kept (and the wake follows) or
-//!    sees it taken (and then the flag, before arming its own `Notified`). An
-//!    operation's work waiting on its own token then costs a cancellation one cache
-//!    line less per operation (the waiter inside the task), and the work's wait no
-//!    lock on the `Notify`.
+//!    kept waker after setting the flag, which re-polls the waiter's task. The check
+//!    is made under the lock the canceller takes the waker under, so the waiter either
+//!    sees the waker still kept (and the wake follows) or sees it taken (and then the
+//!    flag, before arming its own `Notified`). An operation's work waiting on its own
+//!    token then costs a cancellation one cache line less per operation (the waiter
+//!    inside the task), and the work's wait no lock on the `Notify`.
 //!
 //! Creating a child token is one allocation and no lock; a token nobody waits on
 //! never touches its parent's lock (a registry's root is the parent of every
@@ -170,11 +170,15 @@ impl Node {
         self.wake();
     }
 
+    /// The driver's kept waker, taken (outside the lock once this returns).
+    fn take_driver(&self) -> Option<Waker> {
+        self.driver.lock().take()
+    }
+
     /// Wakes this node's waiters and its linked descendants' (rules 3–5).
     fn wake(&self) {
         self.notify.notify_waiters();
-        let driver = self.driver.lock().take();
-        if let Some(driver) = driver {
+        if let Some(driver) = self.take_driver() {
             driver.wake();
         }
         let Some(links) = self.links.get() else {
@@ -304,8 +308,7 @@ impl CancellationToken {
     /// Lets go of the driver's waker (which holds the driver's task) once the driver
     /// stops waiting, so a finished operation's record does not keep its task alive.
     pub(crate) fn drop_driver_waker(&self) {
-        let kept = self.node.driver.lock().take();
-        drop(kept);
+        drop(self.node.take_driver());
     }
 
     /// [`cancelled`](Self::cancelled) for the one driver of an operation, without a
@@ -541,6 +544,13 @@ mod tests {
     }
 
     impl Counting {
+        /// A task's stand-in and a waker that wakes it.
+        fn task() -> (Arc<Self>, Waker) {
+            let task = Arc::new(Self::default());
+            let waker = Waker::from(task.clone());
+            (task, waker)
+        }
+
         fn woken(&self) -> usize {
             self.0.load(Ordering::SeqCst)
         }
@@ -550,8 +560,7 @@ mod tests {
     fn a_waiter_in_the_drivers_task_is_woken_through_the_drivers_waker() {
         let root = CancellationToken::new();
         let token = root.child_token();
-        let task = Arc::new(Counting::default());
-        let waker = Waker::from(task.clone());
+        let (task, waker) = Counting::task();
         let mut cx = Context::from_waker(&waker);
         // One poll of the driver: keep its waker, poll the work, then check.
         token.keep_driver_waker(&cx);
@@ -571,12 +580,10 @@ mod tests {
     #[test]
     fn a_waiter_in_another_task_arms_its_own_notified() {
         let token = CancellationToken::new();
-        let driver = Arc::new(Counting::default());
-        let driver_waker = Waker::from(driver.clone());
+        let (driver, driver_waker) = Counting::task();
         token.keep_driver_waker(&Context::from_waker(&driver_waker));
         assert!(token.poll_cancelled_by_driver().is_pending());
-        let other = Arc::new(Counting::default());
-        let other_waker = Waker::from(other.clone());
+        let (other, other_waker) = Counting::task();
         let mut cx = Context::from_waker(&other_waker);
         let mut wait = std::pin::pin!(token.cancelled());
         assert!(wait.as_mut().poll(&mut cx).is_pending());
@@ -588,8 +595,7 @@ mod tests {
     #[test]
     fn a_dropped_driver_waker_lets_go_of_its_task() {
         let token = CancellationToken::new();
-        let task = Arc::new(Counting::default());
-        let waker = Waker::from(task.clone());
+        let (task, waker) = Counting::task();
         token.keep_driver_waker(&Context::from_waker(&waker));
         token.keep_driver_waker(&Context::from_waker(&waker));
         drop(waker);
