@@ -98,29 +98,37 @@ impl Driver {
                     guard.slot = acquired.map_or(Slot::Unlimited, Slot::Held);
                 }
             }
-            let entry = &guard.entry;
-            let token = &entry.token;
-            if token.is_cancelled() || entry.start().is_err() {
-                let _ = entry.finish(Ending::Cancelled);
-                return Outcome::Cancelled(None);
-            }
-            tracing::debug!(operation_id = %entry.id, "operation started");
-
-            let ctx = OperationContext::new(entry.clone());
             // The work and its timer live in this future only, so an aborted operation's
             // future is dropped (its resources released) before its end is recorded.
-            let ended = Supervise {
-                // `f` is called inside, so a panic before its future exists is caught too.
-                work: AssertUnwindSafe(async move { f(ctx).await }).catch_unwind(),
-                token,
-                // One timer, boxed only when needed (a deadline, or a cancellation's
-                // grace period), so an idle operation's task stays small.
-                timer: deadline.map(|d| Box::pin(tokio::time::sleep(d))),
-                grace,
-                cancel_seen: false,
-                timer_is_grace: false,
+            // Built in a block of its own: what the block binds is not kept beside the
+            // work while it runs (every operation's task would hold it).
+            let ended = {
+                let entry = &guard.entry;
+                let token = &entry.token;
+                if token.is_cancelled() || entry.start().is_err() {
+                    let _ = entry.finish(Ending::Cancelled);
+                    return Outcome::Cancelled(None);
+                }
+                tracing::debug!(operation_id = %entry.id, "operation started");
+                let ctx = OperationContext::new(entry.clone());
+                Supervise {
+                    // `f` is called inside, so a panic before its future exists is caught
+                    // too; `lazy(..).flatten()` keeps `f` and the future it makes in one
+                    // place, where an `async` block would keep both.
+                    work: AssertUnwindSafe(futures::future::lazy(move |_| f(ctx)).flatten())
+                        .catch_unwind(),
+                    token,
+                    // One timer, boxed only when needed (a deadline, or a cancellation's
+                    // grace period), so an idle operation's task stays small.
+                    timer: deadline.map(|d| Box::pin(tokio::time::sleep(d))),
+                    grace: &grace,
+                    cancel_seen: false,
+                    timer_is_grace: false,
+                }
             }
             .await;
+            let entry = &guard.entry;
+            let token = &entry.token;
             // The kept waker holds this task: a finished operation's record (and its
             // token) must not keep it alive.
             token.drop_driver_waker();
@@ -201,7 +209,8 @@ pin_project! {
         work: W,
         token: &'a CancellationToken,
         timer: Option<Pin<Box<Sleep>>>,
-        grace: Duration,
+        // Borrowed from the driver's own copy: a second one would grow every task.
+        grace: &'a Duration,
         cancel_seen: bool,
         timer_is_grace: bool,
     }
@@ -234,7 +243,7 @@ where
                 break;
             }
             *this.cancel_seen = true;
-            let abort_at = tokio::time::Instant::now() + *this.grace;
+            let abort_at = tokio::time::Instant::now() + **this.grace;
             match this.timer {
                 Some(t) if t.deadline() <= abort_at => {}
                 Some(t) => {
@@ -317,4 +326,43 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+#[cfg(test)]
+mod size_probe {
+    use std::sync::Arc;
+
+    use crate::{OperationContext, OperationSpec, Operations};
+
+    /// Work that waits on its token, as a sleeping operation's does.
+    async fn sleep_on(ctx: OperationContext, held: Arc<()>) -> Result<(), String> {
+        let _held = held;
+        ctx.cancelled().await;
+        Ok(())
+    }
+
+    /// What the driver adds to the work's own future is in every operation's task
+    /// (tokio sizes a task in steps of 128 bytes, so a few bytes more can cost 128).
+    /// It was 168 bytes before the work was called through `lazy(..).flatten()` (which
+    /// holds the closure and the future it makes in one place), the grace period
+    /// borrowed rather than copied, and the references the driver takes before the
+    /// work starts left out of the state the work runs in.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_driver_adds_little_to_the_works_future() {
+        let work = size_of_val(&sleep_on(OperationContext::detached(), Arc::new(())));
+        let ops = Operations::new();
+        let driver = ops
+            .driver_with(OperationSpec::new("probe"), None)
+            .expect("registered");
+        let held = Arc::new(());
+        let run = size_of_val(&driver.run(move |ctx| sleep_on(ctx, held)));
+        assert!(
+            run - work <= OVERHEAD,
+            "the driver adds {} bytes to a {work}-byte work future",
+            run - work
+        );
+    }
+
+    const OVERHEAD: usize = 120;
 }
