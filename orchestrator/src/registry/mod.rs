@@ -11,6 +11,7 @@ pub(crate) mod ledger;
 pub(crate) mod operations;
 pub(crate) mod resume;
 pub(crate) mod retention;
+pub(crate) mod shard;
 pub(crate) mod shutdown;
 pub(crate) mod sweeper;
 pub(crate) mod sync_run;

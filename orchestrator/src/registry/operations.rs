@@ -31,9 +31,9 @@ use crate::driver::{Driver, Slot};
 use crate::durable::{Durable, Step};
 use crate::entry::Remote;
 use crate::entry::{Ending, Entry, NewEntry};
-use crate::id_hash::BuildIdHasher;
 use crate::ledger::{Ledger, Refusal};
 use crate::metrics::MetricsPage;
+use crate::registry::shard::Shard;
 use crate::{
     CancellationToken, Failure, OperationContext, OperationFilter, OperationHandle, OperationId,
     OperationInfo, OperationList, OperationSpec, OperationStatus, OperationType, OrchestratorError,
@@ -97,7 +97,7 @@ pub struct Operations {
 }
 
 pub(crate) struct Shared {
-    pub(super) shards: [RwLock<HashMap<OperationId, Arc<Entry>, BuildIdHasher>>; SHARDS],
+    pub(super) shards: [RwLock<Shard>; SHARDS],
     seq: AtomicU64,
     /// Replaced by `cancel_all` (which cancels the old one), never by `shutdown`.
     pub(super) root: RwLock<CancellationToken>,
@@ -157,7 +157,7 @@ impl Operations {
         let (durable, store_stop) = durable.unzip();
         Self {
             shared: Arc::new_cyclic(|registry| Shared {
-                shards: std::array::from_fn(|_| RwLock::new(HashMap::default())),
+                shards: std::array::from_fn(|_| RwLock::new(Shard::default())),
                 seq: AtomicU64::new(0),
                 root: RwLock::new(CancellationToken::new()),
                 grace_period: b.grace_period,
@@ -243,7 +243,7 @@ impl Operations {
         }));
         self.shared.shards[shard_of(entry.id.as_str())]
             .write()
-            .insert(entry.id.clone(), entry.clone());
+            .insert(entry.clone());
         drop(root);
         if let Some(durable) = &ledger.durable {
             durable.record(Step::Create, entry.clone());

@@ -259,7 +259,7 @@ impl Operations {
                     });
                 }
             }
-            shard.insert(entry.id.clone(), entry.clone());
+            shard.insert(entry.clone());
         }
         drop(root);
         // The finished attempt is no longer kept; its metric records go on.
@@ -367,7 +367,7 @@ impl Operations {
         }));
         let replaced = self.shared().shards[shard_of(entry.id.as_str())]
             .write()
-            .insert(entry.id.clone(), entry.clone());
+            .insert(entry.clone());
         drop(root);
         if replaced.is_some_and(|old| old.status().is_terminal()) {
             ledger.removed(1);

@@ -29,7 +29,7 @@ impl Operations {
         ledger.compact(|id| {
             self.shared.shards[shard_of(id.as_str())]
                 .read()
-                .contains_key(id.as_str())
+                .contains(id.as_str())
         });
     }
 
@@ -69,7 +69,7 @@ impl Operations {
         for shard in &self.shared.shards {
             let mut shard = shard.write();
             let before = shard.len();
-            shard.retain(|_, e| !e.completed_before(cutoff));
+            shard.retain(|e| !e.completed_before(cutoff));
             removed += before - shard.len();
         }
         self.removed(removed);

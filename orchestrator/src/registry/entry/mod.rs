@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+use once_cell::race::OnceBox;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
@@ -82,7 +83,7 @@ pub(crate) struct Entry {
     watchers: AtomicU32,
     /// What is allocated on first use only: the watches' notification and the
     /// weighted children's shares.
-    lazy: OnceLock<Box<Lazy>>,
+    lazy: OnceBox<Lazy>,
     /// The registry's counts and limits; `None` for a detached entry.
     ledger: Option<Arc<Ledger>>,
     state: Mutex<State>,
@@ -229,7 +230,7 @@ impl Entry {
             persisted: AtomicU8::new(if n.in_store { Step::Create as u8 } else { 0 }),
             blocking: AtomicU32::new(0),
             watchers: AtomicU32::new(0),
-            lazy: OnceLock::new(),
+            lazy: OnceBox::new(),
             ledger: n.ledger,
             state: Mutex::new(State {
                 checkpoint: n.resumed_from.map(Box::new),
@@ -801,16 +802,18 @@ pub(crate) fn unregistered(
         metrics: None,
     }))
 }
+
 #[cfg(test)]
 mod size_probe {
     /// Every operation holds one entry: what few operations use is boxed (`Rare`,
     /// `Lazy`) so the common one stays small. A field added to the entry for a rare
-    /// feature belongs there.
+    /// feature belongs there. 312 bytes is the most that glibc's malloc serves from
+    /// its 320-byte chunks (8 bytes of each chunk are its header).
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn an_entry_stays_small() {
         assert!(
-            size_of::<super::Entry>() <= 336,
+            size_of::<super::Entry>() <= 312,
             "Entry is {} bytes",
             size_of::<super::Entry>()
         );
