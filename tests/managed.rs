@@ -263,6 +263,62 @@ async fn concurrency_limit_keeps_excess_pending_and_runs_them_fifo() {
     assert_eq!(*order.lock().unwrap(), [0, 1, 2, 4, 5]);
 }
 
+/// A queued operation's driver waits for its slot and its cancellation in one box
+/// (the slot's): cancelling it while the slot stays taken ends it at once, without
+/// running it, and the slot's holder is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_operation_cancelled_while_the_slot_stays_taken_ends_at_once() {
+    let ops = Operations::builder()
+        .with_concurrency_limit("limited", 1)
+        .build();
+    let holder = ops
+        .spawn(OperationSpec::new("limited"), |ctx| async move {
+            ctx.cancelled().await;
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    until(&ops, holder.id(), |i| i.status == OperationStatus::Running).await;
+    let ran = Arc::new(Mutex::new(false));
+    let flag = ran.clone();
+    let queued = ops
+        .spawn(OperationSpec::new("limited"), move |_ctx| async move {
+            *flag.lock().unwrap() = true;
+            Ok::<_, String>(())
+        })
+        .unwrap();
+    assert_eq!(
+        ops.get(queued.id()).unwrap().status,
+        OperationStatus::Pending
+    );
+
+    queued.cancel("not needed").unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(1), queued.outcome())
+        .await
+        .expect("a queued operation ends within 1 s of its cancellation");
+    assert!(outcome.is_cancelled());
+    assert!(
+        !*ran.lock().unwrap(),
+        "a cancelled queued operation never runs"
+    );
+    assert_eq!(
+        ops.get(holder.id()).unwrap().status,
+        OperationStatus::Running
+    );
+
+    // Its place in the queue is given up: the next one runs once the holder ends.
+    let next = ops
+        .spawn(OperationSpec::new("limited"), |_ctx| async {
+            Ok::<_, String>(7)
+        })
+        .unwrap();
+    holder.cancel("done").unwrap();
+    assert!(holder.outcome().await.is_cancelled());
+    let next = tokio::time::timeout(Duration::from_secs(1), next.outcome())
+        .await
+        .expect("the next operation gets the slot");
+    assert!(next.is_completed());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_holder_sees_the_same_token() {
     let ops = Operations::new();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use pin_project_lite::pin_project;
 use serde::Serialize;
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
 use crate::entry::{Ending, Entry};
@@ -24,7 +24,9 @@ pub(crate) struct Driver {
     pub(crate) slot: Slot,
 }
 
-type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+/// A queued wait for a permit that gives up when the operation is cancelled: `None`
+/// then (or if the semaphore was closed).
+type Acquire = Pin<Box<dyn Future<Output = Option<OwnedSemaphorePermit>> + Send>>;
 
 /// A place under a per-type concurrency limit.
 pub(crate) enum Slot {
@@ -39,16 +41,25 @@ pub(crate) enum Slot {
 impl Slot {
     /// Queues for a permit of `sem` now, so that operations get their turn in the
     /// order they were started (the semaphore is FIFO), not in the order their tasks
-    /// are first polled.
-    pub(crate) fn queue(sem: Arc<Semaphore>) -> Self {
-        let mut acquire: Acquire = Box::pin(sem.acquire_owned());
+    /// are first polled. The wait gives up when `token` is cancelled; it is one box
+    /// with the permit's own future, so the driver's future (every operation's task,
+    /// most of which never queue) does not hold a cancellation wait of its own.
+    pub(crate) fn queue(sem: Arc<Semaphore>, token: CancellationToken) -> Self {
+        let mut acquire: Acquire = Box::pin(async move {
+            tokio::select! {
+                biased;
+                () = token.cancelled() => None,
+                permit = sem.acquire_owned() => permit.ok(),
+            }
+        });
         match acquire
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))
         {
-            Poll::Ready(Ok(permit)) => Self::Held(permit),
-            // Closed semaphores are never created; run unlimited rather than hang.
-            Poll::Ready(Err(_)) => Self::Unlimited,
+            Poll::Ready(Some(permit)) => Self::Held(permit),
+            // Cancelled already (the driver ends the operation), or a closed semaphore,
+            // which is never created: run unlimited rather than hang.
+            Poll::Ready(None) => Self::Unlimited,
             Poll::Pending => Self::Queued(acquire),
         }
     }
@@ -86,17 +97,9 @@ impl Driver {
         // end is recorded (or, for abandoned blocking work, when that work returns).
         let mut guard = FinishOnDrop { entry, slot };
         async move {
-            {
-                let entry = &guard.entry;
-                // Wait PENDING for a slot (FIFO), unless cancelled first.
-                if let Slot::Queued(acquire) = &mut guard.slot {
-                    let acquired = tokio::select! {
-                        biased;
-                        () = entry.token.cancelled() => None,
-                        permit = acquire.as_mut() => permit.ok(),
-                    };
-                    guard.slot = acquired.map_or(Slot::Unlimited, Slot::Held);
-                }
+            // Wait PENDING for a slot (FIFO), unless cancelled first.
+            if let Slot::Queued(acquire) = &mut guard.slot {
+                guard.slot = acquire.as_mut().await.map_or(Slot::Unlimited, Slot::Held);
             }
             // The work and its timer live in this future only, so an aborted operation's
             // future is dropped (its resources released) before its end is recorded.
@@ -123,6 +126,7 @@ impl Driver {
                     timer: deadline.map(|d| Box::pin(tokio::time::sleep(d))),
                     grace: &grace,
                     cancel_seen: false,
+                    grace_armed: false,
                     timer_is_grace: false,
                 }
             }
@@ -212,6 +216,7 @@ pin_project! {
         // Borrowed from the driver's own copy: a second one would grow every task.
         grace: &'a Duration,
         cancel_seen: bool,
+        grace_armed: bool,
         timer_is_grace: bool,
     }
 }
@@ -239,25 +244,34 @@ where
                     Err(panic) => Ended::Panicked(panic_message(&*panic)),
                 });
             }
-            if *this.cancel_seen || this.token.poll_cancelled_by_driver().is_pending() {
+            if *this.cancel_seen {
+                // Still running after it could see the cancellation: its grace period
+                // starts now. Armed only here, so work that stops at once (most of
+                // it) costs no timer.
+                if !*this.grace_armed {
+                    *this.grace_armed = true;
+                    let abort_at = tokio::time::Instant::now() + **this.grace;
+                    match this.timer {
+                        Some(t) if t.deadline() <= abort_at => {}
+                        Some(t) => {
+                            t.as_mut().reset(abort_at);
+                            *this.timer_is_grace = true;
+                        }
+                        None => {
+                            *this.timer = Some(Box::pin(tokio::time::sleep_until(abort_at)));
+                            *this.timer_is_grace = true;
+                        }
+                    }
+                }
                 break;
             }
-            *this.cancel_seen = true;
-            let abort_at = tokio::time::Instant::now() + **this.grace;
-            match this.timer {
-                Some(t) if t.deadline() <= abort_at => {}
-                Some(t) => {
-                    t.as_mut().reset(abort_at);
-                    *this.timer_is_grace = true;
-                }
-                None => {
-                    *this.timer = Some(Box::pin(tokio::time::sleep_until(abort_at)));
-                    *this.timer_is_grace = true;
-                }
+            if this.token.poll_cancelled_by_driver().is_pending() {
+                break;
             }
             // The cancellation came after the work looked: work waiting on this task's
             // waker alone (token rule 7) is woken by nobody else, so it is polled again
             // now that it can see the flag.
+            *this.cancel_seen = true;
         }
         if let Some(t) = this.timer {
             if t.as_mut().poll(cx).is_ready() {
@@ -365,4 +379,24 @@ mod size_probe {
     }
 
     const OVERHEAD: usize = 120;
+
+    /// A no-op operation's driver future: 128 bytes makes a 256-byte tokio task (a
+    /// header and trailer of 80 bytes, the core's 24, in steps of 128). It was 192
+    /// bytes (a 384-byte task) while the driver held the wait for a concurrency slot,
+    /// a cancellation future of 64 bytes and more, in every operation's state; the wait
+    /// is now in the slot's own box, made only for kinds with a limit.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_no_op_operations_driver_fits_a_small_task() {
+        let ops = Operations::new();
+        let driver = ops
+            .driver_with(OperationSpec::new("probe"), None)
+            .expect("registered");
+        let run = driver.run(|_ctx| async { Ok::<_, String>(()) });
+        assert!(
+            size_of_val(&run) <= 128,
+            "a no-op operation's driver future is {} bytes",
+            size_of_val(&run)
+        );
+    }
 }

@@ -424,10 +424,10 @@ impl Operations {
         }
     }
 
-    /// A place under the concurrency limit of `kind`, queued now.
-    pub(crate) fn slot(&self, kind: &OperationType) -> Slot {
-        match self.shared.limits.get(kind) {
-            Some(sem) => Slot::queue(sem.clone()),
+    /// A place under the concurrency limit of `entry`'s kind, queued now.
+    pub(crate) fn slot(&self, entry: &Entry) -> Slot {
+        match self.shared.limits.get(&entry.kind) {
+            Some(sem) => Slot::queue(sem.clone(), entry.token.clone()),
             None => Slot::Unlimited,
         }
     }
@@ -444,12 +444,12 @@ impl Operations {
     ) -> Result<Driver> {
         let grace = spec.grace_period.unwrap_or(self.shared.grace_period);
         let deadline = spec.deadline;
-        let slot = self.slot(&spec.operation_type);
+        let entry = self.register_with(spec, None, parent)?;
         Ok(Driver {
-            entry: self.register_with(spec, None, parent)?,
+            slot: self.slot(&entry),
+            entry,
             grace,
             deadline,
-            slot,
         })
     }
 

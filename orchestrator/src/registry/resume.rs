@@ -169,7 +169,7 @@ impl Operations {
             .map(|m| m.parameters.clone())
             .unwrap_or_default();
         let driver = Driver {
-            slot: self.slot(&entry.kind),
+            slot: self.slot(&entry),
             entry,
             grace: self.shared.grace_period,
             deadline: None,
