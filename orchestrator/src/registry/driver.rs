@@ -72,6 +72,16 @@ enum Ended<R> {
     DeadlineExceeded,
 }
 
+impl<R> Ended<R> {
+    /// How work that returned, or panicked (caught by `catch_unwind`), ended.
+    fn of(r: std::thread::Result<R>) -> Self {
+        match r {
+            Ok(r) => Self::Returned(r),
+            Err(panic) => Self::Panicked(panic_message(&*panic)),
+        }
+    }
+}
+
 impl Driver {
     /// The operation's whole run, as a future for a task (or to await inline).
     ///
@@ -126,7 +136,6 @@ impl Driver {
                     timer: deadline.map(|d| Box::pin(tokio::time::sleep(d))),
                     grace: &grace,
                     cancel_seen: false,
-                    grace_armed: false,
                     timer_is_grace: false,
                 }
             }
@@ -216,7 +225,6 @@ pin_project! {
         // Borrowed from the driver's own copy: a second one would grow every task.
         grace: &'a Duration,
         cancel_seen: bool,
-        grace_armed: bool,
         timer_is_grace: bool,
     }
 }
@@ -230,48 +238,39 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended<R>> {
         let this = self.project();
         let mut work = this.work;
-        loop {
+        if !*this.cancel_seen {
             // The driver's waker is kept before the work is polled, so work that waits
             // on its token with this task's waker needs no waiter of its own (token
             // rule 7).
-            if !*this.cancel_seen {
-                this.token.keep_driver_waker(cx);
-            }
-            // Work first: an operation that ends as it is cancelled ends as it returned.
-            if let Poll::Ready(r) = work.as_mut().poll(cx) {
-                return Poll::Ready(match r {
-                    Ok(r) => Ended::Returned(r),
-                    Err(panic) => Ended::Panicked(panic_message(&*panic)),
-                });
-            }
-            if *this.cancel_seen {
-                // Still running after it could see the cancellation: its grace period
-                // starts now. Armed only here, so work that stops at once (most of
-                // it) costs no timer.
-                if !*this.grace_armed {
-                    *this.grace_armed = true;
-                    let abort_at = tokio::time::Instant::now() + **this.grace;
-                    match this.timer {
-                        Some(t) if t.deadline() <= abort_at => {}
-                        Some(t) => {
-                            t.as_mut().reset(abort_at);
-                            *this.timer_is_grace = true;
-                        }
-                        None => {
-                            *this.timer = Some(Box::pin(tokio::time::sleep_until(abort_at)));
-                            *this.timer_is_grace = true;
-                        }
-                    }
-                }
-                break;
-            }
-            if this.token.poll_cancelled_by_driver().is_pending() {
-                break;
-            }
+            this.token.keep_driver_waker(cx);
+        }
+        // Work first: an operation that ends as it is cancelled ends as it returned.
+        if let Poll::Ready(r) = work.as_mut().poll(cx) {
+            return Poll::Ready(Ended::of(r));
+        }
+        if !*this.cancel_seen && this.token.poll_cancelled_by_driver().is_ready() {
+            *this.cancel_seen = true;
             // The cancellation came after the work looked: work waiting on this task's
             // waker alone (token rule 7) is woken by nobody else, so it is polled again
             // now that it can see the flag.
-            *this.cancel_seen = true;
+            if let Poll::Ready(r) = work.as_mut().poll(cx) {
+                return Poll::Ready(Ended::of(r));
+            }
+            // Still running after it could see the cancellation: its grace period
+            // starts now. Armed only here, so work that stops at once (most of it)
+            // costs no timer.
+            let abort_at = tokio::time::Instant::now() + **this.grace;
+            match this.timer {
+                Some(t) if t.deadline() <= abort_at => {}
+                Some(t) => {
+                    t.as_mut().reset(abort_at);
+                    *this.timer_is_grace = true;
+                }
+                None => {
+                    *this.timer = Some(Box::pin(tokio::time::sleep_until(abort_at)));
+                    *this.timer_is_grace = true;
+                }
+            }
         }
         if let Some(t) = this.timer {
             if t.as_mut().poll(cx).is_ready() {
