@@ -605,3 +605,92 @@ async fn a_panic_before_the_future_exists_fails_the_operation() {
         Some("panicked: bad arguments")
     );
 }
+
+/// A parent that spawns one child waiting on its token, sends the child's id, and
+/// then, paying no heed to its own cancellation, runs until `release` fires.
+async fn parent_with_child(
+    ops: &Operations,
+    release: tokio::sync::oneshot::Receiver<()>,
+) -> (OperationId, OperationId) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let parent = ops
+        .spawn(
+            OperationSpec::new("parent"),
+            move |ctx: OperationContext| async move {
+                let child = ctx
+                    .spawn_child(
+                        OperationSpec::new("child"),
+                        |c: OperationContext| async move {
+                            c.cancelled().await;
+                            Ok::<_, String>(())
+                        },
+                    )
+                    .map_err(|e| e.to_string())?;
+                let _ = tx.send(child.id().clone());
+                let _ = release.await;
+                drop(child);
+                Ok::<_, String>(())
+            },
+        )
+        .unwrap();
+    (parent.id().clone(), rx.await.unwrap())
+}
+
+#[tokio::test]
+async fn a_cancelled_operations_final_reason_is_the_one_it_ended_with() {
+    let ops = Operations::builder()
+        .with_grace_period(Duration::from_secs(60))
+        .build();
+    let reason = |id: &OperationId| ops.get(id).unwrap().cancel_reason;
+    let shared = |id: &OperationId| {
+        ops.with_info(id, |op| op.cancel_reason().map(|r| r.to_string()))
+            .unwrap()
+    };
+    let mut releases = Vec::new();
+
+    // Cancelled without a reason: it ends with the placeholder, and a reason its
+    // parent takes afterwards (which the child's token then reports) does not
+    // rewrite its record.
+    let (release, rx) = tokio::sync::oneshot::channel();
+    releases.push(release);
+    let (parent, child) = parent_with_child(&ops, rx).await;
+    ops.token(&child).unwrap().cancel();
+    assert_eq!(wait(&ops, &child).await.status, OperationStatus::Cancelled);
+    assert_eq!(reason(&child).as_deref(), Some("cancelled"));
+    ops.cancel(&parent, "parent later").unwrap();
+    let token = ops.token(&child).unwrap();
+    assert_eq!(token.reason().as_deref(), Some("parent later"));
+    assert_eq!(reason(&child).as_deref(), Some("cancelled"));
+    assert_eq!(shared(&child).as_deref(), Some("cancelled"));
+
+    // Cancelled through the registry's root while its parent runs on: cancelling the
+    // parent, or the registry again, later changes neither record.
+    let (release, rx) = tokio::sync::oneshot::channel();
+    releases.push(release);
+    let (parent, child) = parent_with_child(&ops, rx).await;
+    ops.cancel_all("shutdown");
+    assert_eq!(wait(&ops, &child).await.status, OperationStatus::Cancelled);
+    assert_eq!(
+        ops.cancel(&parent, "parent later").unwrap(),
+        OperationStatus::Running
+    );
+    ops.cancel_all("again");
+    assert_eq!(reason(&child).as_deref(), Some("shutdown"));
+    assert_eq!(shared(&child).as_deref(), Some("shutdown"));
+    assert_eq!(reason(&parent).as_deref(), Some("shutdown"));
+
+    // Cancelled with a reason of its own: that one stays, whatever comes after.
+    let (release, rx) = tokio::sync::oneshot::channel();
+    releases.push(release);
+    let (parent, child) = parent_with_child(&ops, rx).await;
+    ops.cancel(&child, "own").unwrap();
+    assert_eq!(wait(&ops, &child).await.status, OperationStatus::Cancelled);
+    ops.cancel(&parent, "parent later").unwrap();
+    ops.cancel_all("after");
+    assert_eq!(reason(&child).as_deref(), Some("own"));
+    assert_eq!(shared(&child).as_deref(), Some("own"));
+
+    for release in releases {
+        let _ = release.send(());
+    }
+}

@@ -283,6 +283,34 @@ impl CancellationToken {
         self.node.lineage().find_map(|n| n.reason.get().cloned())
     }
 
+    /// [`reason`](Self::reason), borrowed.
+    pub(crate) fn reason_ref(&self) -> Option<&str> {
+        if !self.is_cancelled() {
+            return None;
+        }
+        self.node
+            .lineage()
+            .find_map(|n| n.reason.get().map(|r| &**r))
+    }
+
+    /// Whether [`reason`](Self::reason) can no longer change: the nearest node that
+    /// holds a reason is the nearest cancelled one. A node takes a reason only while it
+    /// is not cancelled (and once), so no node nearer than that one can take one later
+    /// (it may still be flagged, without a reason), and `reason` returns this one for
+    /// good. `false` while not cancelled, when cancelled without a reason, or while a
+    /// nearer node may still take one (it was cancelled without a reason, or its
+    /// reason is set and its flag not yet).
+    pub(crate) fn reason_is_settled(&self) -> bool {
+        for node in self.node.lineage() {
+            let cancelled = node.cancelled.load(Ordering::SeqCst);
+            let reason = node.reason.get();
+            if cancelled || reason.is_some() {
+                return cancelled && reason.is_some();
+            }
+        }
+        false
+    }
+
     /// Completes when the token is cancelled (at once if it already is).
     ///
     /// # Cancellation safety
@@ -527,6 +555,34 @@ mod tests {
         assert_eq!(grandchild.reason().as_deref(), Some("root"));
         let born_cancelled = grandchild.child_token();
         assert!(born_cancelled.is_cancelled());
+    }
+
+    #[test]
+    fn a_reason_is_settled_once_no_nearer_node_can_take_one() {
+        let root = CancellationToken::new();
+        let parent = root.child_token();
+        let child = parent.child_token();
+        assert!(!child.reason_is_settled());
+        // Cancelled without a reason: the parent could still take one.
+        child.cancel();
+        assert!(!child.reason_is_settled());
+        assert_eq!(child.reason_ref(), None);
+        parent.cancel_with_reason("parent");
+        assert_eq!(child.reason_ref(), Some("parent"));
+        // The parent holds the reason and is the nearest cancelled node above a
+        // fresh child: nothing nearer can take one, even when flagged.
+        let fresh = parent.child_token();
+        assert!(fresh.reason_is_settled());
+        fresh.cancel_with_reason("too late");
+        assert_eq!(fresh.reason_ref(), Some("parent"));
+        assert_eq!(fresh.reason().as_deref(), Some("parent"));
+        root.cancel_with_reason("root");
+        assert_eq!(fresh.reason_ref(), Some("parent"));
+        // A reason of its own settles a token at once.
+        let own = CancellationToken::new().child_token();
+        own.cancel_with_reason("own");
+        assert!(own.reason_is_settled());
+        assert_eq!(own.reason_ref(), Some("own"));
     }
 
     #[test]

@@ -32,7 +32,7 @@
 //!    waiter sees the change, or the change sees the notification and wakes it.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -77,6 +77,11 @@ pub(crate) struct Entry {
     /// How far the operation's lifecycle is written to the registry's store, if it
     /// has one (rule 6): a [`Step`] as `u8`, 0 before the create is written.
     persisted: AtomicU8,
+    /// Set when the operation ended cancelled with a reason its token keeps for good
+    /// ([`CancellationToken::reason_is_settled`]): the final reason is read from the
+    /// token, not copied into `Recorded` (no copy of a shared reason, and no record,
+    /// for each of the operations a `cancel_all` ends). Written and read under `state`.
+    reason_in_token: AtomicBool,
     /// Running `spawn_blocking` closures (rule 4).
     blocking: AtomicU32,
     /// Live [`OperationWatch`](crate::OperationWatch)es (rule 5).
@@ -228,6 +233,7 @@ impl Entry {
             ),
             status: AtomicU8::new(OperationStatus::Pending.to_u8()),
             persisted: AtomicU8::new(if n.in_store { Step::Create as u8 } else { 0 }),
+            reason_in_token: AtomicBool::new(false),
             blocking: AtomicU32::new(0),
             watchers: AtomicU32::new(0),
             lazy: OnceBox::new(),
@@ -377,12 +383,14 @@ impl Entry {
             let partial = st.recorded.take().and_then(|r| r.result_summary);
             // `null` (a `()` result) reads back the same as no summary: don't box it.
             let summary = summary.filter(|v| !v.is_null()).or(partial);
-            let final_cancel_reason =
-                (to != OperationStatus::Completed && self.token.is_cancelled()).then(|| {
-                    self.token
-                        .reason()
-                        .unwrap_or_else(|| Arc::from("cancelled"))
-                });
+            let cancelled = to != OperationStatus::Completed && self.token.is_cancelled();
+            let in_token = cancelled && self.token.reason_is_settled();
+            self.reason_in_token.store(in_token, Ordering::Relaxed);
+            let final_cancel_reason = (cancelled && !in_token).then(|| {
+                self.token
+                    .reason()
+                    .unwrap_or_else(|| Arc::from("cancelled"))
+            });
             if summary.is_some() || error.is_some() || final_cancel_reason.is_some() {
                 st.recorded = Some(Box::new(Recorded {
                     error_message: error,
@@ -528,9 +536,11 @@ impl Entry {
     /// terminal, else the token's while cancellation is requested.
     pub(crate) fn cancel_reason_shared(&self) -> Option<Arc<str>> {
         if self.status().is_terminal() {
-            return self
-                .state
-                .lock()
+            let st = self.state.lock();
+            if self.reason_in_token.load(Ordering::Relaxed) {
+                return self.token.reason();
+            }
+            return st
                 .recorded
                 .as_ref()
                 .and_then(|r| r.final_cancel_reason.clone());
@@ -543,6 +553,17 @@ impl Entry {
                 .reason()
                 .unwrap_or_else(|| Arc::from("cancelled")),
         )
+    }
+
+    /// The reason a finished operation ended cancelled with, borrowed (`st` is its
+    /// locked state).
+    fn final_reason<'a>(&'a self, st: &'a State) -> Option<&'a str> {
+        if self.reason_in_token.load(Ordering::Relaxed) {
+            return self.token.reason_ref();
+        }
+        st.recorded
+            .as_ref()
+            .and_then(|r| r.final_cancel_reason.as_deref())
     }
 
     /// The description as given (borrowed), or the lower-cased type name.
@@ -720,10 +741,7 @@ impl Entry {
                 st.completed_at.get(),
                 st.recorded.as_ref().and_then(|r| r.error_message.clone()),
                 st.recorded.as_ref().and_then(|r| r.result_summary.clone()),
-                st.recorded
-                    .as_ref()
-                    .and_then(|r| r.final_cancel_reason.as_deref())
-                    .map(str::to_owned),
+                self.final_reason(&st).map(str::to_owned),
                 st.abandoned.as_ref().map(|a| AbandonedWork {
                     since: a.since,
                     blocking_tasks: self.blocking_count(),
