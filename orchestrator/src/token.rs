@@ -300,6 +300,10 @@ impl CancellationToken {
     /// good. `false` while not cancelled, when cancelled without a reason, or while a
     /// nearer node may still take one (it was cancelled without a reason, or its
     /// reason is set and its flag not yet).
+    ///
+    /// One window stays: a cancellation of a nearer node that checked its flags just
+    /// before the settling node's flag was set still stores its reason after. The
+    /// reason then reported is that one, a request made before this call returned.
     pub(crate) fn reason_is_settled(&self) -> bool {
         for node in self.node.lineage() {
             let cancelled = node.cancelled.load(Ordering::SeqCst);
