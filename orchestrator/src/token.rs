@@ -280,17 +280,15 @@ impl CancellationToken {
         if !self.is_cancelled() {
             return None;
         }
-        self.node.lineage().find_map(|n| n.reason.get().cloned())
+        self.reason_ref().cloned()
     }
 
     /// [`reason`](Self::reason), borrowed.
-    pub(crate) fn reason_ref(&self) -> Option<&str> {
+    pub(crate) fn reason_ref(&self) -> Option<&Arc<str>> {
         if !self.is_cancelled() {
             return None;
         }
-        self.node
-            .lineage()
-            .find_map(|n| n.reason.get().map(|r| &**r))
+        self.node.lineage().find_map(|n| n.reason.get())
     }
 
     /// Whether [`reason`](Self::reason) can no longer change: the nearest node that
@@ -570,23 +568,23 @@ mod tests {
         // Cancelled without a reason: the parent could still take one.
         child.cancel();
         assert!(!child.reason_is_settled());
-        assert_eq!(child.reason_ref(), None);
+        assert_eq!(child.reason_ref().map(|r| &**r), None);
         parent.cancel_with_reason("parent");
-        assert_eq!(child.reason_ref(), Some("parent"));
+        assert_eq!(child.reason_ref().map(|r| &**r), Some("parent"));
         // The parent holds the reason and is the nearest cancelled node above a
         // fresh child: nothing nearer can take one, even when flagged.
         let fresh = parent.child_token();
         assert!(fresh.reason_is_settled());
         fresh.cancel_with_reason("too late");
-        assert_eq!(fresh.reason_ref(), Some("parent"));
+        assert_eq!(fresh.reason_ref().map(|r| &**r), Some("parent"));
         assert_eq!(fresh.reason().as_deref(), Some("parent"));
         root.cancel_with_reason("root");
-        assert_eq!(fresh.reason_ref(), Some("parent"));
+        assert_eq!(fresh.reason_ref().map(|r| &**r), Some("parent"));
         // A reason of its own settles a token at once.
         let own = CancellationToken::new().child_token();
         own.cancel_with_reason("own");
         assert!(own.reason_is_settled());
-        assert_eq!(own.reason_ref(), Some("own"));
+        assert_eq!(own.reason_ref().map(|r| &**r), Some("own"));
     }
 
     #[test]

@@ -537,13 +537,7 @@ impl Entry {
     pub(crate) fn cancel_reason_shared(&self) -> Option<Arc<str>> {
         if self.status().is_terminal() {
             let st = self.state.lock();
-            if self.reason_in_token.load(Ordering::Relaxed) {
-                return self.token.reason();
-            }
-            return st
-                .recorded
-                .as_ref()
-                .and_then(|r| r.final_cancel_reason.clone());
+            return self.final_reason(&st).cloned();
         }
         if !self.token.is_cancelled() {
             return None;
@@ -557,13 +551,13 @@ impl Entry {
 
     /// The reason a finished operation ended cancelled with, borrowed (`st` is its
     /// locked state).
-    fn final_reason<'a>(&'a self, st: &'a State) -> Option<&'a str> {
+    fn final_reason<'a>(&'a self, st: &'a State) -> Option<&'a Arc<str>> {
         if self.reason_in_token.load(Ordering::Relaxed) {
             return self.token.reason_ref();
         }
         st.recorded
             .as_ref()
-            .and_then(|r| r.final_cancel_reason.as_deref())
+            .and_then(|r| r.final_cancel_reason.as_ref())
     }
 
     /// The description as given (borrowed), or the lower-cased type name.
@@ -741,7 +735,7 @@ impl Entry {
                 st.completed_at.get(),
                 st.recorded.as_ref().and_then(|r| r.error_message.clone()),
                 st.recorded.as_ref().and_then(|r| r.result_summary.clone()),
-                self.final_reason(&st).map(str::to_owned),
+                self.final_reason(&st).map(|r| r.to_string()),
                 st.abandoned.as_ref().map(|a| AbandonedWork {
                     since: a.since,
                     blocking_tasks: self.blocking_count(),
