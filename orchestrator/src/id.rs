@@ -14,7 +14,8 @@ use crate::OperationType;
 ///
 /// Ids are unique within a process: the 8 hex digits are a per-process random key mixed
 /// with a counter through a bijection, so 2³² ids in a row never collide. Cloning is
-/// cheap (a reference count).
+/// cheap: an id of up to 46 bytes (a type name of up to 18 characters) is held inline
+/// and copied, a longer one is shared behind a reference count.
 ///
 /// Parse untrusted input with [`str::parse`]: anything that is not a well-formed id is
 /// rejected with [`InvalidOperationId`].
@@ -29,8 +30,28 @@ use crate::OperationType;
 /// assert!("op_dummy_2026_x".parse::<OperationId>().is_err());
 /// # Ok::<(), orchestrator::InvalidOperationId>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct OperationId(Arc<str>);
+#[derive(Clone)]
+pub struct OperationId(Repr);
+
+/// The bytes of an id that fit in [`INLINE`], in place; a longer one, shared.
+///
+/// An operation's record holds its id, and the registry's map and its finish order
+/// compare and copy it: inline, that is no allocation per operation, no reference
+/// count touched per copy, and no second cache line to reach when a lookup compares
+/// the key.
+#[derive(Clone)]
+enum Repr {
+    /// `len` bytes, the rest zero.
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE],
+    },
+    Shared(Arc<str>),
+}
+
+/// The longest id held inline: with the length and the variant's tag, 48 bytes, the
+/// size of the shared form's allocation it replaces.
+const INLINE: usize = 46;
 
 /// Why a string is not an [`OperationId`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,12 +124,68 @@ impl OperationId {
         }
         // Every byte written above is ASCII.
         let id = std::str::from_utf8(&buf[..n]).unwrap_or("op_invalid_19700101_000000_00000000");
-        Self(Arc::from(id))
+        Self::from_valid(id)
+    }
+
+    /// `s`, already known to be a well-formed id.
+    fn from_valid(s: &str) -> Self {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..s.len()].copy_from_slice(s.as_bytes());
+                Self(Repr::Inline { len, bytes })
+            }
+            _ => Self(Repr::Shared(Arc::from(s))),
+        }
     }
 
     /// The id as a string slice.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            // Only ever made from a `str` (`from_valid`), so this cannot fail; checking
+            // keeps the crate free of `unsafe` at the cost of a pass over ≤ 46 bytes.
+            Repr::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            Repr::Shared(s) => s,
+        }
+    }
+
+    /// The id's bytes (what the registry's map hashes and compares, without the UTF-8
+    /// check [`as_str`](Self::as_str) makes).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Shared(s) => s.as_bytes(),
+        }
+    }
+}
+
+// Equality, order and hash are those of the string (so `Borrow<str>` holds): an id has
+// one representation per string, but the inline bytes are compared as a slice, not as
+// the whole padded array.
+impl PartialEq for OperationId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for OperationId {}
+
+impl PartialOrd for OperationId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OperationId {
+    // UTF-8 bytes order as their strings do.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for OperationId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
@@ -188,7 +265,7 @@ impl FromStr for OperationId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         validate(s)?;
-        Ok(Self(s.into()))
+        Ok(Self::from_valid(s))
     }
 }
 
@@ -247,43 +324,43 @@ fn valid_time(t: &str) -> bool {
 
 impl fmt::Display for OperationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for OperationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl AsRef<str> for OperationId {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl std::borrow::Borrow<str> for OperationId {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl PartialEq<str> for OperationId {
     fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<&str> for OperationId {
     fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl Serialize for OperationId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -315,6 +392,65 @@ mod tests {
         let id = OperationId::generate(&long);
         assert_eq!(id.as_str().parse::<OperationId>(), Ok(id.clone()));
         assert!(id.as_str().len() > 64 + 25);
+    }
+
+    #[test]
+    fn inline_and_shared_ids_behave_as_their_strings() {
+        use std::collections::{BTreeSet, HashSet};
+        // 3 + 18 + 25 = 46 bytes: the longest held inline; one more is shared.
+        let inline = OperationId::generate(&OperationType::from("a".repeat(18)));
+        let shared = OperationId::generate(&OperationType::from("a".repeat(19)));
+        assert_eq!(inline.as_str().len(), INLINE);
+        assert!(matches!(inline.0, Repr::Inline { .. }));
+        assert!(matches!(shared.0, Repr::Shared(_)));
+        let parsed: OperationId = inline.as_str().parse().expect("well-formed");
+        assert!(matches!(parsed.0, Repr::Inline { .. }));
+        assert_eq!(parsed, inline);
+
+        let ids = [
+            inline,
+            shared,
+            OperationId::generate(&OperationType::DUMMY),
+            "op_b_20261122_160501_00000000"
+                .parse()
+                .expect("well-formed"),
+            "op_a_20261122_160501_00000000"
+                .parse()
+                .expect("well-formed"),
+        ];
+        // Order, equality and hash are the strings': a `HashSet` of ids is looked up
+        // by `&str` (`Borrow<str>`), and sorted ids sort as their strings.
+        let set: HashSet<OperationId> = ids.iter().cloned().collect();
+        for id in &ids {
+            assert!(set.contains(id.as_str()), "{id}");
+            assert_eq!(id, id.as_str());
+            assert_eq!(id.as_bytes(), id.as_str().as_bytes());
+        }
+        assert!(!set.contains("op_c_20261122_160501_00000000"));
+        let sorted: Vec<_> = ids
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut strings: Vec<_> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        strings.sort();
+        assert_eq!(
+            sorted.iter().map(OperationId::as_str).collect::<Vec<_>>(),
+            strings
+        );
+        // By the string, not by the length first: the shorter id sorts after.
+        let longer: OperationId = "op_aa_20261122_160501_00000000"
+            .parse()
+            .expect("well-formed");
+        assert!(longer < ids[3] && longer > ids[4]);
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_id_is_48_bytes() {
+        assert_eq!(size_of::<OperationId>(), 48);
+        assert_eq!(size_of::<Option<OperationId>>(), 48);
     }
 
     #[test]

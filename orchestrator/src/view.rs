@@ -138,7 +138,7 @@ impl<'a> OperationView<'a> {
 
     /// The operation it was started under, if any.
     pub fn parent_id(&self) -> Option<&'a OperationId> {
-        self.entry.parent_id.as_ref()
+        self.entry.parent_id()
     }
 
     /// Which run of the operation this is (1, or more once resumed).

@@ -129,7 +129,7 @@ impl std::fmt::Debug for Operations {
     }
 }
 
-pub(super) fn shard_of(id: &str) -> usize {
+pub(super) fn shard_of(id: &OperationId) -> usize {
     id.as_bytes()
         .last()
         .and_then(|&b| char::from(b).to_digit(16))
@@ -241,7 +241,7 @@ impl Operations {
             in_store: false,
             metrics: None,
         }));
-        self.shared.shards[shard_of(entry.id.as_str())]
+        self.shared.shards[shard_of(&entry.id)]
             .write()
             .insert(entry.clone());
         drop(root);
@@ -275,9 +275,9 @@ impl Operations {
     }
 
     pub(crate) fn entry(&self, id: &OperationId) -> Result<Arc<Entry>> {
-        self.shared.shards[shard_of(id.as_str())]
+        self.shared.shards[shard_of(id)]
             .read()
-            .get(id.as_str())
+            .get(id)
             .cloned()
             .ok_or_else(|| OrchestratorError::NotFound(id.clone()))
     }
@@ -562,12 +562,7 @@ impl Operations {
             for entry in shard.values() {
                 let status = entry.status();
                 active_count += usize::from(status.is_active());
-                if !filter.matches(
-                    status,
-                    &entry.kind,
-                    entry.metadata(),
-                    entry.parent_id.as_ref(),
-                ) {
+                if !filter.matches(status, &entry.kind, entry.metadata(), entry.parent_id()) {
                     continue;
                 }
                 total_count += 1;

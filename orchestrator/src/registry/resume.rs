@@ -182,12 +182,12 @@ impl Operations {
     /// Drops this process's record of a finished attempt that another replica
     /// resumed since (the store holds the newer one).
     pub(crate) fn forget_superseded(&self, old: &Arc<Entry>) {
-        let mut shard = self.shared().shards[shard_of(old.id.as_str())].write();
+        let mut shard = self.shared().shards[shard_of(&old.id)].write();
         if shard
-            .get(old.id.as_str())
+            .get(&old.id)
             .is_some_and(|current| Arc::ptr_eq(current, old))
         {
-            shard.remove(old.id.as_str());
+            shard.remove(&old.id);
             drop(shard);
             self.shared().ledger.removed(1);
         }
@@ -230,7 +230,7 @@ impl Operations {
             description: old.given_description(),
             seq: old.seq,
             metadata: old.metadata().cloned().unwrap_or_default(),
-            parent_id: old.parent_id.clone(),
+            parent_id: old.parent_id().cloned(),
             total_steps: old.total_steps.load(std::sync::atomic::Ordering::Relaxed),
             token: root.child_token(),
             ledger: Some(ledger.clone()),
@@ -242,8 +242,8 @@ impl Operations {
             metrics: None,
         }));
         {
-            let mut shard = self.shared().shards[shard_of(id.as_str())].write();
-            match shard.get(id.as_str()) {
+            let mut shard = self.shared().shards[shard_of(id)].write();
+            match shard.get(id) {
                 Some(current) if Arc::ptr_eq(current, &old) => {}
                 current => {
                     let attempt = current.map(|c| c.attempt);
@@ -365,7 +365,7 @@ impl Operations {
             metrics,
             id: info.operation_id,
         }));
-        let replaced = self.shared().shards[shard_of(entry.id.as_str())]
+        let replaced = self.shared().shards[shard_of(&entry.id)]
             .write()
             .insert(entry.clone());
         drop(root);

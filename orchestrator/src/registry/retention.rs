@@ -9,11 +9,11 @@ impl Operations {
     /// Removes the oldest finished operations beyond the retained limit.
     pub(super) fn evict_excess(&self) {
         self.shared.ledger.evict_excess(|id| {
-            let mut shard = self.shared.shards[shard_of(id.as_str())].write();
+            let mut shard = self.shared.shards[shard_of(id)].write();
             // An id comes back only for a resumed attempt: while that runs, the
             // finished attempt it replaced is gone already.
-            match shard.get(id.as_str()) {
-                Some(entry) if entry.status().is_terminal() => shard.remove(id.as_str()).is_some(),
+            match shard.get(id) {
+                Some(entry) if entry.status().is_terminal() => shard.remove(id).is_some(),
                 _ => false,
             }
         });
@@ -26,11 +26,7 @@ impl Operations {
         }
         let ledger = &self.shared.ledger;
         ledger.removed(n);
-        ledger.compact(|id| {
-            self.shared.shards[shard_of(id.as_str())]
-                .read()
-                .contains(id.as_str())
-        });
+        ledger.compact(|id| self.shared.shards[shard_of(id)].read().contains(id));
     }
 
     /// Removes a finished operation and returns its final record.
@@ -40,9 +36,9 @@ impl Operations {
     /// [`OrchestratorError::NotFound`], or [`OrchestratorError::StillActive`] for a
     /// `PENDING` or `RUNNING` operation.
     pub fn delete(&self, id: &OperationId) -> Result<OperationInfo> {
-        let mut shard = self.shared.shards[shard_of(id.as_str())].write();
+        let mut shard = self.shared.shards[shard_of(id)].write();
         let entry = shard
-            .get(id.as_str())
+            .get(id)
             .ok_or_else(|| OrchestratorError::NotFound(id.clone()))?;
         let status = entry.status();
         if status.is_active() {
@@ -52,7 +48,7 @@ impl Operations {
             });
         }
         let entry = shard
-            .remove(id.as_str())
+            .remove(id)
             .ok_or_else(|| OrchestratorError::NotFound(id.clone()))?;
         drop(shard);
         self.removed(1);

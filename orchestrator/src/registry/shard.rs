@@ -10,22 +10,24 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use crate::OperationId;
 use crate::entry::Entry;
 use crate::id_hash::BuildIdHasher;
 
-/// An entry, hashed and compared as its id (so the set is looked up by `&str`).
+/// An entry, hashed and compared as its id's bytes (so the set is looked up by
+/// `&[u8]`, with no UTF-8 check of either side).
 struct Keyed(Arc<Entry>);
 
-impl Borrow<str> for Keyed {
-    fn borrow(&self) -> &str {
-        self.0.id.as_str()
+impl Borrow<[u8]> for Keyed {
+    fn borrow(&self) -> &[u8] {
+        self.0.id.as_bytes()
     }
 }
 
 impl Hash for Keyed {
-    // As `str` hashes, which `Borrow<str>` requires.
+    // As `[u8]` hashes, which `Borrow<[u8]>` requires.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.id.as_str().hash(state);
+        self.0.id.as_bytes().hash(state);
     }
 }
 
@@ -45,13 +47,13 @@ pub(crate) struct Shard {
 
 impl Shard {
     /// The entry with this id.
-    pub(crate) fn get(&self, id: &str) -> Option<&Arc<Entry>> {
-        self.entries.get(id).map(|k| &k.0)
+    pub(crate) fn get(&self, id: &OperationId) -> Option<&Arc<Entry>> {
+        self.entries.get(id.as_bytes()).map(|k| &k.0)
     }
 
     /// Whether an entry with this id is here.
-    pub(crate) fn contains(&self, id: &str) -> bool {
-        self.entries.contains(id)
+    pub(crate) fn contains(&self, id: &OperationId) -> bool {
+        self.entries.contains(id.as_bytes())
     }
 
     /// Puts `entry` in, returning the one with the same id it replaces.
@@ -60,8 +62,8 @@ impl Shard {
     }
 
     /// Takes out the entry with this id.
-    pub(crate) fn remove(&mut self, id: &str) -> Option<Arc<Entry>> {
-        self.entries.take(id).map(|k| k.0)
+    pub(crate) fn remove(&mut self, id: &OperationId) -> Option<Arc<Entry>> {
+        self.entries.take(id.as_bytes()).map(|k| k.0)
     }
 
     /// Keeps only the entries `keep` accepts.
@@ -97,9 +99,10 @@ mod tests {
         assert!(shard.insert(a.clone()).is_none());
         assert!(shard.insert(b.clone()).is_none());
         assert_eq!(shard.len(), 2);
-        assert!(Arc::ptr_eq(shard.get(a.id.as_str()).expect("a"), &a));
-        assert!(shard.contains(b.id.as_str()));
-        assert!(shard.get("op_x_20261122_160501_00000000").is_none());
+        assert!(Arc::ptr_eq(shard.get(&a.id).expect("a"), &a));
+        assert!(shard.contains(&b.id));
+        let absent = "op_x_20261122_160501_00000000".parse().expect("an id");
+        assert!(shard.get(&absent).is_none());
 
         // The same id again replaces the entry and hands back the old one.
         let replaced = shard.insert(a.clone()).expect("replaced");
@@ -107,9 +110,9 @@ mod tests {
         assert_eq!(shard.len(), 2);
 
         shard.retain(|e| e.id != b.id);
-        assert!(!shard.contains(b.id.as_str()));
-        assert!(Arc::ptr_eq(&shard.remove(a.id.as_str()).expect("a"), &a));
-        assert!(shard.remove(a.id.as_str()).is_none());
+        assert!(!shard.contains(&b.id));
+        assert!(Arc::ptr_eq(&shard.remove(&a.id).expect("a"), &a));
+        assert!(shard.remove(&a.id).is_none());
         assert_eq!(shard.values().count(), 0);
     }
 }

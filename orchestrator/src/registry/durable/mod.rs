@@ -123,7 +123,7 @@ impl Durable {
         }
         self.queued.fetch_add(1, Ordering::AcqRel);
         // By the registry's shard of the id (uniform), so one operation, one lane.
-        let lane = &self.writes[shard_of(entry.id.as_str()) % self.writes.len()];
+        let lane = &self.writes[shard_of(&entry.id) % self.writes.len()];
         if lane.send(Write { step, entry }).is_err() {
             // The writer is gone (the store thread could not start): nothing will
             // apply it, so do not let waiters hang on it.
