@@ -339,6 +339,15 @@ mod ours {
             .with_max_active(usize::MAX)
             .with_max_retained(usize::MAX)
             .build();
+        // `PER_OP_ONLY=lifecycle`: that measure alone, repeated, for a profiler.
+        if std::env::var("PER_OP_ONLY").as_deref() == Ok("lifecycle") {
+            for _ in 0..10 {
+                let took = lifecycle(&ops, n, Observe::Status).await;
+                report("lifecycle", took.as_nanos() as f64 / n as f64);
+                ops.cleanup(Duration::ZERO);
+            }
+            return;
+        }
         let started = Arc::new(Counter::default());
         let before = rss();
         let handles: Vec<_> = (0..n)
