@@ -111,3 +111,28 @@ fn naming_a_kind_in_code_again_allocates_nothing() {
     assert_eq!(parsed.expect("valid"), first);
     assert!(count > 0);
 }
+
+/// What one no-op operation costs the allocator: its entry, its token's node and its
+/// task when spawned, nothing more while it runs, ends and is joined. A new allocation
+/// on this path (issue 14's lifecycle cost) fails here.
+#[tokio::test(flavor = "current_thread")]
+async fn a_noop_operation_allocates_three_times_and_nothing_while_it_runs() {
+    let ops = Operations::builder().without_sweeper().build();
+    let noop = |_ctx| async { Ok::<_, String>(()) };
+    // Warm: the map's shard and the runtime's queues have room, and so has the list of
+    // finished ids (48 of its 64 slots used: its amortised growth is not this op's).
+    for _ in 0..48 {
+        let handle = ops.spawn(OperationSpec::new("noop"), noop).expect("spawn");
+        let _ = handle.outcome().await;
+    }
+    ops.cleanup(std::time::Duration::ZERO);
+
+    let (handle, spawned) =
+        allocations(|| ops.spawn(OperationSpec::new("noop"), noop).expect("spawn"));
+    assert_eq!(spawned, 3, "entry, token node, task");
+    let before = ALLOCATIONS.with(Cell::get);
+    let outcome = handle.outcome().await;
+    let ran = ALLOCATIONS.with(Cell::get) - before;
+    assert!(matches!(outcome, orchestrator::Outcome::Completed(())));
+    assert_eq!(ran, 0, "running, ending and joining allocated");
+}

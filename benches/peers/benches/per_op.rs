@@ -11,8 +11,9 @@
 //! | `cancel_all` of N sleeping jobs until all ended (ms) | `ops.cancel_all` | — (no such call) | the root token cancelled, every task joined |
 //!
 //! Run: `cd benches/peers && cargo bench --bench per_op` (`PER_OP_RUNS=n`, default 5;
-//! `PER_OP_JOBS=n`, default 100,000). With `--features mimalloc` every system runs on
-//! mimalloc instead of the system allocator (glibc's malloc is a large part of every
+//! `PER_OP_JOBS=n`, default 100,000; `PER_OP_ONLY=lifecycle` with `--child ours`: that
+//! measure alone, 10 times in one process, for a profiler). With `--features mimalloc`
+//! every system runs on mimalloc instead of the system allocator (glibc's malloc is a large part of every
 //! column: a task is allocated on one worker and freed on the other).
 
 use std::convert::Infallible;
@@ -339,7 +340,7 @@ mod ours {
             .with_max_active(usize::MAX)
             .with_max_retained(usize::MAX)
             .build();
-        // `PER_OP_ONLY=lifecycle`: that measure alone, repeated, for a profiler.
+        // `PER_OP_ONLY=lifecycle` (see the module doc).
         if std::env::var("PER_OP_ONLY").as_deref() == Ok("lifecycle") {
             for _ in 0..10 {
                 let took = lifecycle(&ops, n, Observe::Status).await;
