@@ -4,15 +4,22 @@
 //!
 //! | measure | ours | apalis | bare tokio |
 //! |---|---|---|---|
-//! | lifecycle, submit → completed observed (ns/job, 100k no-op jobs in flight) | `ops.spawn` ×N, `ops.wait_with(id, status)` each (and, a row of its own, `ops.wait`: the whole record) | `send_all` of N tasks to a running worker, its `Event::Success` counted | `tokio::spawn` ×N, join each |
+//! | lifecycle by id, submit → completed observed (ns/job, 100k no-op jobs in flight; median of `PER_OP_REPS` rounds in the process) | `ops.spawn` ×N, the handles dropped, `ops.wait_with(id, status)` each (and, a row of its own, `ops.wait`: the whole record) | `send_all` of N tasks to a running worker, its `Event::Success` counted | `tokio::spawn` ×N, the handles dropped, the last task's end signalled |
+//! | lifecycle through the handle (as a join) | `ops.spawn` ×N, `handle.outcome()` each | — | `tokio::spawn` ×N, join each |
 //! | resident memory per sleeping job (B) | N operations waiting on their token | N handlers waiting on their `TaskContext` | N tasks waiting on a tokio-util child token |
 //! | cancel → the job observes it (ns, median of 2,000) | `ops.cancel(id)` → `ctx.cancelled()` returns | `TaskContext::cancel` → the handler's future is dropped | `token.cancel()` → `token.cancelled()` returns |
 //! | cancel → a waiter sees the final status (ns) | `ops.wait_with(id, status)` parked in another task returns `CANCELLED` | the worker's `Event::Error` (the cancelled task's end) | the `JoinHandle` awaited in another task returns |
 //! | `cancel_all` of N sleeping jobs until all ended (ms) | `ops.cancel_all` | — (no such call) | the root token cancelled, every task joined |
 //!
 //! Run: `cd benches/peers && cargo bench --bench per_op` (`PER_OP_RUNS=n`, default 5;
-//! `PER_OP_JOBS=n`, default 100,000; `PER_OP_ONLY=lifecycle` with `--child ours`: that
-//! measure alone, 10 times in one process, for a profiler). With `--features mimalloc`
+//! `PER_OP_JOBS=n`, default 100,000; `PER_OP_REPS=n`, default 7: rounds of each lifecycle
+//! in one process, after a warm-up, their median reported; `PER_OP_ONLY=lifecycle` (or
+//! `lifecycle_record`, `lifecycle_handle`) with `--child ours`: that measure alone, 10 times in one process, for a profiler).
+//!
+//! Two patterns of use, each against the bare pattern that matches it: a job spawned and
+//! its handle dropped (a task is then freed by the worker that ran it, not the spawner:
+//! under glibc that free takes the spawner's arena lock, so the bare baseline pays it
+//! too), and a job whose handle is kept and awaited (as a join). With `--features mimalloc`
 //! every system runs on mimalloc instead of the system allocator (glibc's malloc is a large part of every
 //! column: a task is allocated on one worker and freed on the other).
 
@@ -36,7 +43,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SYSTEMS: [&str; 3] = ["bare", "ours", "apalis"];
 const MEASURES: [(&str, &str, &str); 7] = [
-    ("lifecycle", "lifecycle, submit → completed observed", "ns/job"),
+    (
+        "lifecycle",
+        "lifecycle, submit → completed observed by id (handles dropped; bare: detached tasks)",
+        "ns/job",
+    ),
     (
         "lifecycle_record",
         "the same, each observed with its whole record (`ops.wait`)",
@@ -44,7 +55,7 @@ const MEASURES: [(&str, &str, &str); 7] = [
     ),
     (
         "lifecycle_handle",
-        "the same, each observed through its handle (`handle.outcome()`, as a join)",
+        "lifecycle, submit → completed observed through the handle (bare: spawn + join)",
         "ns/job",
     ),
     ("rss", "resident memory per sleeping job", "B"),
@@ -60,6 +71,31 @@ fn jobs() -> usize {
         .and_then(|n| n.parse().ok())
         .filter(|&n| n > 0)
         .unwrap_or(100_000)
+}
+
+/// Rounds of each lifecycle measured in one process (after a warm-up); the median is
+/// reported. One round of 100k jobs swings 3× on a shared VM (bare's 315–1,101 ns in
+/// six processes), so a single round per process makes the ratios noise.
+fn reps() -> usize {
+    std::env::var("PER_OP_REPS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(7)
+}
+
+/// The median of `rounds` lifecycle rounds of `n` jobs, in ns per job.
+async fn per_job<F, Fut>(n: usize, rounds: usize, mut round: F) -> f64
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Duration>,
+{
+    round(n / 10).await; // warm-up
+    let mut took = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        took.push(round(n).await);
+    }
+    median(took).as_nanos() as f64 / n as f64
 }
 
 fn main() {
@@ -144,6 +180,34 @@ fn parent() {
             cell(bare),
             ratio(ours, bare),
             ratio(ours, apalis),
+        );
+    }
+    print_spread(&results);
+}
+
+/// Every run's figure of each system, so a reader sees how far this machine's noise
+/// moves the medians above (and the ratios with them).
+fn print_spread(results: &std::collections::HashMap<(String, String), Vec<f64>>) {
+    println!();
+    println!("### Spread over the runs (lowest – highest)");
+    println!();
+    println!("| measure | ours | apalis 1.0 `MemoryStorage` | bare tokio |");
+    println!("|---|---:|---:|---:|");
+    for (key, label, unit) in MEASURES {
+        let range = |system: &str| {
+            results
+                .get(&(system.to_owned(), key.to_owned()))
+                .map_or("—".to_owned(), |v| {
+                    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    format!("{} – {} {unit}", fmt(lo), fmt(hi))
+                })
+        };
+        println!(
+            "| {label} | {} | {} | {} |",
+            range("ours"),
+            range("apalis"),
+            range("bare")
         );
     }
 }
@@ -272,8 +336,8 @@ mod bare {
         }
         report("cancel_all", start.elapsed().as_secs_f64() * 1e3);
 
-        lifecycle(n / 10).await; // warm-up
-        report("lifecycle", lifecycle(n).await.as_nanos() as f64 / n as f64);
+        report("lifecycle_handle", per_job(n, reps(), lifecycle).await);
+        report("lifecycle", per_job(n, reps(), detached).await);
 
         // A fresh root: the one above is cancelled.
         let root = CancellationToken::new();
@@ -329,6 +393,30 @@ mod bare {
         }
         start.elapsed()
     }
+
+    /// `n` tasks spawned with their handles dropped; the last one to end wakes the
+    /// spawner (the least a detached task's end can be observed with: one shared
+    /// counter, no reference count per task).
+    async fn detached(n: usize) -> Duration {
+        struct Left {
+            n: AtomicUsize,
+            last: Notify,
+        }
+        let left: &'static Left = Box::leak(Box::new(Left {
+            n: AtomicUsize::new(n),
+            last: Notify::new(),
+        }));
+        let start = Instant::now();
+        for _ in 0..n {
+            drop(tokio::spawn(async move {
+                if left.n.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    left.last.notify_one();
+                }
+            }));
+        }
+        left.last.notified().await;
+        start.elapsed()
+    }
 }
 
 mod ours {
@@ -341,10 +429,16 @@ mod ours {
             .with_max_retained(usize::MAX)
             .build();
         // `PER_OP_ONLY=lifecycle` (see the module doc).
-        if std::env::var("PER_OP_ONLY").as_deref() == Ok("lifecycle") {
+        if let Ok(only) = std::env::var("PER_OP_ONLY") {
+            let observe = match only.as_str() {
+                "lifecycle" => Observe::Status,
+                "lifecycle_record" => Observe::Record,
+                "lifecycle_handle" => Observe::Handle,
+                other => panic!("PER_OP_ONLY={other}: lifecycle, lifecycle_record or lifecycle_handle"),
+            };
             for _ in 0..10 {
-                let took = lifecycle(&ops, n, Observe::Status).await;
-                report("lifecycle", took.as_nanos() as f64 / n as f64);
+                let took = lifecycle(&ops, n, observe).await;
+                report(&only, took.as_nanos() as f64 / n as f64);
                 ops.cleanup(Duration::ZERO);
             }
             return;
@@ -379,11 +473,17 @@ mod ours {
             ("lifecycle_record", Observe::Record),
             ("lifecycle_handle", Observe::Handle),
         ] {
-            lifecycle(&ops, n / 10, observe).await; // warm-up
-            ops.cleanup(Duration::ZERO);
-            let took = lifecycle(&ops, n, observe).await;
-            report(key, took.as_nanos() as f64 / n as f64);
-            ops.cleanup(Duration::ZERO);
+            let ns = per_job(n, reps(), |count| {
+                let ops = ops.clone();
+                async move {
+                    let took = lifecycle(&ops, count, observe).await;
+                    // Outside the measured time, as the bare side frees its tasks.
+                    ops.cleanup(Duration::ZERO);
+                    took
+                }
+            })
+            .await;
+            report(key, ns);
         }
 
         let mut observed = Vec::with_capacity(CANCELS);
@@ -575,20 +675,20 @@ mod apalis_side {
             let join = tokio::spawn(async move {
                 let _ = worker.run().await;
             });
-            for (count, measured) in [(n / 10, false), (n, true)] {
-                seen.reset();
+            let ns = per_job(n, reps(), |count| {
+                let seen = seen.clone();
                 let mut q = queue.clone();
-                let start = Instant::now();
-                let mut tasks = stream::iter((0..count).map(|_| Ok(task())));
-                q.send_all(&mut tasks).await.expect("push");
-                seen.reached(count).await;
-                if measured {
-                    report(
-                        "lifecycle",
-                        start.elapsed().as_nanos() as f64 / count as f64,
-                    );
+                async move {
+                    seen.reset();
+                    let start = Instant::now();
+                    let mut tasks = stream::iter((0..count).map(|_| Ok(task())));
+                    q.send_all(&mut tasks).await.expect("push");
+                    seen.reached(count).await;
+                    start.elapsed()
                 }
-            }
+            })
+            .await;
+            report("lifecycle", ns);
             let _ = ctx.stop();
             let _ = tokio::time::timeout(Duration::from_secs(10), join).await;
         }
