@@ -5,6 +5,8 @@
 //! 1. The counters are atomics, read and written without a lock.
 //! 2. `finished` is locked only to push or pop ids; no other lock is taken while it is
 //!    held (eviction pops the ids first, then removes them from the shards).
+//! 3. What both an operation's start and its end write (`active`, `retained`,
+//!    `finished`) lives apart from what a start only reads.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,20 +22,32 @@ use crate::{OperationId, Operations, OperationsBuilder};
 /// it ends.
 #[derive(Debug)]
 pub(crate) struct Ledger {
-    /// `PENDING` and `RUNNING` operations (abandoned ones included).
-    active: AtomicUsize,
+    /// What every start and end writes, on cache lines of its own (rule 3).
+    counts: Counts,
     /// Operations whose async part was dropped while blocking work still runs.
     abandoned: AtomicUsize,
-    /// Finished operations still in the map.
-    retained: AtomicUsize,
-    /// Ids in the order their operations finished; may hold ids already removed
-    /// (deleted, swept), which eviction skips.
-    finished: Mutex<VecDeque<OperationId>>,
     pub(crate) limits: Limits,
     /// The registry's store, if it has one: entries queue their lifecycle writes here.
     pub(crate) durable: Option<Arc<Durable>>,
     /// The registry itself, for an operation that starts children.
     registry: Weak<Shared>,
+}
+
+/// The counts an operation's start (on the spawner's thread) and end (on the worker
+/// that ran it) both write, apart from what each admission only reads (the limits,
+/// the abandoned count, the `Arc`'s own reference counts): sharing a cache line with
+/// these, every admission's reads would miss after every end elsewhere. 128 bytes:
+/// x86 fetches lines in pairs.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Counts {
+    /// `PENDING` and `RUNNING` operations (abandoned ones included).
+    active: AtomicUsize,
+    /// Finished operations still in the map.
+    retained: AtomicUsize,
+    /// Ids in the order their operations finished; may hold ids already removed
+    /// (deleted, swept), which eviction skips.
+    finished: Mutex<VecDeque<OperationId>>,
 }
 
 /// The resource limits of a registry (see [`OperationsBuilder`](crate::OperationsBuilder)).
@@ -80,10 +94,8 @@ impl Ledger {
         registry: Weak<Shared>,
     ) -> Self {
         Self {
-            active: AtomicUsize::new(0),
+            counts: Counts::default(),
             abandoned: AtomicUsize::new(0),
-            retained: AtomicUsize::new(0),
-            finished: Mutex::new(VecDeque::new()),
             limits,
             durable,
             registry,
@@ -99,9 +111,9 @@ impl Ledger {
                 limit: self.limits.max_abandoned,
             });
         }
-        let before = self.active.fetch_add(1, Ordering::AcqRel);
+        let before = self.counts.active.fetch_add(1, Ordering::AcqRel);
         if before >= self.limits.max_active {
-            self.active.fetch_sub(1, Ordering::AcqRel);
+            self.counts.active.fetch_sub(1, Ordering::AcqRel);
             return Err(Refusal::Active {
                 active: before,
                 limit: self.limits.max_active,
@@ -112,7 +124,7 @@ impl Ledger {
 
     /// Takes back an admission that registered nothing.
     pub(crate) fn unadmit(&self) {
-        self.active.fetch_sub(1, Ordering::AcqRel);
+        self.counts.active.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// An operation reached its terminal state (exactly once per operation).
@@ -120,9 +132,9 @@ impl Ledger {
         if was_abandoned {
             self.abandoned.fetch_sub(1, Ordering::AcqRel);
         }
-        self.finished.lock().push_back(id.clone());
-        self.retained.fetch_add(1, Ordering::AcqRel);
-        self.active.fetch_sub(1, Ordering::AcqRel);
+        self.counts.finished.lock().push_back(id.clone());
+        self.counts.retained.fetch_add(1, Ordering::AcqRel);
+        self.counts.active.fetch_sub(1, Ordering::AcqRel);
     }
 
     pub(crate) fn abandoned(&self) {
@@ -131,11 +143,11 @@ impl Ledger {
 
     /// Finished operations were removed from the map (deleted or swept).
     pub(crate) fn removed(&self, n: usize) {
-        self.retained.fetch_sub(n, Ordering::AcqRel);
+        self.counts.retained.fetch_sub(n, Ordering::AcqRel);
     }
 
     pub(crate) fn active(&self) -> usize {
-        self.active.load(Ordering::Acquire)
+        self.counts.active.load(Ordering::Acquire)
     }
 
     pub(crate) fn abandoned_count(&self) -> usize {
@@ -144,18 +156,18 @@ impl Ledger {
 
     /// More finished operations are retained than the limit allows.
     pub(crate) fn over_retained(&self) -> bool {
-        self.retained.load(Ordering::Acquire) > self.limits.max_retained
+        self.counts.retained.load(Ordering::Acquire) > self.limits.max_retained
     }
 
     /// Evicts finished operations, oldest first, until at most `max_retained` stay:
     /// `remove` is called for each queued id and says whether it was still in the map.
     pub(crate) fn evict_excess(&self, mut remove: impl FnMut(&OperationId) -> bool) {
         while self.over_retained() {
-            let Some(id) = self.finished.lock().pop_front() else {
+            let Some(id) = self.counts.finished.lock().pop_front() else {
                 break;
             };
             if remove(&id) {
-                self.retained.fetch_sub(1, Ordering::AcqRel);
+                self.counts.retained.fetch_sub(1, Ordering::AcqRel);
             }
         }
     }
@@ -164,14 +176,14 @@ impl Ledger {
     /// (`contains` says which are still there) once they outnumber the retained ones,
     /// so the queue stays bounded.
     pub(crate) fn compact(&self, contains: impl Fn(&OperationId) -> bool) {
-        let queued = self.finished.lock().len();
-        if queued <= 2 * self.retained.load(Ordering::Acquire) + 1024 {
+        let queued = self.counts.finished.lock().len();
+        if queued <= 2 * self.counts.retained.load(Ordering::Acquire) + 1024 {
             return;
         }
         // Filter outside the lock; ids pushed meanwhile stay behind the kept ones.
-        let old = std::mem::take(&mut *self.finished.lock());
+        let old = std::mem::take(&mut *self.counts.finished.lock());
         let kept: Vec<OperationId> = old.into_iter().filter(|id| contains(id)).collect();
-        let mut queue = self.finished.lock();
+        let mut queue = self.counts.finished.lock();
         for id in kept.into_iter().rev() {
             queue.push_front(id);
         }
