@@ -65,23 +65,24 @@ const MEASURES: [(&str, &str, &str); 7] = [
 ];
 const CANCELS: usize = 2_000;
 
-fn jobs() -> usize {
-    std::env::var("PER_OP_JOBS")
+/// A positive count from the environment variable `name`, or `default`.
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|n| n.parse().ok())
         .filter(|&n| n > 0)
-        .unwrap_or(100_000)
+        .unwrap_or(default)
+}
+
+fn jobs() -> usize {
+    env_count("PER_OP_JOBS", 100_000)
 }
 
 /// Rounds of each lifecycle measured in one process (after a warm-up); the median is
 /// reported. One round of 100k jobs swings 3× on a shared VM (bare's 315–1,101 ns in
 /// six processes), so a single round per process makes the ratios noise.
 fn reps() -> usize {
-    std::env::var("PER_OP_REPS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(7)
+    env_count("PER_OP_REPS", 7)
 }
 
 /// The median of `rounds` lifecycle rounds of `n` jobs, in ns per job.
@@ -112,11 +113,7 @@ fn main() {
 // The parent: runs each system in a child process, alternating, and prints the table.
 
 fn parent() {
-    let runs: usize = std::env::var("PER_OP_RUNS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(5);
+    let runs = env_count("PER_OP_RUNS", 5);
     let exe = std::env::current_exe().expect("the bench binary");
     let mut results: std::collections::HashMap<(String, String), Vec<f64>> = Default::default();
     eprintln!(
@@ -396,7 +393,7 @@ mod bare {
 
     /// `n` tasks spawned with their handles dropped; the last one to end wakes the
     /// spawner (the least a detached task's end can be observed with: one shared
-    /// counter, no reference count per task).
+    /// counter, leaked once per round so that no task holds a reference count).
     async fn detached(n: usize) -> Duration {
         struct Left {
             n: AtomicUsize,
@@ -428,13 +425,15 @@ mod ours {
             .with_max_active(usize::MAX)
             .with_max_retained(usize::MAX)
             .build();
-        // `PER_OP_ONLY=lifecycle` (see the module doc).
+        // `PER_OP_ONLY` (see the module doc).
         if let Ok(only) = std::env::var("PER_OP_ONLY") {
             let observe = match only.as_str() {
                 "lifecycle" => Observe::Status,
                 "lifecycle_record" => Observe::Record,
                 "lifecycle_handle" => Observe::Handle,
-                other => panic!("PER_OP_ONLY={other}: lifecycle, lifecycle_record or lifecycle_handle"),
+                other => panic!(
+                    "PER_OP_ONLY={other}: lifecycle, lifecycle_record or lifecycle_handle"
+                ),
             };
             for _ in 0..10 {
                 let took = lifecycle(&ops, n, observe).await;
