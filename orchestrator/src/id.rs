@@ -98,7 +98,7 @@ impl OperationId {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         // Multiplication by an odd constant and xor with a constant are bijections on
         // u32, so distinct counters give distinct suffixes.
-        let suffix = n.wrapping_mul(0x9E37_79B1) ^ process_key();
+        let suffix = n.wrapping_mul(SPREAD) ^ process_key();
         let secs = at
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -244,6 +244,63 @@ const fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
+/// The odd multiplier of the suffix's bijection, and its inverse modulo 2³².
+const SPREAD: u32 = 0x9E37_79B1;
+const UNSPREAD: u32 = inverse(SPREAD);
+
+/// The inverse of odd `a` modulo 2³²: Newton's iteration doubles the number of
+/// correct low bits at each step, from the 3 that `a` itself gets right (`a·a ≡ 1`
+/// mod 8 for odd `a`), so 4 steps reach 48 ≥ 32.
+const fn inverse(a: u32) -> u32 {
+    let mut x = a;
+    let mut step = 0;
+    while step < 4 {
+        x = x.wrapping_mul(2u32.wrapping_sub(a.wrapping_mul(x)));
+        step += 1;
+    }
+    x
+}
+
+impl OperationId {
+    /// The counter behind the id's suffix: for an id this process generated, its
+    /// place in the order ids were generated (consecutive ids, consecutive numbers);
+    /// for any other id, a number as evenly spread as its suffix.
+    pub(crate) fn sequence(&self) -> u32 {
+        sequence_of(self.as_bytes())
+    }
+}
+
+#[cfg(test)]
+impl OperationId {
+    /// The id this process generates as its `n`th (of type `x`, at a fixed time).
+    pub(crate) fn with_sequence(n: u32) -> Self {
+        let suffix = n.wrapping_mul(SPREAD) ^ process_key();
+        Self::from_valid(&format!("op_x_20261122_160501_{suffix:08x}"))
+    }
+}
+
+/// [`OperationId::sequence`] of an id's bytes: the last 8 read as hex digits, undone
+/// from the bijection that made them. Any other bytes give some number (a
+/// well-formed id has none there).
+pub(crate) fn sequence_of(bytes: &[u8]) -> u32 {
+    let tail = &bytes[bytes.len().saturating_sub(8)..];
+    let mut word = [b'0'; 8];
+    word[8 - tail.len()..].copy_from_slice(tail);
+    (hex8(u64::from_be_bytes(word)) ^ process_key()).wrapping_mul(UNSPREAD)
+}
+
+/// Eight lower-case hex digits, the first in the top byte, as the number they
+/// write: each byte to its digit's value at once (`'a'..='f'` have bit 6 set, the
+/// decimal digits do not), then the nibbles packed pairwise.
+const fn hex8(ascii: u64) -> u32 {
+    const LOW_NIBBLES: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const BIT_6: u64 = 0x0101_0101_0101_0101;
+    let v = (ascii & LOW_NIBBLES) + ((ascii >> 6) & BIT_6) * 9;
+    let v = (v | (v >> 4)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v | (v >> 8)) & 0x0000_FFFF_0000_FFFF;
+    ((v | (v >> 16)) & 0xFFFF_FFFF) as u32
+}
+
 fn process_key() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::OnceLock;
@@ -374,6 +431,32 @@ impl<'de> Deserialize<'de> for OperationId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sequence_undoes_the_suffix() {
+        assert_eq!(SPREAD.wrapping_mul(UNSPREAD), 1);
+        for n in [0, 1, 2, 15, 16, 4095, 0x8000_0000, u32::MAX] {
+            let id = OperationId::with_sequence(n);
+            assert_eq!(id.as_str().parse(), Ok(id.clone()), "well-formed");
+            assert_eq!(id.sequence(), n, "{id}");
+        }
+        // Ids generated in a row count up (other tests may take numbers between).
+        let ids: Vec<_> = (0..1000)
+            .map(|_| OperationId::generate(&OperationType::DUMMY).sequence())
+            .collect();
+        for pair in ids.windows(2) {
+            let step = pair[1].wrapping_sub(pair[0]);
+            assert!((1..1 << 31).contains(&step), "{pair:?}");
+        }
+        // Every digit, in every place.
+        for hex in ["0123abcd", "456789ef", "ffffffff", "00000000", "fedcba98"] {
+            let word = u64::from_be_bytes(hex.as_bytes().try_into().expect("8 bytes"));
+            assert_eq!(Ok(hex8(word)), u32::from_str_radix(hex, 16), "{hex}");
+        }
+        // Any bytes give a number: a malformed tail never panics.
+        assert_eq!(sequence_of(b"op_zz"), sequence_of(b"op_zz"));
+        let _ = sequence_of(b"");
+    }
 
     #[test]
     fn generated_ids_are_well_formed() {

@@ -1,10 +1,10 @@
 //! The registry: the single source of truth about operations.
 //!
 //! Locking rules:
-//! 1. The map is split into 16 shards chosen by the id's last hex digit (uniform, as the
-//!    suffix is a bijection of a counter). A shard lock is held only to insert, remove
-//!    or clone an `Arc<Entry>` out; entry locks are never taken while a shard lock is
-//!    held, except the status atomic read by `list` and `cleanup`.
+//! 1. The map is split into 16 shards chosen by the id's sequence number, the counter
+//!    its suffix is a bijection of (uniform; see `shard_of`). A shard lock is held only
+//!    to insert, remove or clone an `Arc<Entry>` out; entry locks are never taken while
+//!    a shard lock is held, except the status atomic read by `list` and `cleanup`.
 //! 2. Per-entry rules are in `entry.rs`.
 //! 3. `register` holds the root's read lock from creating the operation's child token
 //!    until the entry is in its shard; `cancel_all` swaps the root under the write lock
@@ -41,7 +41,7 @@ use crate::{
 };
 use crate::{OperationError, OperationFn, OperationFuture, OperationValue, OperationView};
 
-const SHARDS: usize = 16;
+pub(crate) const SHARDS: usize = 16;
 
 /// An entry ordered by its sequence number alone (for `list`'s top-k heap).
 struct Newest(u64, Arc<Entry>);
@@ -129,11 +129,11 @@ impl std::fmt::Debug for Operations {
     }
 }
 
-pub(super) fn shard_of(id: &OperationId) -> usize {
-    id.as_bytes()
-        .last()
-        .and_then(|&b| char::from(b).to_digit(16))
-        .map_or(0, |d| d as usize % SHARDS)
+/// The shard of an id: its sequence number's remainder, so that the ids one shard
+/// holds are every `SHARDS`-th in the order they were generated, which the shard's
+/// hash (`id_hash`) places in consecutive buckets.
+pub(crate) fn shard_of(id: &OperationId) -> usize {
+    id.sequence() as usize % SHARDS
 }
 
 impl Operations {

@@ -115,4 +115,62 @@ mod tests {
         assert!(shard.remove(&a.id).is_none());
         assert_eq!(shard.values().count(), 0);
     }
+
+    fn entry_with_id(id: &str) -> Arc<Entry> {
+        let kind = crate::OperationType::DUMMY;
+        Arc::new(Entry::new(crate::entry::NewEntry {
+            id: id.parse().expect("well-formed"),
+            created_at: std::time::SystemTime::now(),
+            description: None,
+            kind,
+            seq: 0,
+            metadata: crate::OperationMetadata::default(),
+            parent_id: None,
+            total_steps: 0,
+            token: crate::CancellationToken::new(),
+            ledger: None,
+            observer: None,
+            remote: None,
+            attempt: 1,
+            resumed_from: None,
+            in_store: false,
+            metrics: None,
+        }))
+    }
+
+    /// Ids made elsewhere (a store's, another process's) can share a suffix, and so a
+    /// bucket and a tag (`id_hash`): they are told apart by their whole bytes.
+    #[test]
+    fn ids_sharing_a_suffix_are_kept_apart() {
+        let ids: Vec<String> = ["a", "b", "train", "data_load"]
+            .iter()
+            .flat_map(|kind| {
+                [
+                    format!("op_{kind}_20261122_160501_0000000f"),
+                    format!("op_{kind}_20261123_090000_0000000f"),
+                ]
+            })
+            .collect();
+        let mut shard = Shard::default();
+        // Beside many ids generated here, as a resumed registry holds them.
+        let ops = Operations::new();
+        let local: Vec<_> = (0..1000).map(|_| entry(&ops)).collect();
+        for e in &local {
+            shard.insert(e.clone());
+        }
+        let foreign: Vec<_> = ids.iter().map(|id| entry_with_id(id)).collect();
+        for e in &foreign {
+            assert!(shard.insert(e.clone()).is_none(), "{}", e.id);
+        }
+        assert_eq!(shard.len(), local.len() + foreign.len());
+        for e in foreign.iter().chain(&local) {
+            assert!(Arc::ptr_eq(shard.get(&e.id).expect("found"), e), "{}", e.id);
+        }
+        // Removing one leaves the others with its suffix where they were.
+        assert!(shard.remove(&foreign[0].id).is_some());
+        assert!(!shard.contains(&foreign[0].id));
+        for e in &foreign[1..] {
+            assert!(Arc::ptr_eq(shard.get(&e.id).expect("found"), e), "{}", e.id);
+        }
+    }
 }
