@@ -96,9 +96,7 @@ impl OperationId {
     pub(crate) fn generate_at(kind: &OperationType, at: SystemTime) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        // Multiplication by an odd constant and xor with a constant are bijections on
-        // u32, so distinct counters give distinct suffixes.
-        let suffix = n.wrapping_mul(SPREAD) ^ process_key();
+        let suffix = suffix_of(n);
         let secs = at
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -261,6 +259,12 @@ const fn inverse(a: u32) -> u32 {
     x
 }
 
+/// The suffix of the `n`th id: multiplication by an odd constant and xor with a
+/// constant are bijections on u32, so distinct counters give distinct suffixes.
+fn suffix_of(n: u32) -> u32 {
+    n.wrapping_mul(SPREAD) ^ process_key()
+}
+
 impl OperationId {
     /// The counter behind the id's suffix: for an id this process generated, its
     /// place in the order ids were generated (consecutive ids, consecutive numbers);
@@ -274,7 +278,7 @@ impl OperationId {
 impl OperationId {
     /// The id this process generates as its `n`th (of type `x`, at a fixed time).
     pub(crate) fn with_sequence(n: u32) -> Self {
-        let suffix = n.wrapping_mul(SPREAD) ^ process_key();
+        let suffix = suffix_of(n);
         Self::from_valid(&format!("op_x_20261122_160501_{suffix:08x}"))
     }
 }

@@ -54,9 +54,10 @@ const TAG: u64 = !(u64::MAX >> 7);
 /// 8 slots are one cache line of the table's pointers.
 const BLOCK: u64 = 8;
 
-/// Spreads consecutive blocks over the table (an odd multiplier: a bijection on the
-/// low bits, whatever the table's size), so that full buckets never form a long run
-/// that a lookup of an absent id would walk to its end.
+/// An odd multiplier (2⁶⁴ over the golden ratio). It spreads consecutive blocks over
+/// the table (a bijection on the low bits, whatever the table's size), so that full
+/// buckets never form a long run that a lookup of an absent id would walk to its
+/// end; and its product's top bits are each id's tag.
 const SCATTER: u64 = 0x9E37_79B9_7F4A_7C15;
 
 impl Hasher for IdHasher {
@@ -77,7 +78,7 @@ impl Hasher for IdHasher {
         // The id's place among its shard's ids, then its block of buckets.
         let place = sequence / SHARDS as u64;
         let block = (place / BLOCK).wrapping_mul(SCATTER);
-        let tag = sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15) & TAG;
+        let tag = sequence.wrapping_mul(SCATTER) & TAG;
         tag | (block.wrapping_mul(BLOCK) & !TAG) | (place % BLOCK)
     }
 }

@@ -131,7 +131,7 @@ impl std::fmt::Debug for Operations {
 
 /// The shard of an id: its sequence number's remainder, so that the ids one shard
 /// holds are every `SHARDS`-th in the order they were generated, which the shard's
-/// hash (`id_hash`) places in consecutive buckets.
+/// hash (`id_hash`) places in blocks of consecutive buckets.
 pub(crate) fn shard_of(id: &OperationId) -> usize {
     id.sequence() as usize % SHARDS
 }

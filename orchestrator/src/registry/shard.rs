@@ -116,28 +116,6 @@ mod tests {
         assert_eq!(shard.values().count(), 0);
     }
 
-    fn entry_with_id(id: &str) -> Arc<Entry> {
-        let kind = crate::OperationType::DUMMY;
-        Arc::new(Entry::new(crate::entry::NewEntry {
-            id: id.parse().expect("well-formed"),
-            created_at: std::time::SystemTime::now(),
-            description: None,
-            kind,
-            seq: 0,
-            metadata: crate::OperationMetadata::default(),
-            parent_id: None,
-            total_steps: 0,
-            token: crate::CancellationToken::new(),
-            ledger: None,
-            observer: None,
-            remote: None,
-            attempt: 1,
-            resumed_from: None,
-            in_store: false,
-            metrics: None,
-        }))
-    }
-
     /// Ids made elsewhere (a store's, another process's) can share a suffix, and so a
     /// bucket and a tag (`id_hash`): they are told apart by their whole bytes.
     #[test]
@@ -158,7 +136,13 @@ mod tests {
         for e in &local {
             shard.insert(e.clone());
         }
-        let foreign: Vec<_> = ids.iter().map(|id| entry_with_id(id)).collect();
+        let foreign: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let id = id.parse().expect("well-formed");
+                crate::entry::unregistered_as(id, crate::OperationType::DUMMY, 0, None)
+            })
+            .collect();
         for e in &foreign {
             assert!(shard.insert(e.clone()).is_none(), "{}", e.id);
         }

@@ -803,8 +803,18 @@ pub(crate) fn unregistered(
     total_steps: u64,
     observer: Option<ProgressObserver>,
 ) -> Arc<Entry> {
+    unregistered_as(OperationId::generate(&kind), kind, total_steps, observer)
+}
+
+/// [`unregistered`], with the id given.
+pub(crate) fn unregistered_as(
+    id: OperationId,
+    kind: OperationType,
+    total_steps: u64,
+    observer: Option<ProgressObserver>,
+) -> Arc<Entry> {
     Arc::new(Entry::new(NewEntry {
-        id: OperationId::generate(&kind),
+        id,
         created_at: SystemTime::now(),
         description: None,
         kind,
